@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// samtrack: SAM 2 / SAM 2.1 video object tracking in Swift, on OpenBLAS and FFmpeg.
+// Layout and dependency direction: ../shared/DESIGN.md §1.
+import PackageDescription
+
+/// Release builds of the numeric targets get the unchecked optimiser, which lets the
+/// element-wise loops vectorise without bounds checks; debug builds keep every check.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "samtrack",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "samtrack", targets: ["samtrack"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Checkpoint", targets: ["Checkpoint"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C system libraries (Debian packages named in each module map's README)
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavdevice",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev",
+                              "libavutil-dev", "libavdevice-dev"])]
+        ),
+
+        // MARK: Numerics and weights
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: numericSettings),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "samtrack",
+            dependencies: [
+                "Tensor", "Checkpoint", "COpenBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], path: "Sources/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,50 @@
+// CheckpointError: every way reading weights can fail, each naming the file and, where known,
+// the tensor.
+
+/// An error while reading or binding checkpoint weights. The message names the file, the tensor
+/// key where known, and what to do about it.
+public enum CheckpointError: Error, Equatable, CustomStringConvertible {
+    /// The file could not be opened or mapped.
+    case cannotOpen(path: String, reason: String)
+    /// The file is not in a format this reader understands.
+    case unrecognizedFormat(path: String, reason: String)
+    /// The file's structure is damaged (bad zip, truncated data, inconsistent header...).
+    case corrupt(path: String, reason: String)
+    /// The pickle stream uses an opcode or global this reader does not support.
+    case unsupportedPickle(path: String, reason: String)
+    /// A tensor's element type cannot be converted to Float32.
+    case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// A tensor's declared extent needs bytes beyond its storage.
+    case truncatedTensor(path: String, tensor: String, reason: String)
+    /// A tensor the model needs is not in the checkpoint.
+    case missingTensor(path: String, key: String)
+    /// A tensor's shape differs from what the model needs.
+    case shapeMismatch(path: String, key: String, expected: [Int], actual: [Int])
+    /// The checkpoint holds tensors the model did not bind.
+    case unusedTensors(path: String, keys: [String])
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            return "\(path): cannot open checkpoint: \(reason)"
+        case let .unrecognizedFormat(path, reason):
+            return "\(path): not a PyTorch (.pt zip) or safetensors checkpoint: \(reason)"
+        case let .corrupt(path, reason):
+            return "\(path): corrupt checkpoint: \(reason); download or copy the file again"
+        case let .unsupportedPickle(path, reason):
+            return "\(path): unsupported pickle content: \(reason)"
+        case let .unsupportedDType(path, tensor, dtype):
+            return "\(path): tensor '\(tensor)' has element type \(dtype); only float32, float16 and bfloat16 are supported"
+        case let .truncatedTensor(path, tensor, reason):
+            return "\(path): tensor '\(tensor)' is truncated: \(reason); the file is incomplete"
+        case let .missingTensor(path, key):
+            return "\(path): missing tensor '\(key)'; is this checkpoint for the right model?"
+        case let .shapeMismatch(path, key, expected, actual):
+            return "\(path): tensor '\(key)' has shape \(actual), expected \(expected); the checkpoint does not match the model config"
+        case let .unusedTensors(path, keys):
+            let shown = keys.prefix(5).joined(separator: ", ")
+            let more = keys.count > 5 ? " and \(keys.count - 5) more" : ""
+            return "\(path): \(keys.count) tensor(s) not used by the model: \(shown)\(more); the checkpoint does not match the model config"
+        }
+    }
+}
