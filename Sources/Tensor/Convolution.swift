@@ -1,0 +1,202 @@
+// Convolution: conv2d (stride, padding, groups incl. depthwise) and conv-transpose2d with
+// kernel == stride, in PyTorch's layouts.
+//
+// Shapes: x [B, Cin, H, W]; conv weight [Cout, Cin/groups, kh, kw]; conv-transpose weight
+// [Cin, Cout, k, k]; bias [Cout]. Output of conv2d: [B, Cout, Ho, Wo] with
+// Ho = (H + 2*padH - kh) / strideH + 1.
+
+/// Spatial hyper-parameters of a 2-D convolution.
+public struct Conv2dOptions: Sendable, Equatable {
+    public var strideH: Int, strideW: Int, paddingH: Int, paddingW: Int, groups: Int
+    public init(stride: Int = 1, padding: Int = 0, groups: Int = 1) {
+        self.init(stride: (stride, stride), padding: (padding, padding), groups: groups)
+    }
+    public init(stride: (Int, Int), padding: (Int, Int), groups: Int = 1) {
+        strideH = stride.0; strideW = stride.1; paddingH = padding.0; paddingW = padding.1
+        self.groups = groups
+    }
+}
+
+extension Tensor {
+    /// 2-D cross-correlation as `torch.nn.functional.conv2d`.
+    public func conv2d(weight: Tensor, bias: Tensor?, options: Conv2dOptions = Conv2dOptions()) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape), weight \(weight.shape)")
+        let (batch, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (cout, cinPerGroup, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let groups = options.groups
+        precondition(cin == cinPerGroup * groups && cout % groups == 0,
+                     "conv2d: \(cin) input channels, weight \(weight.shape), groups \(groups)")
+        precondition(bias == nil || bias!.shape == [cout], "conv2d: bias \(bias!.shape) for \(cout) outputs")
+        let ho = (h + 2 * options.paddingH - kh) / options.strideH + 1
+        let wo = (w + 2 * options.paddingW - kw) / options.strideW + 1
+        precondition(ho > 0 && wo > 0, "conv2d: kernel \(kh)x\(kw) larger than padded input \(h)x\(w)")
+        var out = Tensor(uninitialized: [batch, cout, ho, wo])
+        if groups == cin && cout == cin && cinPerGroup == 1 {
+            depthwiseConv2d(into: &out, weight: weight, bias: bias, options: options)
+            return out
+        }
+        let coutPerGroup = cout / groups
+        let columns = ho * wo
+        let patch = cinPerGroup * kh * kw
+        let isPointwise = kh == 1 && kw == 1 && options.strideH == 1 && options.strideW == 1
+            && options.paddingH == 0 && options.paddingW == 0
+        let im2col = isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * columns)
+        defer { im2col?.deallocate() }
+        withUnsafePointer { px in
+            weight.withUnsafePointer { pw in
+                out.withUnsafeMutablePointer { po in
+                    for b in 0..<batch {
+                        for g in 0..<groups {
+                            let input = px + (b * cin + g * cinPerGroup) * h * w
+                            let output = po + (b * cout + g * coutPerGroup) * columns
+                            var source = UnsafePointer(input)
+                            if let cols = im2col {
+                                fillColumns(cols, input: input, channels: cinPerGroup, h: h, w: w,
+                                            kh: kh, kw: kw, ho: ho, wo: wo, options: options)
+                                source = UnsafePointer(cols)
+                            }
+                            // out[g] [coutPerGroup, columns] = W[g] [coutPerGroup, patch] x cols [patch, columns]
+                            sgemm(transposeA: false, transposeB: false, m: coutPerGroup, n: columns, k: patch,
+                                  a: pw + g * coutPerGroup * patch, lda: patch, b: source, ldb: columns,
+                                  c: output, ldc: columns)
+                        }
+                    }
+                    if let bias { addChannelBias(po, bias: bias, batch: batch, channels: cout, plane: columns) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Depthwise case (groups == Cin == Cout): a direct loop per channel, parallel over channels.
+    private func depthwiseConv2d(into out: inout Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions) {
+        let (batch, channels, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (kh, kw) = (weight.shape[2], weight.shape[3])
+        let (ho, wo) = (out.shape[2], out.shape[3])
+        let (sh, sw, ph, pw_) = (options.strideH, options.strideW, options.paddingH, options.paddingW)
+        withUnsafePointer { px in
+            weight.withUnsafePointer { pw in
+                out.withUnsafeMutablePointer { po in
+                    let biasValues = bias?.scalars
+                    Parallel.forEach(batch * channels) { range in
+                        for item in range {
+                            let c = item % channels
+                            let src = px + item * h * w
+                            let dst = po + item * ho * wo
+                            let kernel = pw + c * kh * kw
+                            let b0 = biasValues?[c] ?? 0
+                            for oy in 0..<ho {
+                                let row = dst + oy * wo
+                                for ox in 0..<wo { row[ox] = b0 }
+                                for ky in 0..<kh {
+                                    let iy = oy * sh - ph + ky
+                                    if iy < 0 || iy >= h { continue }
+                                    let srcRow = src + iy * w
+                                    for kx in 0..<kw {
+                                        let k = kernel[ky * kw + kx]
+                                        // Output columns whose input column lies inside the image.
+                                        let lo = max(0, (pw_ - kx + sw - 1) / sw)
+                                        let hi = min(wo, (w + pw_ - kx + sw - 1) / sw)
+                                        if lo >= hi { continue }
+                                        if sw == 1 {
+                                            let shifted = srcRow + (lo - pw_ + kx)
+                                            for ox in lo..<hi { row[ox] += k * shifted[ox - lo] }
+                                        } else {
+                                            for ox in lo..<hi { row[ox] += k * srcRow[ox * sw - pw_ + kx] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transposed convolution with kernel == stride and no padding, as
+    /// `torch.nn.ConvTranspose2d(cin, cout, kernel_size=k, stride=k)`: weight [Cin, Cout, k, k].
+    /// x [B, Cin, H, W] -> [B, Cout, H*k, W*k].
+    public func convTranspose2d(weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4 && weight.shape[0] == shape[1] && weight.shape[2] == weight.shape[3],
+                     "convTranspose2d: input \(shape), weight \(weight.shape)")
+        let (batch, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (cout, k) = (weight.shape[1], weight.shape[2])
+        precondition(bias == nil || bias!.shape == [cout], "convTranspose2d: bias \(bias!.shape)")
+        let plane = h * w
+        let rows = cout * k * k
+        var out = Tensor(uninitialized: [batch, cout, h * k, w * k])
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: rows * plane)
+        defer { products.deallocate() }
+        withUnsafePointer { px in
+            weight.withUnsafePointer { pw in
+                out.withUnsafeMutablePointer { po in
+                    for b in 0..<batch {
+                        // products [Cout*k*k, H*W] = W^T [Cout*k*k, Cin] x x[b] [Cin, H*W]
+                        sgemm(transposeA: true, transposeB: false, m: rows, n: plane, k: cin,
+                              a: pw, lda: rows, b: px + b * cin * plane, ldb: plane, c: products, ldc: plane)
+                        let dst = po + b * cout * plane * k * k
+                        Parallel.forEach(cout) { range in
+                            for co in range {
+                                for dy in 0..<k {
+                                    for dx in 0..<k {
+                                        let src = products + ((co * k + dy) * k + dx) * plane
+                                        let plane2 = dst + co * plane * k * k
+                                        for y in 0..<h {
+                                            let outRow = plane2 + (y * k + dy) * (w * k) + dx
+                                            let inRow = src + y * w
+                                            for x in 0..<w { outRow[x * k] = inRow[x] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let bias { addChannelBias(po, bias: bias, batch: batch, channels: cout, plane: plane * k * k) }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Adds bias[c] to every element of channel c of a [B, C, plane] buffer.
+func addChannelBias(_ p: UnsafeMutablePointer<Float>, bias: Tensor, batch: Int, channels: Int, plane: Int) {
+    bias.withUnsafePointer { pb in
+        Parallel.forEach(batch * channels, grain: max(1, elementwiseGrain / max(plane, 1))) { range in
+            for item in range {
+                let value = pb[item % channels]
+                let row = p + item * plane
+                for i in 0..<plane { row[i] += value }
+            }
+        }
+    }
+}
+
+/// im2col: columns [C*kh*kw, Ho*Wo], zero where the kernel reads padding.
+func fillColumns(_ cols: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, channels: Int, h: Int, w: Int,
+                 kh: Int, kw: Int, ho: Int, wo: Int, options: Conv2dOptions) {
+    let (sh, sw, ph, pw) = (options.strideH, options.strideW, options.paddingH, options.paddingW)
+    Parallel.forEach(channels * kh * kw, grain: max(1, 4096 / max(ho * wo, 1))) { range in
+        for rowIndex in range {
+            let c = rowIndex / (kh * kw)
+            let ky = (rowIndex / kw) % kh
+            let kx = rowIndex % kw
+            let dst = cols + rowIndex * ho * wo
+            let src = input + c * h * w
+            for oy in 0..<ho {
+                let iy = oy * sh - ph + ky
+                let outRow = dst + oy * wo
+                if iy < 0 || iy >= h {
+                    outRow.update(repeating: 0, count: wo)
+                    continue
+                }
+                let srcRow = src + iy * w
+                for ox in 0..<wo {
+                    let ix = ox * sw - pw + kx
+                    outRow[ox] = (ix >= 0 && ix < w) ? srcRow[ix] : 0
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+// MatMul: matrix products on OpenBLAS (cblas_sgemm): plain, batched and the Linear layer.
+//
+// Layouts are PyTorch's: a Linear weight is [out, in] and computes x @ W^T + b.
+
+import COpenBLAS
+
+/// Thin wrapper over `cblas_sgemm` in row-major order:
+/// C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C.
+@inline(__always)
+public func sgemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        // BLAS leaves C untouched when k == 0 only if beta == 1; make beta's meaning explicit.
+        for row in 0..<m { for col in 0..<n { c[row * ldc + col] *= beta } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Products of this many multiply-adds or fewer run one per worker thread in batched products;
+/// larger ones run one at a time with OpenBLAS using every core.
+@usableFromInline let smallProductThreshold = 1 << 21
+
+extension Tensor {
+    /// Matrix product over the last two axes: self [..., M, K] x other [K, N] -> [..., M, N].
+    /// With `transposeOther`, other is [N, K].
+    public func matmul(_ other: Tensor, transposeOther: Bool = false) -> Tensor {
+        precondition(rank >= 2 && other.rank == 2, "matmul: \(shape) x \(other.shape)")
+        let k = shape[rank - 1]
+        let n = transposeOther ? other.shape[0] : other.shape[1]
+        let otherK = transposeOther ? other.shape[1] : other.shape[0]
+        precondition(k == otherK, "matmul: inner extents differ in \(shape) x \(other.shape)")
+        let m = count / max(k, 1)
+        var out = Tensor(uninitialized: Array(shape.dropLast()) + [n])
+        withUnsafePointer { a in
+            other.withUnsafePointer { b in
+                out.withUnsafeMutablePointer { c in
+                    sgemm(transposeA: false, transposeB: transposeOther, m: m, n: n, k: k,
+                          a: a, lda: k, b: b, ldb: transposeOther ? k : n, c: c, ldc: n)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out].
+    public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(weight.rank == 2 && shape.last == weight.shape[1],
+                     "linear: input \(shape) with weight \(weight.shape)")
+        let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+        let rows = count / max(inFeatures, 1)
+        var out = Tensor(uninitialized: Array(shape.dropLast()) + [outFeatures])
+        out.withUnsafeMutablePointer { c in
+            if let bias {
+                precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
+                bias.withUnsafePointer { pb in
+                    Parallel.forEach(rows, grain: max(1, elementwiseGrain / max(outFeatures, 1))) { r in
+                        for row in r { (c + row * outFeatures).update(from: pb, count: outFeatures) }
+                    }
+                }
+            }
+            withUnsafePointer { a in
+                weight.withUnsafePointer { w in
+                    sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+                          a: a, lda: inFeatures, b: w, ldb: inFeatures, beta: bias == nil ? 0 : 1,
+                          c: c, ldc: outFeatures)
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Batched matrix product: a [B, M, K] (or [B, K, M] with transposeA) times b [B, K, N]
+/// (or [B, N, K] with transposeB) -> [B, M, N], scaled by alpha. Leading axes beyond one are
+/// flattened into B.
+public func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+                          alpha: Float = 1) -> Tensor {
+    precondition(a.rank >= 3 && a.rank == b.rank && Array(a.shape.dropLast(2)) == Array(b.shape.dropLast(2)),
+                 "batchedMatmul: \(a.shape) x \(b.shape)")
+    let batchShape = Array(a.shape.dropLast(2))
+    let batch = batchShape.reduce(1, *)
+    let (m, k) = transposeA ? (a.shape[a.rank - 1], a.shape[a.rank - 2]) : (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (kb, n) = transposeB ? (b.shape[b.rank - 1], b.shape[b.rank - 2]) : (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    precondition(k == kb, "batchedMatmul: inner extents differ in \(a.shape) x \(b.shape)")
+    var out = Tensor(uninitialized: batchShape + [m, n])
+    a.withUnsafePointer { pa in
+        b.withUnsafePointer { pb in
+            out.withUnsafeMutablePointer { pc in
+                let one = { (i: Int) in
+                    sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                          a: pa + i * m * k, lda: transposeA ? m : k,
+                          b: pb + i * k * n, ldb: transposeB ? k : n,
+                          c: pc + i * m * n, ldc: n)
+                }
+                if m * n * k <= smallProductThreshold && batch > 1 {
+                    Parallel.forEach(batch) { range in for i in range { one(i) } }
+                } else {
+                    for i in 0..<batch { one(i) }
+                }
+            }
+        }
+    }
+    return out
+}

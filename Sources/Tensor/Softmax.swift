@@ -1,0 +1,58 @@
+// Softmax over the last axis (max-subtracted, vectorised exp).
+
+extension Tensor {
+    /// Softmax over the last axis.
+    public func softmax() -> Tensor {
+        var out = self
+        out.softmaxInPlace()
+        return out
+    }
+
+    /// Softmax over the last axis, in place.
+    public mutating func softmaxInPlace() {
+        let d = shape.last ?? 1
+        let rows = count / max(d, 1)
+        withUnsafeMutablePointer { p in
+            Parallel.forEach(rows, grain: max(1, 8192 / max(d, 1))) { range in
+                for row in range { softmaxRow(p + row * d, d) }
+            }
+        }
+    }
+}
+
+/// Softmax of `d` contiguous values in place.
+@inlinable @inline(__always)
+public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, scale: Float = 1) {
+    var maxVector = FloatVector(repeating: -.infinity)
+    var i = 0
+    while i + vectorWidth <= d {
+        maxVector = pointwiseMax(maxVector, UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self))
+        i += vectorWidth
+    }
+    var maximum = maxVector.max()
+    while i < d { maximum = Swift.max(maximum, p[i]); i += 1 }
+    if maximum == -.infinity { maximum = 0 }
+    var sumVector = FloatVector(repeating: 0)
+    i = 0
+    while i + vectorWidth <= d {
+        let e = vectorExp((UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - maximum) * scale)
+        UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: FloatVector.self)
+        sumVector += e
+        i += vectorWidth
+    }
+    var sum = sumVector.sum()
+    if i < d {
+        var tail = FloatVector(repeating: -.infinity)
+        for j in 0..<(d - i) { tail[j] = p[i + j] }
+        let e = vectorExp((tail - maximum) * scale)
+        for j in 0..<(d - i) { p[i + j] = e[j]; sum += e[j] }
+    }
+    let inv = 1 / sum
+    i = 0
+    while i + vectorWidth <= d {
+        let v = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * inv
+        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: FloatVector.self)
+        i += vectorWidth
+    }
+    while i < d { p[i] *= inv; i += 1 }
+}

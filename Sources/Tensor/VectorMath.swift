@@ -1,0 +1,120 @@
+// VectorMath: SIMD exp, erf, tanh, sigmoid used by softmax and the activations.
+//
+// Accuracy: exp has a relative error below 2e-7 over [-87, 88]; erf an absolute error below
+// 2e-7 (Abramowitz & Stegun 7.1.26 refined with exp); both are far inside the kernels' 1e-5
+// parity tolerance.
+
+/// Lane width used by the vectorised loops.
+public typealias FloatVector = SIMD16<Float>
+
+@usableFromInline let vectorWidth = FloatVector.scalarCount
+
+/// e^x lane-wise; 0 below -87.3, +inf above 88.7.
+@inlinable @inline(__always)
+public func vectorExp(_ x: FloatVector) -> FloatVector {
+    let log2e: Float = 1.442_695_040_888_963_4
+    let ln2High: Float = 0.693_359_375
+    let ln2Low: Float = -2.121_944_4e-4
+    let clamped = x.clamped(lowerBound: FloatVector(repeating: -87.3), upperBound: FloatVector(repeating: 88.7))
+    let n = (clamped * log2e).rounded(.toNearestOrEven)
+    var r = clamped - n * ln2High
+    r = r - n * ln2Low
+    // Taylor polynomial of degree 7 for e^r, |r| <= ln2/2 (error ~5e-9 relative).
+    var p = FloatVector(repeating: 1.0 / 5040.0)
+    p = p * r + Float(1.0 / 720.0)
+    p = p * r + Float(1.0 / 120.0)
+    p = p * r + Float(1.0 / 24.0)
+    p = p * r + Float(1.0 / 6.0)
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    // 2^n built from the exponent bits; n in [-126, 128] after clamping.
+    let ni = SIMD16<Int32>(n)
+    let biased = (ni &+ 127) &<< 23
+    let scaleLow = unsafeBitCast(pointwiseMax(biased, SIMD16<Int32>(repeating: 0)), to: FloatVector.self)
+    var result = p * scaleLow
+    // n = 128 overflows the exponent field; compute as 2 * 2^127 instead.
+    let overflowMask = ni .> 127
+    if any(overflowMask) {
+        let twoPow127 = FloatVector(repeating: Float(bitPattern: UInt32(254) << 23))
+        result.replace(with: p * twoPow127 * 2, where: overflowMask)
+    }
+    result.replace(with: FloatVector(repeating: 0), where: x .< -87.3)
+    result.replace(with: FloatVector(repeating: .infinity), where: x .> 88.7)
+    return result
+}
+
+/// |x| lane-wise (clears the sign bit).
+@inlinable @inline(__always)
+public func vectorAbs(_ x: FloatVector) -> FloatVector {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: FloatVector.self)
+}
+
+/// erf(x) lane-wise (absolute error < 2e-7).
+@inlinable @inline(__always)
+public func vectorErf(_ x: FloatVector) -> FloatVector {
+    // erf(|x|) = 1 - t * exp(-x^2 + P(t)),  t = 1 / (1 + 0.5|x|)   (Numerical Recipes erfc form,
+    // fractional error < 1.2e-7).
+    let a = vectorAbs(x)
+    let t = 1 / (1 + 0.5 * a)
+    var p = FloatVector(repeating: 0.170_872_77)
+    p = p * t - 0.822_152_23
+    p = p * t + 1.488_515_87
+    p = p * t - 1.135_203_98
+    p = p * t + 0.278_868_07
+    p = p * t - 0.186_288_06
+    p = p * t + 0.096_784_18
+    p = p * t + 0.374_091_96
+    p = p * t + 1.000_023_68
+    p = p * t - 1.265_512_23
+    let erfc = t * vectorExp(-a * a + p)
+    var result = 1 - erfc
+    result.replace(with: -result, where: x .< 0)
+    return result
+}
+
+/// tanh(x) lane-wise, computed as sign(x) * (1 - 2 / (e^{2|x|} + 1)) with a series near 0.
+@inlinable @inline(__always)
+public func vectorTanh(_ x: FloatVector) -> FloatVector {
+    let a = vectorAbs(x)
+    let e = vectorExp(2 * a)
+    var result = 1 - 2 / (e + 1)
+    // Near zero use x - x^3/3 + 2x^5/15 - 17x^7/315 to keep relative precision.
+    let small = a .< 0.0625
+    if any(small) {
+        let x2 = a * a
+        var series = FloatVector(repeating: Float(-17.0 / 315.0))
+        series = series * x2 + Float(2.0 / 15.0)
+        series = series * x2 - Float(1.0 / 3.0)
+        series = series * x2 + Float(1)
+        result.replace(with: series * a, where: small)
+    }
+    result.replace(with: -result, where: x .< 0)
+    return result
+}
+
+/// 1 / (1 + e^-x) lane-wise.
+@inlinable @inline(__always)
+public func vectorSigmoid(_ x: FloatVector) -> FloatVector {
+    1 / (1 + vectorExp(-x))
+}
+
+/// Applies a SIMD function to `count` floats from `source` into `destination` (may alias).
+@inlinable @inline(__always)
+func mapVectorised(
+    _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int,
+    _ function: (FloatVector) -> FloatVector
+) {
+    var i = 0
+    while i + vectorWidth <= count {
+        let v = UnsafeRawPointer(source + i).loadUnaligned(as: FloatVector.self)
+        UnsafeMutableRawPointer(destination + i).storeBytes(of: function(v), as: FloatVector.self)
+        i += vectorWidth
+    }
+    if i < count {
+        var tail = FloatVector(repeating: 0)
+        for j in 0..<(count - i) { tail[j] = source[i + j] }
+        let out = function(tail)
+        for j in 0..<(count - i) { destination[i + j] = out[j] }
+    }
+}
