@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "samtrack", targets: ["samtrack"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Checkpoint", targets: ["Checkpoint"]),
+        .library(name: "SAM2", targets: ["SAM2"]),
+        .library(name: "Media", targets: ["Media"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +39,10 @@ let package = Package(
         // MARK: Numerics and weights
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: numericSettings),
+        .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], swiftSettings: numericSettings),
+
+        // MARK: Media (everything that touches FFmpeg)
+        .target(name: "Media", dependencies: ["CFFmpeg", "Tensor"], swiftSettings: numericSettings),
 
         // MARK: Executables
         .executableTarget(
@@ -51,5 +57,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], path: "Sources/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
     ]
 )

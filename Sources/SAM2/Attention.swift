@@ -1,0 +1,58 @@
+// Attention: SAM's multi-head attention with projections (`sam/transformer.py: Attention`) and
+// its rotary variant (`RoPEAttention`) used by memory attention.
+//
+// Shapes: q [B, Lq, C], k and v [B, Lk, Ckv] -> [B, Lq, C]; internally [B, N, L, C'/N] per head,
+// C' = C / downsample_rate.
+
+import Tensor
+
+/// `Attention`: q/k/v projections (k and v from `kvInDim`), heads, SDPA, output projection.
+public struct Attention: Sendable {
+    public let qProj: Linear, kProj: Linear, vProj: Linear, outProj: Linear
+    public let numHeads: Int
+    public let internalDim: Int
+
+    public init(_ loader: WeightLoader, embeddingDim: Int, numHeads: Int, downsampleRate: Int = 1,
+                kvInDim: Int? = nil) throws {
+        let internalDim = embeddingDim / downsampleRate
+        let kv = kvInDim ?? embeddingDim
+        qProj = try Linear(loader.child("q_proj"), inFeatures: embeddingDim, outFeatures: internalDim)
+        kProj = try Linear(loader.child("k_proj"), inFeatures: kv, outFeatures: internalDim)
+        vProj = try Linear(loader.child("v_proj"), inFeatures: kv, outFeatures: internalDim)
+        outProj = try Linear(loader.child("out_proj"), inFeatures: internalDim, outFeatures: embeddingDim)
+        self.numHeads = numHeads
+        self.internalDim = internalDim
+    }
+
+    /// [B, L, C'] -> [B, N, L, C'/N].
+    func separateHeads(_ x: Tensor) -> Tensor {
+        let (b, l) = (x.shape[0], x.shape[1])
+        if numHeads == 1 { return x.reshaped([b, 1, l, internalDim]) }
+        return x.reshaped([b, l, numHeads, internalDim / numHeads]).permuted([0, 2, 1, 3])
+    }
+
+    /// [B, N, L, C'/N] -> [B, L, C'].
+    func recombineHeads(_ x: Tensor) -> Tensor {
+        let (b, l) = (x.shape[0], x.shape[2])
+        if numHeads == 1 { return x.reshaped([b, l, internalDim]) }
+        return x.permuted([0, 2, 1, 3]).reshaped([b, l, internalDim])
+    }
+
+    /// Attention of queries q [B, Lq, C] over keys k [B, Lk, Ckv] with values v [B, Lk, Ckv].
+    public func callAsFunction(q: Tensor, k: Tensor, v: Tensor) -> Tensor {
+        let heads = scaledDotProductAttention(query: separateHeads(qProj(q)), key: separateHeads(kProj(k)),
+                                              value: separateHeads(vProj(v)))
+        return outProj(recombineHeads(heads))
+    }
+
+    /// Attention with rotary position encoding on queries and the first `Lk - excludedKeys` keys
+    /// (`RoPEAttention`; excluded keys are object-pointer tokens). Key positions repeat the query
+    /// grid's table (`rope_k_repeat`) when there are more keys than queries.
+    public func callAsFunction(q: Tensor, k: Tensor, v: Tensor, rope: AxialRoPE, excludedKeys: Int = 0) -> Tensor {
+        var qh = separateHeads(qProj(q)), kh = separateHeads(kProj(k))
+        rope.apply(to: &qh)
+        rope.apply(to: &kh, rotatedTokens: kh.shape[2] - excludedKeys)
+        let heads = scaledDotProductAttention(query: qh, key: kh, value: separateHeads(vProj(v)))
+        return outProj(recombineHeads(heads))
+    }
+}

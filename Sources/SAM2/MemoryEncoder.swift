@@ -1,0 +1,85 @@
+// MemoryEncoder: turns a frame's features and its predicted mask into a memory
+// (`modeling/memory_encoder.py`): the mask is downsampled by strided convolutions, added to the
+// projected pixel features, fused by ConvNeXt blocks, projected to the memory width, and given a
+// sine position encoding.
+//
+// Shapes: pixel features [B, C, h, w]; mask [B, 1, S, S] (already scaled/biased, no sigmoid here);
+// output features and position encoding [B, Cm, h, w] (Cm = memory width, 64 for official models).
+
+import Tensor
+
+/// `CXBlock`: depthwise conv -> LayerNorm2d -> Linear x4 -> GELU -> Linear -> layer scale, residual.
+struct CXBlock: Sendable {
+    let dwconv: Conv2d, norm: LayerNorm2d, pwconv1: Linear, pwconv2: Linear, gamma: Tensor
+
+    init(_ loader: WeightLoader, dim: Int, kernel: Int) throws {
+        dwconv = try Conv2d(loader.child("dwconv"), inChannels: dim, outChannels: dim, kernel: kernel,
+                            padding: kernel / 2, groups: dim)
+        norm = try LayerNorm2d(loader.child("norm"), channels: dim)
+        pwconv1 = try Linear(loader.child("pwconv1"), inFeatures: dim, outFeatures: 4 * dim)
+        pwconv2 = try Linear(loader.child("pwconv2"), inFeatures: 4 * dim, outFeatures: dim)
+        gamma = try loader.take("gamma", [dim])
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = norm(dwconv(x)).permuted([0, 2, 3, 1])  // [B, h, w, C]
+        h = pwconv1(h)
+        h.apply(.gelu)
+        h = pwconv2(h) * gamma
+        var out = x
+        out.add(h.permuted([0, 3, 1, 2]))
+        return out
+    }
+}
+
+/// The memory encoder (`memory_encoder.*`).
+public struct MemoryEncoder: Sendable {
+    let downsampleConvs: [Conv2d], downsampleNorms: [LayerNorm2d], downsampleOut: Conv2d
+    let pixFeatProj: Conv2d
+    let fuser: [CXBlock]
+    let outProj: Conv2d?
+    public let outDim: Int
+
+    public init(_ loader: WeightLoader, config: SAM2Config) throws {
+        let c = config.neck.dModel, m = config.memoryEncoder
+        var convs: [Conv2d] = [], norms: [LayerNorm2d] = []
+        var layers = 0, stride = 1
+        while stride < m.maskDownsamplerTotalStride { stride *= m.maskDownsamplerStride; layers += 1 }
+        var inChannels = 1
+        let encoder = loader.child("mask_downsampler.encoder")
+        for i in 0..<layers {
+            let outChannels = inChannels * m.maskDownsamplerStride * m.maskDownsamplerStride
+            convs.append(try Conv2d(encoder.child("\(3 * i)"), inChannels: inChannels, outChannels: outChannels,
+                                    kernel: m.maskDownsamplerKernelSize, stride: m.maskDownsamplerStride,
+                                    padding: m.maskDownsamplerPadding))
+            norms.append(try LayerNorm2d(encoder.child("\(3 * i + 1)"), channels: outChannels))
+            inChannels = outChannels
+        }
+        downsampleConvs = convs
+        downsampleNorms = norms
+        downsampleOut = try Conv2d(encoder.child("\(3 * layers)"), inChannels: inChannels, outChannels: c, kernel: 1)
+        pixFeatProj = try Conv2d(loader.child("pix_feat_proj"), inChannels: c, outChannels: c, kernel: 1)
+        fuser = try (0..<m.fuserLayers).map { try CXBlock(loader.child("fuser.layers.\($0)"), dim: c, kernel: m.fuserKernelSize) }
+        outProj = m.outDim != c ? try Conv2d(loader.child("out_proj"), inChannels: c, outChannels: m.outDim, kernel: 1) : nil
+        outDim = m.outDim
+    }
+
+    /// Memory features [B, Cm, h, w] and their position encoding [B, Cm, h, w].
+    public func callAsFunction(pixelFeatures: Tensor, mask: Tensor) -> (features: Tensor, position: Tensor) {
+        var m = mask
+        for (conv, norm) in zip(downsampleConvs, downsampleNorms) {
+            m = norm(conv(m))
+            m.apply(.gelu)
+        }
+        m = downsampleOut(m)
+        var x = pixFeatProj(pixelFeatures)
+        x.add(m)
+        for block in fuser { x = block(x) }
+        if let outProj { x = outProj(x) }
+        let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let pe = PositionEncoding.sine2D(channels: outDim, height: h, width: w)
+        let position = b == 1 ? pe.reshaped([1, outDim, h, w])
+            : Tensor.concatenate(Array(repeating: pe.reshaped([1, outDim, h, w]), count: b), axis: 0)
+        return (x, position)
+    }
+}
