@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Checkpoint", targets: ["Checkpoint"]),
         .library(name: "SAM2", targets: ["SAM2"]),
         .library(name: "Media", targets: ["Media"]),
+        .library(name: "Tracker", targets: ["Tracker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: numericSettings),
         .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], swiftSettings: numericSettings),
+        .target(name: "Tracker", dependencies: ["SAM2", "Tensor", "Checkpoint"], swiftSettings: numericSettings),
 
         // MARK: Media (everything that touches FFmpeg)
         .target(name: "Media", dependencies: ["CFFmpeg", "Tensor"], swiftSettings: numericSettings),
@@ -59,5 +61,6 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
+        .testTarget(name: "TrackerTests", dependencies: ["Tracker", "SAM2", "TestSupport"]),
     ]
 )

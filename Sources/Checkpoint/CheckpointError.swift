@@ -12,6 +12,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case corrupt(path: String, reason: String)
     /// The pickle stream uses an opcode or global this reader does not support.
     case unsupportedPickle(path: String, reason: String)
+    /// The file is a checkpoint, but uses a feature this reader does not implement (compressed
+    /// or encrypted zip entries, big-endian data, multi-volume archives).
+    case unsupportedFeature(path: String, reason: String)
     /// A tensor's element type cannot be converted to Float32.
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// A tensor's declared extent needs bytes beyond its storage.
@@ -33,6 +36,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path): corrupt checkpoint: \(reason); download or copy the file again"
         case let .unsupportedPickle(path, reason):
             return "\(path): unsupported pickle content: \(reason)"
+        case let .unsupportedFeature(path, reason):
+            return "\(path): unsupported checkpoint feature: \(reason)"
         case let .unsupportedDType(path, tensor, dtype):
             return "\(path): tensor '\(tensor)' has element type \(dtype); only float32, float16 and bfloat16 are supported"
         case let .truncatedTensor(path, tensor, reason):
@@ -45,6 +50,19 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             let shown = keys.prefix(5).joined(separator: ", ")
             let more = keys.count > 5 ? " and \(keys.count - 5) more" : ""
             return "\(path): \(keys.count) tensor(s) not used by the model: \(shown)\(more); the checkpoint does not match the model config"
+        }
+    }
+}
+
+extension CheckpointError {
+    /// The file the error is about.
+    public var path: String {
+        switch self {
+        case let .cannotOpen(path, _), let .unrecognizedFormat(path, _), let .corrupt(path, _),
+             let .unsupportedPickle(path, _), let .unsupportedFeature(path, _),
+             let .unsupportedDType(path, _, _), let .truncatedTensor(path, _, _),
+             let .missingTensor(path, _), let .shapeMismatch(path, _, _, _), let .unusedTensors(path, _):
+            return path
         }
     }
 }

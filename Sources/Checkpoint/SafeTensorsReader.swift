@@ -18,9 +18,10 @@ public enum SafeTensorsReader {
         guard let lengthBytes = file.bytes(0..<8) else {
             throw CheckpointError.corrupt(path: path, reason: "file is \(file.size) bytes, shorter than the 8-byte safetensors header length")
         }
-        let headerLength = Int(lengthBytes.loadUnaligned(as: UInt64.self).littleEndian)
-        guard headerLength > 0, headerLength <= file.size - 8, let headerBytes = file.bytes(8..<(8 + headerLength)) else {
-            throw CheckpointError.corrupt(path: path, reason: "safetensors header length \(headerLength) exceeds the file size \(file.size)")
+        let declaredLength = UInt64(littleEndian: lengthBytes.loadUnaligned(as: UInt64.self))
+        guard let headerLength = Int(exactly: declaredLength), headerLength > 0, headerLength <= file.size - 8,
+              let headerBytes = file.bytes(8..<(8 + headerLength)) else {
+            throw CheckpointError.corrupt(path: path, reason: "safetensors header length \(declaredLength) exceeds the file size \(file.size)")
         }
         let json: Any
         do {
@@ -56,10 +57,18 @@ public enum SafeTensorsReader {
             guard shape.allSatisfy({ $0 >= 0 }) else {
                 throw CheckpointError.corrupt(path: path, reason: "tensor '\(key)' has a negative extent in \(shape)")
             }
-            let count = shape.reduce(1, *)
+            guard let count = TorchTensorMaterializer.product(shape),
+                  case let (byteCount, overflow) = count.multipliedReportingOverflow(by: dtype.size), !overflow else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(key)' has an impossibly large shape \(shape)")
+            }
+            // Offsets are relative to the data section; bound them so that adding cannot overflow
+            // (data past the end of the file is reported below as a truncated tensor).
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= Int.max / 4 else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(key)' has impossible data offsets \(offsets)")
+            }
             let begin = dataStart + offsets[0], end = dataStart + offsets[1]
-            guard offsets[0] >= 0, end - begin == count * dtype.size else {
-                throw CheckpointError.corrupt(path: path, reason: "tensor '\(key)' spans \(offsets[1] - offsets[0]) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.size)")
+            guard end - begin == byteCount else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(key)' spans \(offsets[1] - offsets[0]) bytes but shape \(shape) of \(dtypeName) needs \(byteCount)")
             }
             guard let bytes = file.bytes(begin..<end) else {
                 throw CheckpointError.truncatedTensor(path: path, tensor: key, reason: "its data ends at byte \(end) but the file has \(file.size) bytes")

@@ -80,7 +80,6 @@ public enum PromptError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Segments images with a `SAM2Model`.
-#if SAMTRACK_WITH_MODEL
 public final class ImagePredictor: @unchecked Sendable {
     public let model: SAM2Model
     private var cache: [String: ImageFeatures] = [:]
@@ -128,8 +127,6 @@ extension SAM2Model {
             .predict(features, prompt: prompt, multimaskOutput: multimaskOutput)
     }
 }
-
-#endif
 
 extension ImagePrompt {
     /// Converts source-pixel prompts to model-input point prompts (box corners first, labels 2

@@ -66,7 +66,7 @@ extension Tensor {
                                 for dy in 0..<pool {
                                     for dx in 0..<pool {
                                         let src = px + ((b * h + y * pool + dy) * w + x * pool + dx) * total + c0 + n * d
-                                        for j in 0..<d where !(src[j] <= o[j]) { o[j] = src[j] }
+                                        for j in 0..<d where src[j] > o[j] || src[j].isNaN { o[j] = src[j] }
                                     }
                                 }
                             }

@@ -1,0 +1,121 @@
+// HieraBlock: one transformer block of the Hiera trunk (`MultiScaleBlock`) and its attention
+// (`MultiScaleAttention`), from sam2/modeling/backbones/hieradet.py. Keys `...trunk.blocks.{i}.*`.
+//
+// Legend: B batch, H/W token grid, C = dim (input channels), C' = dim_out, N heads,
+// D = C' / N channels per head, s q-stride (1 when the block does not pool), ws window size
+// (0 = global attention). Tokens are channels-last [B, H, W, C] throughout.
+//
+// Differences in form (not in values) from the reference: the qkv projection runs on the map
+// before window partition instead of on each padded window (a padded token of the reference is a
+// zero after norm1, whose projection is the qkv bias, so padding with the bias is the same), q is
+// max-pooled on the map rather than per window (the same cells when ws is a multiple of s), and
+// the output projection runs after window unpartition (it is per token). Window partition, head
+// split and q-pooling are one copy (`windowPartition`), unpartition and head merge another, and
+// every window and head goes through one attention call.
+
+import Checkpoint
+import Tensor
+
+/// `MultiScaleAttention`: multi-head self-attention over windows (or globally), with optional
+/// max-pooling of the queries, which halves the token grid at a stage change.
+public struct MultiScaleAttention: Sendable {
+    public let dim: Int
+    public let dimOut: Int
+    public let numHeads: Int
+    /// `attn.qkv`: [3 * C', C], output channels ordered (q|k|v, head, D) as the reference unbinds them.
+    public let qkv: Linear
+    /// `attn.proj`: [C', C'].
+    public let proj: Linear
+    /// The q, k and v parts of the qkv bias: the projections of zero (padding) tokens.
+    private let qBias: Tensor, kBias: Tensor, vBias: Tensor
+
+    public init(_ loader: WeightLoader, dim: Int, dimOut: Int, numHeads: Int) throws {
+        precondition(numHeads > 0 && dimOut % numHeads == 0, "MultiScaleAttention: \(dimOut) channels, \(numHeads) heads")
+        self.dim = dim
+        self.dimOut = dimOut
+        self.numHeads = numHeads
+        qkv = try Linear(loader.child("qkv"), inFeatures: dim, outFeatures: 3 * dimOut)
+        proj = try Linear(loader.child("proj"), inFeatures: dimOut, outFeatures: dimOut)
+        let bias = qkv.bias!
+        qBias = bias.slice(axis: 0, 0..<dimOut)
+        kBias = bias.slice(axis: 0, dimOut..<(2 * dimOut))
+        vBias = bias.slice(axis: 0, (2 * dimOut)..<(3 * dimOut))
+    }
+
+    /// Attention of the normalised tokens x [B, H, W, C] within windows of ws x ws (ws = 0: one
+    /// window over the whole map), queries max-pooled s x s: -> [B, H/s, W/s, C'].
+    /// With s > 1 and ws > 0, ws must be a multiple of s and the padded window grids before and
+    /// after pooling must agree (as the reference's reshapes require).
+    public func callAsFunction(_ x: Tensor, windowSize ws: Int, qStride s: Int) -> Tensor {
+        precondition(x.rank == 4 && x.shape[3] == dim, "MultiScaleAttention: input \(x.shape), dim \(dim)")
+        let (batch, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        let (ho, wo) = (h / s, w / s)
+        let keyWindow = ws > 0 ? (height: ws, width: ws) : (height: h, width: w)
+        let queryWindow = ws > 0 ? (height: ws / s, width: ws / s) : (height: ho, width: wo)
+        precondition(ws == 0 || (ws % s == 0 && MultiScaleAttention.grid(h, ws) == MultiScaleAttention.grid(ho, ws / s)
+                                 && MultiScaleAttention.grid(w, ws) == MultiScaleAttention.grid(wo, ws / s)),
+                     "MultiScaleAttention: window \(ws) with q-stride \(s) does not fit a \(h) x \(w) map")
+        let t = qkv(x)  // [B, H, W, 3 * C']
+        let q = t.windowPartition(channels: 0..<dimOut, heads: numHeads, window: queryWindow, pool: s, padding: qBias)
+        let k = t.windowPartition(channels: dimOut..<(2 * dimOut), heads: numHeads, window: keyWindow, padding: kBias)
+        let v = t.windowPartition(channels: (2 * dimOut)..<(3 * dimOut), heads: numHeads, window: keyWindow,
+                                  padding: vBias)
+        let o = scaledDotProductAttention(query: q, key: k, value: v)  // [B * nW, N, wq, D]
+        return proj(windowUnpartition(o, batch: batch, height: ho, width: wo, window: queryWindow))
+    }
+
+    /// Windows along an axis of `extent` tokens (the last one padded).
+    static func grid(_ extent: Int, _ window: Int) -> Int { (extent + window - 1) / window }
+}
+
+/// `MultiScaleBlock`: pre-norm windowed attention and MLP with residuals; the first block of a
+/// stage widens the channels (`proj` on the shortcut) and pools the queries.
+public struct MultiScaleBlock: Sendable {
+    public let dim: Int
+    public let dimOut: Int
+    public let numHeads: Int
+    /// Attention window (0 = global attention).
+    public let windowSize: Int
+    /// Query pooling stride, nil when the block keeps the grid.
+    public let qStride: Int?
+    /// `norm1` (over C) and `norm2` (over C'), eps 1e-6.
+    public let norm1: LayerNorm
+    public let norm2: LayerNorm
+    public let attn: MultiScaleAttention
+    /// `mlp.layers.{0,1}`: C' -> 4 C' -> C' with exact GELU.
+    public let mlp: MLP
+    /// `proj`: [C', C], present when C != C' (projects the normalised shortcut).
+    public let proj: Linear?
+
+    public init(_ loader: WeightLoader, dim: Int, dimOut: Int, numHeads: Int, windowSize: Int,
+                qStride: Int?, mlpRatio: Double = 4) throws {
+        precondition(qStride == nil || dim != dimOut,
+                     "MultiScaleBlock: a q-pooling block must change the width (the reference pools only a projected shortcut)")
+        self.dim = dim
+        self.dimOut = dimOut
+        self.numHeads = numHeads
+        self.windowSize = windowSize
+        self.qStride = qStride
+        norm1 = try LayerNorm(loader.child("norm1"), dim: dim, eps: 1e-6)
+        attn = try MultiScaleAttention(loader.child("attn"), dim: dim, dimOut: dimOut, numHeads: numHeads)
+        norm2 = try LayerNorm(loader.child("norm2"), dim: dimOut, eps: 1e-6)
+        mlp = try MLP(loader.child("mlp"), inputDim: dimOut, hiddenDim: Int(Double(dimOut) * mlpRatio),
+                      outputDim: dimOut, numLayers: 2, activation: .gelu)
+        proj = dim != dimOut ? try Linear(loader.child("proj"), inFeatures: dim, outFeatures: dimOut) : nil
+    }
+
+    /// x [B, H, W, C] -> [B, H/s, W/s, C'].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let normed = norm1(x)
+        var shortcut = x
+        if let proj {
+            shortcut = proj(normed)
+            if let s = qStride { shortcut = shortcut.maxPool2dChannelsLast(kernel: s) }
+        }
+        var out = attn(normed, windowSize: windowSize, qStride: qStride ?? 1)
+        out.add(shortcut)  // shortcut + attention
+        var y = mlp(norm2(out))
+        y.add(out)  // x + mlp(norm2(x))
+        return y
+    }
+}

@@ -1,0 +1,275 @@
+// VideoTracker: the streaming inference state of SAM 2 video tracking. Frames arrive one at a
+// time (already preprocessed tensors [1, 3, S, S]; the tracker knows nothing of decoding); objects
+// are added, corrected and removed on the current frame; each step returns every object's
+// low-res logits and presence score. The image encoder runs once per frame for all objects.
+//
+// Equivalence with the official `SAM2VideoPredictor`: a step is "propagate this frame for every
+// known object", then "add the prompts given for this frame" (add_new_points_or_box /
+// add_new_mask on an already tracked frame is a correction). Memories of frame t become visible
+// from frame t + 1 on, as after the official `propagate_in_video_preflight`.
+
+import Foundation
+import SAM2
+import Tensor
+
+/// A prompt for one object on the current frame, in source pixels.
+public enum ObjectPrompt: Sendable {
+    /// Clicks (label 1 foreground, 0 background) and/or a box.
+    case points(ImagePrompt)
+    /// A binary mask at the source resolution [H, W] (values > 0 are the object).
+    case mask(Tensor)
+}
+
+/// One object's result on one frame.
+public struct ObjectFrameResult: Sendable {
+    public var objectID: Int
+    public var frame: Int
+    /// Low-res mask logits [S/4, S/4] (after hole filling).
+    public var lowResLogits: Tensor
+    /// Object presence logit (> 0: visible).
+    public var objectScore: Float
+    /// True when this frame is a prompted (conditioning or corrected) frame of the object.
+    public var prompted: Bool
+
+    /// Mask logits at `height` x `width` (bilinear, align_corners false), as the official
+    /// predictor resizes to the video resolution.
+    public func logits(height: Int, width: Int) -> Tensor {
+        let side = lowResLogits.shape
+        return lowResLogits.reshaped([1, 1, side[0], side[1]])
+            .interpolate(height: height, width: width, mode: .bilinear(antialias: false))
+            .reshaped([height, width])
+    }
+}
+
+/// Errors from tracker calls.
+public enum TrackerError: Error, Equatable, CustomStringConvertible {
+    case noFrame
+    case invalidObjectID(Int)
+    case unknownObject(Int)
+    case imageShape(expected: [Int], actual: [Int])
+    case maskShape(expected: [Int], actual: [Int])
+    case prompt(PromptError)
+
+    public var description: String {
+        switch self {
+        case .noFrame: return "no frame yet: call step(frame:) before prompting"
+        case let .invalidObjectID(id): return "object id \(id) is invalid: ids are positive integers"
+        case let .unknownObject(id): return "object \(id) is not being tracked"
+        case let .imageShape(expected, actual): return "frame tensor has shape \(actual), expected \(expected)"
+        case let .maskShape(expected, actual): return "mask prompt has shape \(actual), expected the source size \(expected)"
+        case let .prompt(error): return error.description
+        }
+    }
+}
+
+/// The streaming tracker. Not thread-safe: drive one tracker from one thread; one `SAM2Model`
+/// may serve many trackers.
+public final class VideoTracker: @unchecked Sendable {
+    public let model: SAM2Model
+    public let options: TrackerOptions
+    /// Source frame size the prompts and masks refer to.
+    public let sourceHeight: Int, sourceWidth: Int
+
+    /// Index of the current frame (-1 before the first).
+    public private(set) var frameIndex = -1
+    /// Memory of every object, by id.
+    public private(set) var objects: [Int: ObjectMemory] = [:]
+    /// Results of the current frame, by object id (latest prompt or tracking result).
+    public private(set) var current: [Int: PendingFrame] = [:]
+    private var features: FrameFeatures?
+    /// Called with named intermediate tensors ("<frame>.<object>.conditioned_track" /
+    /// "..._prompt": memory-conditioned features [1, C, h, w]); names match the reference dumps.
+    public var trace: ((_ name: String, _ tensor: Tensor) -> Void)?
+    /// The memory encoder's (constant) position encoding as tokens [h*w, Cm].
+    let memoryPosition: Tensor
+
+    /// What an object produced on the current frame, not yet committed to its memory.
+    public struct PendingFrame: Sendable {
+        public var result: ObjectFrameResult
+        var pointer: [Float]
+        /// Memory already encoded (tracked frames) or nil (prompted frames: encoded at commit).
+        var memory: StoredMemory?
+        var conditioning: Bool
+    }
+
+    public init(model: SAM2Model, sourceHeight: Int, sourceWidth: Int, options: TrackerOptions = TrackerOptions()) {
+        self.model = model
+        self.options = options
+        self.sourceHeight = sourceHeight
+        self.sourceWidth = sourceWidth
+        let grid = model.config.embeddingSize, cm = model.config.memoryEncoder.outDim
+        memoryPosition = PositionEncoding.sine2D(channels: cm, height: grid, width: grid)
+            .reshaped([cm, grid * grid]).permuted([1, 0])
+    }
+
+    /// Object ids in ascending order.
+    public var objectIDs: [Int] { objects.keys.sorted() }
+
+    /// min(frame count, max_obj_ptrs_in_encoder); unknown length counts as unbounded.
+    var maxPointers: Int { min(options.frameCount ?? Int.max, model.config.maxObjPtrsInEncoder) }
+
+    /// Advances to the next frame, tracks every known object on it, then applies `prompts`
+    /// (new objects or corrections). Returns one result per object, by ascending id.
+    public func step(frame image: Tensor, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
+        let s = model.config.imageSize
+        guard image.shape == [1, 3, s, s] else { throw TrackerError.imageShape(expected: [1, 3, s, s], actual: image.shape) }
+        for id in prompts.keys where id <= 0 { throw TrackerError.invalidObjectID(id) }
+        commitCurrentFrame()
+        frameIndex += 1
+        let frame = model.frameFeatures(image)
+        features = frame
+        for id in objectIDs {
+            if case .mask = prompts[id] { continue }  // a mask prompt ignores the tracked result
+            current[id] = trackObject(id, frame: frame)
+        }
+        for id in prompts.keys.sorted() {
+            _ = try prompt(objectID: id, prompts[id]!)
+        }
+        return objectIDs.compactMap { current[$0]?.result }
+    }
+
+    /// Adds an object, or corrects one, on the current frame.
+    @discardableResult
+    public func prompt(objectID id: Int, _ prompt: ObjectPrompt) throws -> ObjectFrameResult {
+        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
+        guard let frame = features else { throw TrackerError.noFrame }
+        let t = frameIndex
+        let isNew = objects[id] == nil
+        let tracked = current[id] != nil  // tracked (or prompted) on this frame already
+        let heads: SAMHeadsOutput
+        switch prompt {
+        case let .mask(mask):
+            guard mask.shape == [sourceHeight, sourceWidth] else {
+                throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
+            }
+            heads = model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
+        case let .points(imagePrompt):
+            let points: PointPrompts?
+            do {
+                guard !imagePrompt.isEmpty else { throw PromptError.empty }
+                points = try imagePrompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight,
+                                                     sourceWidth: sourceWidth)
+            } catch let error as PromptError { throw TrackerError.prompt(error) }
+            // A correction on a tracked frame starts from the frame's current logits.
+            var previous: Tensor? = nil
+            if tracked, let last = current[id]?.result.lowResLogits {
+                var clamped = last
+                clamped.withUnsafeMutablePointer { p in for i in 0..<last.count { p[i] = min(max(p[i], -32), 32) } }
+                previous = clamped.reshaped([1, 1, last.shape[0], last.shape[1]])
+            }
+            // A new object starts from the frame alone (an initial conditioning frame); a known
+            // object is corrected with its memory of earlier frames.
+            let initial = isNew
+            let backbone: Tensor
+            if initial {
+                backbone = model.featuresWithoutMemory(frame, batch: 1)
+            } else {
+                let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+                backbone = model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
+                                                   pointerTokens: tokens.pointerTokens)
+                trace?("\(t).\(id).conditioned_prompt", backbone)
+            }
+            let count = points?.labels.count ?? 0
+            let config = model.config
+            let multimask = config.multimaskOutputInSam && (initial || config.multimaskOutputForTracking)
+                && config.multimaskMinPtNum <= count && count <= config.multimaskMaxPtNum
+            heads = model.forwardSAMHeads(backbone, points: [points], maskInputs: previous, highRes: frame.highRes,
+                                          multimaskOutput: multimask)
+        }
+        if isNew { objects[id] = ObjectMemory() }
+        let conditioning = isNew || options.correctionsAsConditioning
+        let result = makeResult(id: id, heads: heads, prompted: true)
+        current[id] = PendingFrame(result: result, pointer: heads.objectPointers.scalars, memory: nil, conditioning: conditioning)
+        if tracked && options.clearRecentMemoryOnCorrection {
+            objects[id]!.clearRecent(in: (t - model.config.numMaskmem)...(t + model.config.numMaskmem))
+        }
+        return result
+    }
+
+    /// Stops tracking an object and forgets its memory.
+    public func removeObject(_ id: Int) throws {
+        guard objects[id] != nil else { throw TrackerError.unknownObject(id) }
+        objects[id] = nil
+        current[id] = nil
+    }
+
+    /// Tracks one known object on the current frame (`track_step` with memory, memory encoded).
+    func trackObject(_ id: Int, frame: FrameFeatures) -> PendingFrame {
+        let t = frameIndex
+        let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+        let conditioned = model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
+                                                  pointerTokens: tokens.pointerTokens)
+        trace?("\(t).\(id).conditioned_track", conditioned)
+        let config = model.config
+        // No points while tracking: multimask when 0 points are allowed.
+        let multimask = config.multimaskOutputInSam && config.multimaskOutputForTracking && config.multimaskMinPtNum <= 0
+        let heads = model.forwardSAMHeads(conditioned, points: [nil], maskInputs: nil, highRes: frame.highRes,
+                                          multimaskOutput: multimask)
+        let scores = heads.objectScores.scalars
+        let encoded = model.encodeMemory(frame, highResMasks: heads.highResMasks, objectScores: scores, maskFromPoints: false)
+        let memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
+                                  bfloat16: options.bfloat16Memories)
+        return PendingFrame(result: makeResult(id: id, heads: heads, prompted: false), pointer: heads.objectPointers.scalars,
+                            memory: memory, conditioning: false)
+    }
+
+    /// Result of the heads for one object, hole-filled.
+    func makeResult(id: Int, heads: SAMHeadsOutput, prompted: Bool) -> ObjectFrameResult {
+        let side = heads.lowResMasks.shape[2]
+        var logits = heads.lowResMasks.reshaped([side, heads.lowResMasks.shape[3]])
+        if options.fillHoleArea > 0 {
+            let (h, w) = (logits.shape[0], logits.shape[1])
+            logits.withUnsafeMutablePointer { HoleFilling.fill($0, planes: 1, height: h, width: w, maxArea: options.fillHoleArea) }
+        }
+        return ObjectFrameResult(objectID: id, frame: frameIndex, lowResLogits: logits,
+                                 objectScore: heads.objectScores.scalars[0], prompted: prompted)
+    }
+
+    /// A source-resolution mask [H, W] as the model's binary mask input [1, 1, S, S]
+    /// (antialiased bilinear resize, then >= 0.5), as `add_new_mask` prepares it.
+    func modelInputMask(_ mask: Tensor) -> Tensor {
+        let s = model.config.imageSize
+        var binary = mask
+        binary.withUnsafeMutablePointer { p in for i in 0..<mask.count { p[i] = p[i] > 0 ? 1 : 0 } }
+        var resized = binary.reshaped([1, 1, sourceHeight, sourceWidth])
+        if sourceHeight != s || sourceWidth != s {
+            resized = resized.interpolate(height: s, width: s, mode: .bilinear(antialias: true))
+            resized.withUnsafeMutablePointer { p in for i in 0..<(s * s) { p[i] = p[i] >= 0.5 ? 1 : 0 } }
+        }
+        return resized
+    }
+
+    /// Writes the current frame's results into the objects' memories (prompted frames get their
+    /// memory encoded from the binarised mask, as the official preflight does). `step` does this
+    /// for the previous frame; call it after the last frame to inspect or save the final state.
+    public func commitCurrentFrame() {
+        guard let frame = features else { return }
+        let t = frameIndex
+        let memoryCapacity = model.config.numMaskmem - 1
+        let pointerCapacity = max(maxPointers - 1, 0)
+        for (id, pending) in current.sorted(by: { $0.key < $1.key }) where objects[id] != nil {
+            var memory = pending.memory
+            if memory == nil {
+                let s = model.config.imageSize
+                let side = pending.result.lowResLogits.shape
+                let highRes = pending.result.lowResLogits.reshaped([1, 1, side[0], side[1]])
+                    .interpolate(height: s, width: s, mode: .bilinear(antialias: false))
+                let encoded = model.encodeMemory(frame, highResMasks: highRes, objectScores: [pending.result.objectScore],
+                                                 maskFromPoints: true)
+                memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
+                                      bfloat16: options.bfloat16Memories)
+            }
+            let entry = FrameMemory(frame: t, memory: memory!, pointer: pending.pointer, objectScore: pending.result.objectScore)
+            if pending.conditioning {
+                objects[id]!.addConditioning(entry)
+            } else {
+                objects[id]!.addRecent(entry, memoryCapacity: memoryCapacity, pointerCapacity: pointerCapacity)
+            }
+        }
+        current.removeAll()
+        features = nil
+    }
+
+    /// Bytes held by all objects' memories (features and pointers).
+    public var memoryByteCount: Int { objects.values.reduce(0) { $0 + $1.byteCount } }
+}
