@@ -113,7 +113,7 @@ public final class VideoTracker: @unchecked Sendable {
     public func step(frame image: Tensor, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
         let s = model.config.imageSize
         guard image.shape == [1, 3, s, s] else { throw TrackerError.imageShape(expected: [1, 3, s, s], actual: image.shape) }
-        for id in prompts.keys where id <= 0 { throw TrackerError.invalidObjectID(id) }
+        for (id, prompt) in prompts { try validate(prompt, objectID: id) }
         commitCurrentFrame()
         frameIndex += 1
         let frame = model.frameFeatures(image)
@@ -184,6 +184,23 @@ public final class VideoTracker: @unchecked Sendable {
             objects[id]!.clearRecent(in: (t - model.config.numMaskmem)...(t + model.config.numMaskmem))
         }
         return result
+    }
+
+    /// Checks a prompt without running anything (so that `step` fails before changing state).
+    func validate(_ prompt: ObjectPrompt, objectID id: Int) throws {
+        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
+        switch prompt {
+        case let .mask(mask):
+            guard mask.shape == [sourceHeight, sourceWidth] else {
+                throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
+            }
+        case let .points(imagePrompt):
+            do {
+                guard !imagePrompt.isEmpty else { throw PromptError.empty }
+                _ = try imagePrompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight,
+                                                sourceWidth: sourceWidth)
+            } catch let error as PromptError { throw TrackerError.prompt(error) }
+        }
     }
 
     /// Stops tracking an object and forgets its memory.
@@ -268,6 +285,12 @@ public final class VideoTracker: @unchecked Sendable {
         }
         current.removeAll()
         features = nil
+    }
+
+    /// Installs restored state (see `TrackerState.swift`).
+    func restore(frameIndex: Int, objects: [Int: ObjectMemory]) {
+        self.frameIndex = frameIndex
+        self.objects = objects
     }
 
     /// Bytes held by all objects' memories (features and pointers).
