@@ -49,10 +49,12 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     let blockRows = max(1, min(lq, scoreBlock / max(lk, 1)))
                     if flopsPerPair <= smallProductThreshold && pairs > 1 {
                         // Many small problems (windowed attention): one per worker.
-                        Parallel.forEach(pairs) { range in
-                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
-                            defer { scores.deallocate() }
-                            for pair in range { attend(pair, scores, blockRows, false) }
+                        Parallel.withSerialBLAS {
+                            Parallel.forEach(pairs) { range in
+                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
+                                defer { scores.deallocate() }
+                                for pair in range { attend(pair, scores, blockRows, false) }
+                            }
                         }
                     } else {
                         // Large problems: OpenBLAS threads each product; softmax rows run in parallel.

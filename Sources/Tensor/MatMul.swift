@@ -99,7 +99,7 @@ public func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, tr
                           c: pc + i * m * n, ldc: n)
                 }
                 if m * n * k <= smallProductThreshold && batch > 1 {
-                    Parallel.forEach(batch) { range in for i in range { one(i) } }
+                    Parallel.withSerialBLAS { Parallel.forEach(batch) { range in for i in range { one(i) } } }
                 } else {
                     for i in 0..<batch { one(i) }
                 }

@@ -51,6 +51,26 @@ public enum Parallel {
         }
     }
 
+    nonisolated(unsafe) private static var serialDepth = 0
+    private static let serialLock = NSLock()
+
+    /// Runs `body` with OpenBLAS limited to one thread, so that the project's workers can each run
+    /// small products at once without OpenBLAS spreading (and synchronising) every one of them.
+    /// Nested uses keep the limit until the outermost ends.
+    public static func withSerialBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        serialLock.lock()
+        serialDepth += 1
+        if serialDepth == 1 { openblas_set_num_threads(1) }
+        serialLock.unlock()
+        defer {
+            serialLock.lock()
+            serialDepth -= 1
+            if serialDepth == 0 { openblas_set_num_threads(Int32(configuredThreads)) }
+            serialLock.unlock()
+        }
+        return try body()
+    }
+
     /// Name of the CPU kernel set OpenBLAS selected (e.g. "SkylakeX", "Haswell").
     public static var openBLASCoreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }

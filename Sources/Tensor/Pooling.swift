@@ -18,7 +18,7 @@ extension Tensor {
                                 var best = -Float.infinity
                                 for dy in 0..<k {
                                     let row = src + (oy * k + dy) * w + ox * k
-                                    for dx in 0..<k where !(row[dx] <= best) { best = row[dx] }
+                                    for dx in 0..<k where row[dx] > best || row[dx].isNaN { best = row[dx] }  // NaN propagates
                                 }
                                 dst[oy * wo + ox] = best
                             }
@@ -48,7 +48,7 @@ extension Tensor {
                             for dy in 0..<k {
                                 for dx in 0..<k {
                                     let src = px + ((b * h + oy * k + dy) * w + ox * k + dx) * c
-                                    for ch in 0..<c where !(src[ch] <= dst[ch]) { dst[ch] = src[ch] }
+                                    for ch in 0..<c where src[ch] > dst[ch] || src[ch].isNaN { dst[ch] = src[ch] }  // NaN propagates
                                 }
                             }
                         }

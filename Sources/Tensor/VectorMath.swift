@@ -9,14 +9,18 @@ public typealias FloatVector = SIMD16<Float>
 
 @usableFromInline let vectorWidth = FloatVector.scalarCount
 
-/// e^x lane-wise; 0 below -87.3, +inf above 88.7.
+/// e^x lane-wise; 0 below -87.33, +inf above 88.72 (inputs in (88.37, 88.72] saturate at e^88.37,
+/// a range no kernel here produces: softmax and GELU only take exp of values <= 0).
 @inlinable @inline(__always)
 public func vectorExp(_ x: FloatVector) -> FloatVector {
     let log2e: Float = 1.442_695_040_888_963_4
     let ln2High: Float = 0.693_359_375
     let ln2Low: Float = -2.121_944_4e-4
-    let clamped = x.clamped(lowerBound: FloatVector(repeating: -87.3), upperBound: FloatVector(repeating: 88.7))
-    let n = (clamped * log2e).rounded(.toNearestOrEven)
+    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits (no int conversion).
+    let magic: Float = 12_582_912
+    let clamped = pointwiseMin(pointwiseMax(x, FloatVector(repeating: -87.33)), FloatVector(repeating: 88.37))
+    let shifted = clamped * log2e + magic
+    let n = shifted - magic
     var r = clamped - n * ln2High
     r = r - n * ln2Low
     // Taylor polynomial of degree 7 for e^r, |r| <= ln2/2 (error ~5e-9 relative).
@@ -28,19 +32,12 @@ public func vectorExp(_ x: FloatVector) -> FloatVector {
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    // 2^n built from the exponent bits; n in [-126, 128] after clamping.
-    let ni = SIMD16<Int32>(n)
-    let biased = (ni &+ 127) &<< 23
-    let scaleLow = unsafeBitCast(pointwiseMax(biased, SIMD16<Int32>(repeating: 0)), to: FloatVector.self)
-    var result = p * scaleLow
-    // n = 128 overflows the exponent field; compute as 2 * 2^127 instead.
-    let overflowMask = ni .> 127
-    if any(overflowMask) {
-        let twoPow127 = FloatVector(repeating: Float(bitPattern: UInt32(254) << 23))
-        result.replace(with: p * twoPow127 * 2, where: overflowMask)
-    }
-    result.replace(with: FloatVector(repeating: 0), where: x .< -87.3)
-    result.replace(with: FloatVector(repeating: .infinity), where: x .> 88.7)
+    // 2^n from the integer in `shifted`'s low bits: n in [-126, 127].
+    let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: FloatVector.self)
+    var result = p * scale
+    result.replace(with: FloatVector(repeating: 0), where: x .< -87.33)
+    result.replace(with: FloatVector(repeating: .infinity), where: x .> 88.72)
     return result
 }
 

@@ -77,6 +77,8 @@ public final class VideoTracker: @unchecked Sendable {
     /// Results of the current frame, by object id (latest prompt or tracking result).
     public private(set) var current: [Int: PendingFrame] = [:]
     private var features: FrameFeatures?
+    /// Seconds spent per stage since the tracker was created (or `timings` was reset).
+    public var timings = StageTimings()
     /// Called with named intermediate tensors ("<frame>.<object>.conditioned_track" /
     /// "..._prompt": memory-conditioned features [1, C, h, w]); names match the reference dumps.
     public var trace: ((_ name: String, _ tensor: Tensor) -> Void)?
@@ -116,7 +118,7 @@ public final class VideoTracker: @unchecked Sendable {
         for (id, prompt) in prompts { try validate(prompt, objectID: id) }
         commitCurrentFrame()
         frameIndex += 1
-        let frame = model.frameFeatures(image)
+        let frame = timings.measure(\.encoder) { model.frameFeatures(image) }
         features = frame
         for id in objectIDs {
             if case .mask = prompts[id] { continue }  // a mask prompt ignores the tracked result
@@ -142,7 +144,9 @@ public final class VideoTracker: @unchecked Sendable {
             guard mask.shape == [sourceHeight, sourceWidth] else {
                 throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
             }
-            heads = model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
+            heads = timings.measure(\.decoder) {
+                model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
+            }
         case let .points(imagePrompt):
             let points: PointPrompts?
             do {
@@ -164,17 +168,21 @@ public final class VideoTracker: @unchecked Sendable {
             if initial {
                 backbone = model.featuresWithoutMemory(frame, batch: 1)
             } else {
-                let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
-                backbone = model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
+                backbone = timings.measure(\.memoryAttention) {
+                    let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+                    return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
                                                    pointerTokens: tokens.pointerTokens)
+                }
                 trace?("\(t).\(id).conditioned_prompt", backbone)
             }
             let count = points?.labels.count ?? 0
             let config = model.config
             let multimask = config.multimaskOutputInSam && (initial || config.multimaskOutputForTracking)
                 && config.multimaskMinPtNum <= count && count <= config.multimaskMaxPtNum
-            heads = model.forwardSAMHeads(backbone, points: [points], maskInputs: previous, highRes: frame.highRes,
-                                          multimaskOutput: multimask)
+            heads = timings.measure(\.decoder) {
+                model.forwardSAMHeads(backbone, points: [points], maskInputs: previous, highRes: frame.highRes,
+                                      multimaskOutput: multimask)
+            }
         }
         if isNew { objects[id] = ObjectMemory() }
         let conditioning = isNew || options.correctionsAsConditioning
@@ -213,17 +221,22 @@ public final class VideoTracker: @unchecked Sendable {
     /// Tracks one known object on the current frame (`track_step` with memory, memory encoded).
     func trackObject(_ id: Int, frame: FrameFeatures) -> PendingFrame {
         let t = frameIndex
-        let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
-        let conditioned = model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
-                                                  pointerTokens: tokens.pointerTokens)
+        let conditioned = timings.measure(\.memoryAttention) {
+            let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+            return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
+                                           pointerTokens: tokens.pointerTokens)
+        }
         trace?("\(t).\(id).conditioned_track", conditioned)
         let config = model.config
         // No points while tracking: multimask when 0 points are allowed.
         let multimask = config.multimaskOutputInSam && config.multimaskOutputForTracking && config.multimaskMinPtNum <= 0
-        let heads = model.forwardSAMHeads(conditioned, points: [nil], maskInputs: nil, highRes: frame.highRes,
-                                          multimaskOutput: multimask)
+        let heads = timings.measure(\.decoder) {
+            model.forwardSAMHeads(conditioned, points: [nil], maskInputs: nil, highRes: frame.highRes, multimaskOutput: multimask)
+        }
         let scores = heads.objectScores.scalars
-        let encoded = model.encodeMemory(frame, highResMasks: heads.highResMasks, objectScores: scores, maskFromPoints: false)
+        let encoded = timings.measure(\.memoryEncoder) {
+            model.encodeMemory(frame, highResMasks: heads.highResMasks, objectScores: scores, maskFromPoints: false)
+        }
         let memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
                                   bfloat16: options.bfloat16Memories)
         return PendingFrame(result: makeResult(id: id, heads: heads, prompted: false), pointer: heads.objectPointers.scalars,
@@ -271,8 +284,9 @@ public final class VideoTracker: @unchecked Sendable {
                 let side = pending.result.lowResLogits.shape
                 let highRes = pending.result.lowResLogits.reshaped([1, 1, side[0], side[1]])
                     .interpolate(height: s, width: s, mode: .bilinear(antialias: false))
-                let encoded = model.encodeMemory(frame, highResMasks: highRes, objectScores: [pending.result.objectScore],
-                                                 maskFromPoints: true)
+                let encoded = timings.measure(\.memoryEncoder) {
+                    model.encodeMemory(frame, highResMasks: highRes, objectScores: [pending.result.objectScore], maskFromPoints: true)
+                }
                 memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
                                       bfloat16: options.bfloat16Memories)
             }

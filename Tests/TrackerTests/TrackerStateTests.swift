@@ -90,7 +90,7 @@ final class TrackerStateTests: XCTestCase {
         }
         XCTAssertThrowsError(try tracker.removeObject(9)) { XCTAssertEqual($0 as? TrackerError, .unknownObject(9)) }
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("samtrack-garbage-\(UUID())").path
-        FileManager.default.createFile(atPath: garbage, contents: Data("not a state".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: garbage, contents: Data("not a state".utf8)))
         defer { try? FileManager.default.removeItem(atPath: garbage) }
         XCTAssertThrowsError(try VideoTracker.restore(from: garbage, model: Self.model)) {
             XCTAssertTrue("\($0)".contains("not a samtrack tracker state"), "\($0)")

@@ -1,0 +1,48 @@
+// OutputLayout: where each output format puts its files (DESIGN §6).
+//
+//   rle            DIR/masks.jsonl                    (DIR/masks.jsonl.partial while writing)
+//   png            DIR/<id>/<frame %05d>.png          8-bit grey, 0 or 255
+//   palette        DIR/<frame %05d>.png               8-bit palette-indexed, pixel = object id
+//   --save-logits  DIR/<frame %05d>_<id>.npy          float32 low-res logits
+//
+// Frame numbers are zero-padded to five digits as printf's %05d does (frame 123456 -> "123456").
+
+/// File names of the output formats.
+public enum OutputLayout {
+    /// `frame` as printf's `%05d`.
+    public static func frameName(_ frame: Int) -> String {
+        let digits = String(frame.magnitude)
+        let padded = digits.count < 5 ? String(repeating: "0", count: (frame < 0 ? 4 : 5) - digits.count) + digits : digits
+        return frame < 0 ? "-" + padded : padded
+    }
+
+    /// DIR/masks.jsonl.
+    public static func masksJSONL(in directory: String) -> String {
+        join(directory, MaskJSONLWriter.fileName)
+    }
+
+    /// DIR/<id>, the folder of one object's grey PNGs.
+    public static func maskFolder(in directory: String, id: Int) -> String {
+        join(directory, String(id))
+    }
+
+    /// DIR/<id>/<frame %05d>.png.
+    public static func maskPNG(in directory: String, id: Int, frame: Int) -> String {
+        join(maskFolder(in: directory, id: id), frameName(frame) + ".png")
+    }
+
+    /// DIR/<frame %05d>.png.
+    public static func palettePNG(in directory: String, frame: Int) -> String {
+        join(directory, frameName(frame) + ".png")
+    }
+
+    /// DIR/<frame %05d>_<id>.npy.
+    public static func logits(in directory: String, frame: Int, id: Int) -> String {
+        join(directory, "\(frameName(frame))_\(id).npy")
+    }
+
+    static func join(_ directory: String, _ name: String) -> String {
+        if directory.isEmpty { return name }
+        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+}

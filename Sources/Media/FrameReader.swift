@@ -1,0 +1,295 @@
+// FrameReader: decodes ahead on its own thread into a small bounded queue, so that decoding
+// frame t+1 overlaps tracking frame t.
+//
+// Files (not live): every frame is delivered, in order; the decoding thread blocks while the
+// queue is full, and also does the preprocessing (scaling + normalisation) ahead of the consumer.
+// Live sources: the decoding thread never waits for the consumer. When the queue is full the
+// oldest frame is dropped, and `next()` hands out the newest queued frame and drops the older
+// ones; every dropped frame is counted in `droppedFrames`. Live frames are preprocessed by the
+// consumer when taken, so no work is spent on frames that end up dropped.
+
+import Foundation
+import Tensor
+
+/// One frame ready for tracking.
+public struct VideoFrame: Sendable {
+    /// 0-based position in decode order (live sources: gaps where frames were dropped).
+    public let index: Int
+    /// Presentation time in seconds; nil when the input has no timestamps.
+    public let pts: Double?
+    /// Source picture size in pixels.
+    public let width: Int
+    public let height: Int
+    /// Model input [1, 3, S, S] (see `FramePreprocessor`); nil when no image size was requested.
+    public let image: Tensor?
+    /// The picture at source resolution as RGB24; nil unless requested.
+    public let rgb: RGBImage?
+}
+
+/// Options of a `FrameReader`.
+public struct FrameReaderOptions: Sendable {
+    /// Model image size S; nil = do not build model inputs.
+    public var imageSize: Int?
+    /// Also convert each frame to RGB24 at source resolution (for overlays).
+    public var sourceRGB: Bool
+    /// Frames decoded ahead (queue capacity, at least 1).
+    public var capacity: Int
+    /// Live mode; nil = the source's own classification (`VideoInfo.isLive`).
+    public var live: Bool?
+    /// Stop after delivering this many frames.
+    public var maxFrames: Int?
+    /// libswscale slice threads for the conversions.
+    public var scalerThreads: Int
+
+    public init(imageSize: Int? = nil, sourceRGB: Bool = false, capacity: Int = 4, live: Bool? = nil,
+                maxFrames: Int? = nil, scalerThreads: Int = 1) {
+        self.imageSize = imageSize
+        self.sourceRGB = sourceRGB
+        self.capacity = capacity
+        self.live = live
+        self.maxFrames = maxFrames
+        self.scalerThreads = scalerThreads
+    }
+}
+
+/// Decodes a `VideoSource` ahead of its consumer. `next()` is meant for one consumer thread;
+/// `stop()`, `droppedFrames` and `framesDelivered` may be used from any thread. Releasing the
+/// reader stops its thread.
+public final class FrameReader: @unchecked Sendable {
+    /// The source's description.
+    public var info: VideoInfo { pipeline.info }
+    /// Whether this reader runs in live mode (newest frame wins).
+    public var isLive: Bool { pipeline.isLive }
+    /// Options in effect.
+    public var options: FrameReaderOptions { pipeline.options }
+
+    // The thread holds the pipeline, not the reader, so dropping the reader ends the thread.
+    private let pipeline: ReaderPipeline
+
+    /// Starts decoding `source` on a new thread.
+    public init(source: VideoSource, options: FrameReaderOptions = FrameReaderOptions()) {
+        pipeline = ReaderPipeline(source: source, options: options)
+        let pipeline = self.pipeline
+        let thread = Thread { pipeline.produce() }
+        thread.name = "samtrack.decode"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Opens `input` and starts decoding it.
+    public convenience init(input: String, inputOptions: InputOptions = InputOptions(),
+                            options: FrameReaderOptions = FrameReaderOptions()) throws {
+        var readerOptions = options
+        if readerOptions.live == nil { readerOptions.live = inputOptions.live }
+        self.init(source: try VideoSource(input, options: inputOptions), options: readerOptions)
+    }
+
+    deinit {
+        pipeline.stop()
+    }
+
+    /// Frames dropped so far because the consumer was slower than a live source.
+    public var droppedFrames: Int { pipeline.droppedFrames }
+
+    /// Frames handed out by `next()` so far.
+    public var framesDelivered: Int { pipeline.framesDelivered }
+
+    /// Corrupt packets or frames the decoder skipped so far.
+    public var decodeErrors: Int { pipeline.decodeErrors }
+
+    /// The next frame; blocks until one is decoded. Returns nil at the end of the input, after
+    /// `maxFrames` frames, or after `stop()`.
+    /// - Throws: the `MediaError` that ended decoding, after every frame decoded before it.
+    public func next() throws -> VideoFrame? { try pipeline.next() }
+
+    /// Ends decoding: interrupts a blocking read, stops the thread and waits for it to exit
+    /// (at most 5 s; a read FFmpeg cannot interrupt, e.g. a stalled stdin pipe, ends the thread
+    /// later by itself). Later calls to `next()` return nil. Idempotent.
+    public func stop() { pipeline.stop() }
+}
+
+/// The shared state between the decoding thread and the consumer.
+private final class ReaderPipeline: @unchecked Sendable {
+    let info: VideoInfo
+    let isLive: Bool
+    let options: FrameReaderOptions
+
+    private let source: VideoSource
+    private let preprocessor: FramePreprocessor?
+    private let rgbConverter: FramePreprocessor?
+    private let condition = NSCondition()
+    private var queue: [Entry] = []
+    private var queueHead = 0
+    private var producerFinished = false
+    private var producerExited = false
+    private var producerError: Error?
+    private var stopped = false
+    private var dropped = 0
+    private var delivered = 0
+    private var decodeErrorCount = 0
+
+    private enum Entry {
+        case ready(VideoFrame)
+        case raw(DecodedFrame)
+    }
+
+    init(source: VideoSource, options: FrameReaderOptions) {
+        self.source = source
+        self.info = source.info
+        self.options = options
+        isLive = options.live ?? source.info.isLive
+        if let size = options.imageSize {
+            preprocessor = FramePreprocessor(imageSize: size, threads: options.scalerThreads, inputName: source.info.input)
+        } else {
+            preprocessor = nil
+        }
+        // The source-resolution conversion ignores the image size; reuse the same instance when possible.
+        rgbConverter = options.sourceRGB
+            ? (preprocessor ?? FramePreprocessor(imageSize: 1, threads: options.scalerThreads, inputName: source.info.input))
+            : nil
+    }
+
+    var droppedFrames: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return dropped
+    }
+
+    var framesDelivered: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return delivered
+    }
+
+    var decodeErrors: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return decodeErrorCount
+    }
+
+    func next() throws -> VideoFrame? {
+        condition.lock()
+        if let maxFrames = options.maxFrames, delivered >= maxFrames {
+            condition.unlock()
+            stop()
+            return nil
+        }
+        while queueHead == queue.count && !producerFinished && !stopped {
+            condition.wait()
+        }
+        if stopped || queueHead == queue.count {
+            let error = stopped ? nil : producerError
+            producerError = nil
+            condition.unlock()
+            if let error { throw error }
+            return nil
+        }
+        if isLive {
+            // Newest frame wins: everything older than the last queued frame is dropped.
+            dropped += queue.count - 1 - queueHead
+            queueHead = queue.count - 1
+        }
+        let entry = queue[queueHead]
+        queueHead += 1
+        compactQueue()
+        delivered += 1
+        condition.broadcast()
+        condition.unlock()
+
+        switch entry {
+        case let .ready(frame):
+            return frame
+        case let .raw(decoded):
+            return try prepare(decoded)
+        }
+    }
+
+    /// Stops the producer and waits for it (up to `patience` seconds: a read that FFmpeg cannot
+    /// interrupt, such as a stalled stdin pipe, may outlast it; the thread then ends by itself
+    /// when the read returns, and keeps this object alive until then).
+    func stop(patience: TimeInterval = 5) {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+        source.interrupt()
+        let deadline = Date(timeIntervalSinceNow: patience)
+        condition.lock()
+        while !producerExited {
+            if !condition.wait(until: deadline) { break }
+        }
+        queue.removeAll()
+        queueHead = 0
+        condition.unlock()
+    }
+
+    /// The decoding thread's body.
+    func produce() {
+        defer {
+            condition.lock()
+            producerFinished = true
+            producerExited = true
+            condition.broadcast()
+            condition.unlock()
+        }
+        let capacity = max(1, options.capacity)
+        while true {
+            condition.lock()
+            if !isLive {
+                while queue.count - queueHead >= capacity && !stopped {
+                    condition.wait()
+                }
+            }
+            let stop = stopped
+            condition.unlock()
+            if stop { return }
+
+            do {
+                let decoded = try source.nextFrame()
+                let errors = source.decodeErrors
+                guard let decoded else {
+                    condition.lock()
+                    decodeErrorCount = errors
+                    condition.unlock()
+                    return
+                }
+                let entry: Entry = isLive ? .raw(decoded) : .ready(try prepare(decoded))
+                condition.lock()
+                decodeErrorCount = errors
+                if stopped {
+                    condition.unlock()
+                    return
+                }
+                if isLive && queue.count - queueHead >= capacity {
+                    queueHead += 1
+                    dropped += 1
+                }
+                queue.append(entry)
+                compactQueue()
+                condition.broadcast()
+                condition.unlock()
+            } catch {
+                condition.lock()
+                if !stopped { producerError = error }
+                condition.unlock()
+                return
+            }
+        }
+    }
+
+    /// Converts a decoded frame into what the consumer asked for.
+    private func prepare(_ decoded: DecodedFrame) throws -> VideoFrame {
+        let image = try preprocessor?.modelInput(decoded)
+        let rgb = try rgbConverter?.sourceRGB(decoded)
+        return VideoFrame(index: decoded.index, pts: decoded.pts, width: decoded.width,
+                          height: decoded.height, image: image, rgb: rgb)
+    }
+
+    /// Drops consumed entries from the front once they dominate the array (called under the lock).
+    private func compactQueue() {
+        if queueHead > 16 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+}

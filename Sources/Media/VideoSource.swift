@@ -1,0 +1,430 @@
+// VideoSource: opens anything FFmpeg opens and decodes its best video stream, frame by frame.
+//
+// Inputs: files (`clip.mp4`), image sequences (`frames/%05d.png`), network URLs (`udp://`,
+// `tcp://`, `rtsp://`, `srt://`, `http://`...), capture devices (`/dev/video0`, via libavdevice's
+// v4l2), lavfi graphs (`format: "lavfi"`), and `-` for standard input (`pipe:0`).
+// Decoding uses FFmpeg's frame threading (thread_count 0 = one thread per core).
+
+import CFFmpeg
+import Foundation
+
+/// How to open an input.
+public struct InputOptions: Sendable, Equatable {
+    /// Force a demuxer or device (`"v4l2"`, `"image2"`, `"lavfi"`, `"mpegts"`...); nil = probe.
+    public var format: String?
+    /// Demuxer / protocol / device options (`["framerate": "30", "video_size": "1280x720"]`).
+    /// An option nobody recognises is an error, as with the ffmpeg CLI.
+    public var options: [String: String]
+    /// Live mode (newest frame wins, see `FrameReader`); nil = automatic: devices and network
+    /// streams are live, files, pipes and image sequences are not.
+    public var live: Bool?
+    /// Decoder threads; 0 = automatic (one per core).
+    public var decoderThreads: Int
+    /// Give up opening (connecting, probing) after this many seconds; nil = wait as long as the
+    /// protocol does. Reads after opening are not limited (use `interrupt`, or protocol options
+    /// such as `rw_timeout`).
+    public var openTimeout: Double?
+    /// Aborts blocking opens and reads from another thread, including while `VideoSource.init`
+    /// is still connecting.
+    public var interrupt: InterruptSignal?
+
+    public init(format: String? = nil, options: [String: String] = [:], live: Bool? = nil,
+                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil) {
+        self.format = format
+        self.options = options
+        self.live = live
+        self.decoderThreads = decoderThreads
+        self.openTimeout = openTimeout
+        self.interrupt = interrupt
+    }
+}
+
+/// A flag that aborts FFmpeg's blocking I/O (opening, reading) of the inputs it is given to.
+/// Thread-safe; once set it stays set.
+public final class InterruptSignal: @unchecked Sendable, Equatable {
+    let flag: UnsafeMutablePointer<Int32>
+
+    public init() {
+        flag = .allocate(capacity: 1)
+        flag.initialize(to: 0)
+    }
+
+    deinit { flag.deallocate() }
+
+    /// Makes every blocking call of the inputs using this signal fail with `.interrupted`.
+    public func interrupt() { samtrack_flag_store(flag, 1) }
+
+    /// True once `interrupt()` was called.
+    public var isInterrupted: Bool { samtrack_flag_load(flag) != 0 }
+
+    public static func == (lhs: InterruptSignal, rhs: InterruptSignal) -> Bool { lhs === rhs }
+}
+
+/// A rational number as FFmpeg uses for rates and time bases.
+public struct Rational: Sendable, Equatable, CustomStringConvertible {
+    public var numerator: Int
+    public var denominator: Int
+    public init(_ numerator: Int, _ denominator: Int) {
+        self.numerator = numerator
+        self.denominator = denominator
+    }
+    /// The value, or nil when the denominator or numerator is 0 (FFmpeg's "unknown").
+    public var value: Double? {
+        numerator == 0 || denominator == 0 ? nil : Double(numerator) / Double(denominator)
+    }
+    public var description: String { "\(numerator)/\(denominator)" }
+}
+
+/// What is known about an opened input and its video stream.
+public struct VideoInfo: Sendable, Equatable {
+    /// The input as the caller named it (`-` for stdin).
+    public let input: String
+    /// The URL handed to FFmpeg (`pipe:0` for `-`).
+    public let url: String
+    /// Demuxer name(s), e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `image2`, `v4l2`.
+    public let formatName: String
+    /// Video codec name, e.g. `h264`.
+    public let codecName: String
+    /// Index of the chosen video stream in the container.
+    public let streamIndex: Int
+    /// Coded frame size in pixels as the container reports it (frames carry their own size).
+    public let width: Int
+    public let height: Int
+    /// Decoded pixel format name as the container reports it, e.g. `yuv420p`.
+    public let pixelFormat: String
+    /// Average frame rate (avg_frame_rate, else r_frame_rate); nil when unknown.
+    public let frameRate: Rational?
+    /// Stream time base (timestamps are integers in this unit).
+    public let timeBase: Rational
+    /// Duration in seconds when known.
+    public let duration: Double?
+    /// Number of frames when the container states it (e.g. MP4 `nb_frames`); nil otherwise.
+    public let frameCount: Int?
+    /// Live source: the newest frame wins when the consumer is slower (see `FrameReader`).
+    public let isLive: Bool
+}
+
+/// An opened input with its video decoder. Not thread-safe: one thread decodes at a time; only
+/// `interrupt()` may be called from another thread. A source handed to a `FrameReader` belongs
+/// to the reader's thread from then on.
+public final class VideoSource: @unchecked Sendable {
+    /// Stream description.
+    public let info: VideoInfo
+    /// Packets the decoder rejected or frames it could not decode (corruption inside the stream).
+    public private(set) var decodeErrors = 0
+    /// Frames decoded so far (the next frame's index).
+    public private(set) var framesDecoded = 0
+
+    private var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    private var codecContext: UnsafeMutablePointer<AVCodecContext>?
+    private let packet: UnsafeMutablePointer<AVPacket>
+    private let frame: UnsafeMutablePointer<AVFrame>
+    private let interruptState: UnsafeMutablePointer<samtrack_interrupt_state>
+    private let signal: InterruptSignal?
+    private let streamIndex: Int32
+    private let timeBase: AVRational
+    private var draining = false
+    private var finished = false
+    private var pendingReadError: MediaError?
+    private var lastDecodeError: Int32 = 0
+
+    /// Opens `input` (path, URL, device or `-`) and its best video stream's decoder.
+    /// - Throws: `MediaError` naming the input: `.fileNotFound`, `.notMediaFile`,
+    ///   `.deviceUnavailable`, `.cannotOpen`, `.noVideoStream`, `.decoderNotFound`,
+    ///   `.invalidArgument` (unknown option or format name).
+    public init(_ input: String, options: InputOptions = InputOptions()) throws {
+        FFmpegSetup.ensure()
+        let url = Self.ffmpegURL(for: input)
+        let packet = av_packet_alloc()
+        let frame = av_frame_alloc()
+        let interruptState = UnsafeMutablePointer<samtrack_interrupt_state>.allocate(capacity: 1)
+        interruptState.initialize(to: samtrack_interrupt_state(flag: 0, shared: options.interrupt.map { UnsafePointer($0.flag) },
+                                                               deadline: 0))
+
+        // Any early exit releases what was allocated so far (`success` is set at the very end).
+        var format: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
+        var codec: UnsafeMutablePointer<AVCodecContext>?
+        var success = false
+        defer {
+            if !success {
+                avcodec_free_context(&codec)
+                avformat_close_input(&format)
+                var p: UnsafeMutablePointer<AVPacket>? = packet
+                av_packet_free(&p)
+                var f: UnsafeMutablePointer<AVFrame>? = frame
+                av_frame_free(&f)
+                interruptState.deallocate()
+            }
+        }
+        guard let packet, let frame, let allocated = format else { throw MediaError.cannotOpen(input: input, reason: "out of memory") }
+        samtrack_install_interrupt(allocated, interruptState)
+        samtrack_interrupt_set_timeout(interruptState, options.openTimeout ?? 0)
+
+        var inputFormat: UnsafePointer<AVInputFormat>?
+        if let name = options.format {
+            inputFormat = av_find_input_format(name)
+            if inputFormat == nil {
+                throw MediaError.invalidArgument("unknown input format '\(name)' for '\(input)' (see `ffmpeg -formats`)")
+            }
+        }
+        let deviceLike = Self.isDevice(url: url, format: inputFormat)
+
+        var dictionary: OpaquePointer?
+        for (key, value) in options.options.sorted(by: { $0.key < $1.key }) {
+            av_dict_set(&dictionary, key, value, 0)
+        }
+        defer { av_dict_free(&dictionary) }
+
+        let openResult = avformat_open_input(&format, url, inputFormat, &dictionary)
+        if openResult < 0 {
+            // avformat_open_input freed the context.
+            if openResult == AVErrorCode.exit && options.interrupt?.isInterrupted != true {
+                throw MediaError.cannotOpen(input: input, reason: "timed out after \(options.openTimeout ?? 0) s")
+            }
+            throw Self.openError(input: input, url: url, code: openResult, device: deviceLike)
+        }
+        if let leftover = Self.keys(of: dictionary), !leftover.isEmpty {
+            throw MediaError.invalidArgument(
+                "unknown input option(s) \(leftover.map { "'\($0)'" }.joined(separator: ", ")) for '\(input)'")
+        }
+        guard let opened = format else { throw MediaError.cannotOpen(input: input, reason: "no context") }
+
+        let infoResult = avformat_find_stream_info(opened, nil)
+        samtrack_interrupt_set_timeout(interruptState, 0)
+        if infoResult < 0 {
+            if infoResult == AVErrorCode.exit {
+                if options.interrupt?.isInterrupted == true { throw MediaError.interrupted(input: input) }
+                throw MediaError.cannotOpen(input: input, reason: "timed out after \(options.openTimeout ?? 0) s")
+            }
+            throw MediaError.notMediaFile(input: input, reason: ffmpegErrorString(infoResult))
+        }
+
+        let best = av_find_best_stream(opened, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        guard best >= 0, let stream = opened.pointee.streams[Int(best)], let parameters = stream.pointee.codecpar,
+              stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 else {
+            // No video stream at all, or only a cover picture (e.g. album art of an audio file).
+            throw MediaError.noVideoStream(input: input)
+        }
+        let codecName = String(cString: avcodec_get_name(parameters.pointee.codec_id))
+        guard let decoder = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            throw MediaError.decoderNotFound(input: input, codec: codecName)
+        }
+
+        codec = avcodec_alloc_context3(decoder)
+        guard let codecOpened = codec else { throw MediaError.cannotOpen(input: input, reason: "out of memory") }
+        var result = avcodec_parameters_to_context(codecOpened, parameters)
+        if result < 0 { throw MediaError.notMediaFile(input: input, reason: ffmpegErrorString(result)) }
+        codecOpened.pointee.pkt_timebase = stream.pointee.time_base
+        codecOpened.pointee.thread_count = Int32(max(0, options.decoderThreads))
+        codecOpened.pointee.thread_type = FF_THREAD_FRAME
+        result = avcodec_open2(codecOpened, decoder, nil)
+        if result < 0 {
+            throw MediaError.decoderNotFound(input: input, codec: "\(codecName): \(ffmpegErrorString(result))")
+        }
+
+        let formatName = opened.pointee.iformat.map { String(cString: $0.pointee.name) } ?? "unknown"
+        let live = options.live ?? Self.isLive(url: url, format: opened.pointee.iformat,
+                                                duration: opened.pointee.duration)
+        let timeBase = stream.pointee.time_base
+        let nopts = samtrack_nopts_value()
+        var duration: Double?
+        if stream.pointee.duration != nopts, stream.pointee.duration > 0, timeBase.den != 0 {
+            duration = Double(stream.pointee.duration) * av_q2d(timeBase)
+        } else if opened.pointee.duration != nopts, opened.pointee.duration > 0 {
+            duration = Double(opened.pointee.duration) / Double(AV_TIME_BASE)
+        }
+        let average = stream.pointee.avg_frame_rate
+        let real = stream.pointee.r_frame_rate
+        let rate = average.num > 0 && average.den > 0 ? average : real
+        let pixelName = av_get_pix_fmt_name(AVPixelFormat(rawValue: parameters.pointee.format))
+            .map { String(cString: $0) } ?? "none"
+
+        info = VideoInfo(
+            input: input, url: url, formatName: formatName, codecName: codecName,
+            streamIndex: Int(best),
+            width: Int(parameters.pointee.width), height: Int(parameters.pointee.height),
+            pixelFormat: pixelName,
+            frameRate: rate.num > 0 && rate.den > 0 ? Rational(Int(rate.num), Int(rate.den)) : nil,
+            timeBase: Rational(Int(timeBase.num), Int(timeBase.den)),
+            duration: duration,
+            frameCount: stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil,
+            isLive: live)
+        self.streamIndex = best
+        self.timeBase = timeBase
+        formatContext = opened
+        codecContext = codecOpened
+        self.packet = packet
+        self.frame = frame
+        self.interruptState = interruptState
+        self.signal = options.interrupt
+        success = true
+    }
+
+    deinit {
+        avcodec_free_context(&codecContext)
+        avformat_close_input(&formatContext)
+        var p: UnsafeMutablePointer<AVPacket>? = packet
+        av_packet_free(&p)
+        var f: UnsafeMutablePointer<AVFrame>? = frame
+        av_frame_free(&f)
+        interruptState.deallocate()
+    }
+
+    /// Aborts a blocking read or open in progress and makes every later read fail with
+    /// `.interrupted`. Safe to call from any thread.
+    public func interrupt() {
+        withUnsafeMutablePointer(to: &interruptState.pointee.flag) { samtrack_flag_store($0, 1) }
+    }
+
+    /// True once `interrupt()` was called (on this source or its `InputOptions.interrupt` signal).
+    public var isInterrupted: Bool {
+        withUnsafeMutablePointer(to: &interruptState.pointee.flag) { samtrack_flag_load($0) } != 0
+            || signal?.isInterrupted == true
+    }
+
+    /// The next decoded frame in decode output order, or nil at the end of the input.
+    ///
+    /// Corrupt packets inside a stream are skipped and counted in `decodeErrors` (as the ffmpeg
+    /// CLI does). A read error other than end-of-file first lets the decoder flush the frames it
+    /// holds, then throws `.readFailed` on the following call.
+    /// - Throws: `.interrupted` after `interrupt()`, `.readFailed`, or `.notMediaFile` when the
+    ///   input ends without a single decodable frame but with decode errors.
+    public func nextFrame() throws -> DecodedFrame? {
+        guard let codec = codecContext, let format = formatContext else { return nil }
+        while true {
+            if finished {
+                if let error = pendingReadError {
+                    pendingReadError = nil
+                    throw error
+                }
+                return nil
+            }
+            let received = avcodec_receive_frame(codec, frame)
+            if received == 0 {
+                let decoded = DecodedFrame(moving: frame, index: framesDecoded, timeBase: timeBase)
+                framesDecoded += 1
+                return decoded
+            }
+            if received == AVErrorCode.eof {
+                finished = true
+                if framesDecoded == 0 && decodeErrors > 0 && pendingReadError == nil {
+                    throw MediaError.notMediaFile(
+                        input: info.input,
+                        reason: "no frame could be decoded (\(decodeErrors) errors, last: \(ffmpegErrorString(lastDecodeError)))")
+                }
+                continue
+            }
+            if received != AVErrorCode.again {
+                // A frame failed to decode; the decoder stays usable, so go on with the next packet.
+                decodeErrors += 1
+                lastDecodeError = received
+                if draining { continue }
+            }
+            if draining {
+                // Flush packet already sent and the decoder wants more input: nothing left.
+                finished = true
+                continue
+            }
+            try feedDecoder(codec: codec, format: format)
+        }
+    }
+
+    /// Reads packets until one of the video stream is sent to the decoder (or the input ends).
+    private func feedDecoder(codec: UnsafeMutablePointer<AVCodecContext>,
+                             format: UnsafeMutablePointer<AVFormatContext>) throws {
+        while true {
+            let read = av_read_frame(format, packet)
+            if read == AVErrorCode.again {
+                // Non-blocking devices: no packet yet.
+                if isInterrupted { throw MediaError.interrupted(input: info.input) }
+                usleep(2_000)
+                continue
+            }
+            if read < 0 {
+                if read == AVErrorCode.exit || isInterrupted {
+                    throw MediaError.interrupted(input: info.input)
+                }
+                if read != AVErrorCode.eof {
+                    pendingReadError = .readFailed(input: info.input, reason: ffmpegErrorString(read))
+                }
+                draining = true
+                avcodec_send_packet(codec, nil)
+                return
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            let sent = avcodec_send_packet(codec, packet)
+            if sent < 0 && sent != AVErrorCode.again {
+                decodeErrors += 1
+                lastDecodeError = sent
+                continue
+            }
+            return
+        }
+    }
+
+    // MARK: - Classification helpers
+
+    /// The URL FFmpeg is given for an input: `-` (standard input) becomes `pipe:0`.
+    static func ffmpegURL(for input: String) -> String {
+        input == "-" ? "pipe:0" : input
+    }
+
+    /// URL schemes treated as live network streams.
+    static let liveSchemes: Set<String> = ["udp", "tcp", "rtp", "rtsp", "rtsps", "srt", "rtmp", "rtmps",
+                                           "rist", "zmq", "http", "https", "hls"]
+
+    private static func scheme(of url: String) -> String? {
+        guard let range = url.range(of: "://") else { return nil }
+        let scheme = url[url.startIndex..<range.lowerBound].lowercased()
+        return scheme.isEmpty ? nil : scheme
+    }
+
+    /// True for capture devices: a `/dev/` path or a libavdevice demuxer other than lavfi.
+    private static func isDevice(url: String, format: UnsafePointer<AVInputFormat>?) -> Bool {
+        if url.hasPrefix("/dev/") { return true }
+        guard let format else { return false }
+        if String(cString: format.pointee.name) == "lavfi" { return false }
+        guard let cls = format.pointee.priv_class else { return false }
+        let category = cls.pointee.category
+        return category == AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT
+            || category == AV_CLASS_CATEGORY_DEVICE_AUDIO_INPUT
+            || category == AV_CLASS_CATEGORY_DEVICE_INPUT
+    }
+
+    /// Automatic live classification: devices and network streams. HTTP(S) counts as live only
+    /// when the container has no duration (a stream rather than a downloadable file).
+    private static func isLive(url: String, format: UnsafePointer<AVInputFormat>?, duration: Int64) -> Bool {
+        if isDevice(url: url, format: format) { return true }
+        guard let scheme = scheme(of: url), liveSchemes.contains(scheme) else { return false }
+        if scheme == "http" || scheme == "https" {
+            return duration == samtrack_nopts_value() || duration <= 0
+        }
+        return true
+    }
+
+    private static func openError(input: String, url: String, code: Int32, device: Bool) -> MediaError {
+        let reason = ffmpegErrorString(code)
+        if code == AVErrorCode.exit { return .interrupted(input: input) }
+        if device { return .deviceUnavailable(input: input, reason: reason) }
+        if scheme(of: url) != nil || url.hasPrefix("pipe:") { return .cannotOpen(input: input, reason: reason) }
+        if code == AVErrorCode.posix(ENOENT) || code == AVErrorCode.posix(ENOTDIR) {
+            return .fileNotFound(input: input, reason: reason)
+        }
+        if code == AVErrorCode.posix(EACCES) || code == AVErrorCode.posix(EISDIR) || code == AVErrorCode.posix(EPERM) {
+            return .cannotOpen(input: input, reason: reason)
+        }
+        return .notMediaFile(input: input, reason: reason)
+    }
+
+    private static func keys(of dictionary: OpaquePointer?) -> [String]? {
+        guard let dictionary else { return nil }
+        var keys: [String] = []
+        var entry: UnsafeMutablePointer<AVDictionaryEntry>?
+        while let next = av_dict_get(dictionary, "", entry, AV_DICT_IGNORE_SUFFIX) {
+            keys.append(String(cString: next.pointee.key))
+            entry = next
+        }
+        return keys
+    }
+}

@@ -1,0 +1,234 @@
+// `samtrack bench`: measured speed. `bench kernels` times the Tensor kernels at SAM 2.1 tiny's
+// real sizes; `bench tracker` runs the streaming tracker on real frames and reports per-stage
+// milliseconds, frames per second and resident memory.
+
+import ArgumentParser
+import Checkpoint
+import COpenBLAS
+import Foundation
+import Media
+import SAM2
+import Tensor
+import Tracker
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure kernel and tracker speed (use a release build).",
+        subcommands: [TrackerBench.self, KernelBench.self], defaultSubcommand: TrackerBench.self)
+}
+
+/// Wall-clock seconds of `body`, best of `repeats` after one warm-up.
+func timeBest(repeats: Int = 3, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return best
+}
+
+/// Resident and peak resident memory of this process in MiB (from /proc/self/status).
+func residentMemoryMiB() -> (current: Double, peak: Double) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Double {
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            let digits = line.split(separator: " ").compactMap { Double($0) }
+            if let kb = digits.first { return kb / 1024 }
+        }
+        return 0
+    }
+    return (field("VmRSS:"), field("VmHWM:"))
+}
+
+func environmentSummary() -> String {
+    let coreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(Parallel.openBLASConfig)"
+}
+
+struct KernelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kernels", abstract: "Time the Tensor kernels at SAM 2.1 tiny sizes.")
+
+    @Option(name: .long, help: "Timed repetitions per kernel (best is reported).")
+    var repeats = 3
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        print(environmentSummary())
+        var rng = SystemRandomNumberGenerator()
+        func random(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+        }
+        func report(_ name: String, seconds: Double, flops: Double? = nil) {
+            let gflops = flops.map { String(format: "  %7.1f GFLOPS", $0 / seconds / 1e9) } ?? ""
+            print(String(format: "%-52@ %9.2f ms%@", name as NSString, seconds * 1000, gflops as NSString))
+        }
+        let n = 4096
+        let a = random([n, n]), b = random([n, n])
+        report("sgemm 4096x4096x4096", seconds: timeBest(repeats: repeats) { _ = a.matmul(b) }, flops: 2 * pow(Double(n), 3))
+        // Memory attention of tiny at 1024 px: 4096 queries, 7 memories x 4096 + 64 pointer tokens.
+        let q = random([1, 1, 4096, 256]), k = random([1, 1, 28672, 256]), v = random([1, 1, 28672, 256])
+        report("attention 4096 q x 28672 k x 256", seconds: timeBest(repeats: repeats) {
+            _ = scaledDotProductAttention(query: q, key: k, value: v)
+        }, flops: 4 * 4096 * 28672 * 256)
+        // Hiera stage-1 windowed attention: 1024 windows of 64 tokens, 1 head of 96.
+        let wq = random([1024, 1, 64, 96])
+        report("windowed attention 1024 x (64 x 64 x 96)", seconds: timeBest(repeats: repeats) {
+            _ = scaledDotProductAttention(query: wq, key: wq, value: wq)
+        }, flops: 4 * 1024 * 64 * 64 * 96)
+        let tokens = random([1, 256, 256, 96])
+        let w1 = random([384, 96]), b1 = random([384])
+        report("linear 65536 x 96 -> 384 (Hiera MLP)", seconds: timeBest(repeats: repeats) {
+            _ = tokens.linear(weight: w1, bias: b1)
+        }, flops: 2 * 65536 * 96 * 384)
+        let image = random([1, 3, 1024, 1024]), patch = random([96, 3, 7, 7]), pb = random([96])
+        report("conv2d 3->96 7x7 s4 on 1024x1024 (patch embed)", seconds: timeBest(repeats: repeats) {
+            _ = image.conv2d(weight: patch, bias: pb, options: Conv2dOptions(stride: 4, padding: 3))
+        }, flops: 2 * 96 * 3 * 49 * 256 * 256)
+        let feats = random([1, 256, 64, 64]), dw = random([256, 1, 7, 7]), db = random([256])
+        report("depthwise conv2d 256ch 7x7 on 64x64 (fuser)", seconds: timeBest(repeats: repeats) {
+            _ = feats.conv2d(weight: dw, bias: db, options: Conv2dOptions(stride: 1, padding: 3, groups: 256))
+        }, flops: 2 * 256 * 49 * 64 * 64)
+        let ln = random([96]), lb = random([96])
+        report("layerNorm [65536, 96]", seconds: timeBest(repeats: repeats) { _ = tokens.layerNorm(weight: ln, bias: lb, eps: 1e-6) })
+        let c256 = random([256])
+        report("layerNorm2d [1, 256, 64, 64]", seconds: timeBest(repeats: repeats) { _ = feats.layerNorm2d(weight: c256, bias: c256, eps: 1e-6) })
+        let scores = random([4096, 28672])
+        report("softmax [4096, 28672]", seconds: timeBest(repeats: repeats) { _ = scores.softmax() })
+        report("gelu [65536, 384]", seconds: timeBest(repeats: repeats) { _ = tokens.linear(weight: w1, bias: b1).applying(.gelu) })
+        let low = random([1, 1, 256, 256])
+        report("bilinear 256x256 -> 1024x1024", seconds: timeBest(repeats: repeats) {
+            _ = low.interpolate(height: 1024, width: 1024, mode: .bilinear(antialias: false))
+        })
+    }
+}
+
+struct TrackerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracker",
+        abstract: "Run the tracker on real frames: per-stage ms per frame, frames/s, resident memory.")
+
+    @Option(name: .long, help: "Checkpoint (.pt/.safetensors). Without it, --config builds random weights.")
+    var model: String?
+
+    @Option(name: .long, help: "Official config with random weights: tiny, small, base_plus, large (SAM 2.1).")
+    var config = "tiny"
+
+    @Option(name: .long, help: "Video to track (looped when shorter than --frames). Default: random frames.")
+    var input: String?
+
+    @Option(name: .long, help: "Frames to track.")
+    var frames = 10
+
+    @Option(name: .long, help: "Objects to track (boxes spread over the frame).")
+    var objects = 1
+
+    @Option(name: .long, help: "Report memory at these frame numbers (comma-separated).")
+    var memoryAt = "10,100,1000"
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try compute.apply()
+        guard frames > 0, objects > 0 else { throw ValidationError("--frames and --objects must be positive") }
+        let checkpoints = memoryAt.split(separator: ",").compactMap { Int($0) }
+        try reportingErrors {
+            let sam: SAM2Model
+            if let model {
+                sam = try SAM2Model.load(checkpoint: model)
+            } else {
+                guard let variant = SAM2Config.Variant(rawValue: config) else {
+                    throw ValidationError("--config must be one of tiny, small, base_plus, large")
+                }
+                sam = try SAM2Model(config: .preset(variant), store: WeightStore(synthesizingWithSeed: 1))
+            }
+            let s = sam.config.imageSize
+            print(environmentSummary())
+            print("model \(sam.config.name) (\(sam.checkpointPath)), \(s) px, \(objects) object(s), \(frames) frames")
+            var frameSource = try BenchFrames(input: input, imageSize: s)
+            let tracker = VideoTracker(model: sam, sourceHeight: frameSource.height, sourceWidth: frameSource.width,
+                                       options: TrackerOptions(frameCount: nil))
+            var prompts: [Int: ObjectPrompt] = [:]
+            for i in 0..<objects {
+                let w = Float(frameSource.width), h = Float(frameSource.height)
+                let x0 = w * Float(i) / Float(objects)
+                prompts[i + 1] = .points(ImagePrompt(box: (x0 + 1, h * 0.25, x0 + w / Float(objects) - 1, h * 0.75)))
+            }
+            var perFrame: [Double] = []
+            var steady = StageTimings()
+            let start = DispatchTime.now().uptimeNanoseconds
+            for t in 0..<frames {
+                let image = try frameSource.next()
+                let before = tracker.timings
+                let begin = DispatchTime.now().uptimeNanoseconds
+                _ = try tracker.step(frame: image, prompts: t == 0 ? prompts : [:])
+                perFrame.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
+                if t > 0 {
+                    steady.encoder += tracker.timings.encoder - before.encoder
+                    steady.memoryAttention += tracker.timings.memoryAttention - before.memoryAttention
+                    steady.decoder += tracker.timings.decoder - before.decoder
+                    steady.memoryEncoder += tracker.timings.memoryEncoder - before.memoryEncoder
+                }
+                if checkpoints.contains(t + 1) {
+                    let rss = residentMemoryMiB()
+                    print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.1f MiB",
+                                 t + 1, rss.current, rss.peak, Double(tracker.memoryByteCount) / 1048576))
+                }
+            }
+            let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let tracked = max(frames - 1, 1)
+            func ms(_ seconds: Double) -> String { String(format: "%9.1f ms", seconds * 1000 / Double(tracked)) }
+            print("per tracked frame (frames 2..\(frames), mean):")
+            print("  encoder          \(ms(steady.encoder))")
+            print("  memory attention \(ms(steady.memoryAttention))")
+            print("  decoder          \(ms(steady.decoder))")
+            print("  memory encoder   \(ms(steady.memoryEncoder))")
+            print("  total model      \(ms(steady.total))")
+            let sorted = perFrame.dropFirst().sorted()
+            if !sorted.isEmpty {
+                let median = sorted[sorted.count / 2], p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+                print(String(format: "frame latency: median %.1f ms, p99 %.1f ms (p99/median %.2f)", median * 1000, p99 * 1000, p99 / median))
+            }
+            print(String(format: "throughput: %.2f frames/s over %d frames (%.1f s)", Double(frames) / total, frames, total))
+            let rss = residentMemoryMiB()
+            print(String(format: "resident memory: %.1f MiB, peak %.1f MiB", rss.current, rss.peak))
+        }
+    }
+}
+
+/// Frames for the tracker benchmark: a decoded video (looped) or random noise.
+struct BenchFrames {
+    let input: String?
+    let imageSize: Int
+    private(set) var width = 1280, height = 720
+    private var reader: FrameReader?
+    private var cache: [Tensor] = []
+    private var position = 0
+
+    init(input: String?, imageSize: Int) throws {
+        self.input = input
+        self.imageSize = imageSize
+        if let input {
+            let reader = try FrameReader(input: input, options: FrameReaderOptions(imageSize: imageSize))
+            width = reader.info.width
+            height = reader.info.height
+            self.reader = reader
+        }
+    }
+
+    /// The next frame; a video is decoded once (up to 300 frames kept) and then looped.
+    mutating func next() throws -> Tensor {
+        defer { position += 1 }
+        if let reader, cache.count < 300, let frame = try reader.next(), let image = frame.image {
+            cache.append(image)
+            return image
+        }
+        reader = nil
+        if !cache.isEmpty { return cache[position % cache.count] }
+        var rng = SystemRandomNumberGenerator()
+        return Tensor(shape: [1, 3, imageSize, imageSize], values: (0..<(3 * imageSize * imageSize)).map { _ in Float.random(in: -2...2, using: &rng) })
+    }
+}

@@ -1,0 +1,50 @@
+// samtrack: the command-line front end. It only parses options and wires the library modules
+// together (DESIGN §5); every behaviour lives below it.
+
+import ArgumentParser
+import Foundation
+import Tensor
+
+@main
+struct Samtrack: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samtrack",
+        abstract: "Track and segment objects in video with SAM 2 / SAM 2.1, natively.",
+        version: "0.1.0",
+        subcommands: [InfoCommand.self, SegmentCommand.self, BenchCommand.self]
+    )
+}
+
+/// Options shared by the commands that run the model.
+struct ComputeOptions: ParsableArguments {
+    @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
+    var threads: Int?
+
+    func apply() throws {
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+            Parallel.setThreadCount(threads)
+        }
+    }
+}
+
+/// A runtime failure reported as one line and a non-zero exit.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Runs `body`, turning library errors into one-line failures.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as CommandFailure {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        throw CommandFailure("\(error)")
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages samtrack builds and tests against (run as root, or with sudo).
+# pkg-config finds OpenBLAS (cblas) and FFmpeg's libraries; the ffmpeg/ffprobe CLIs are used by
+# tests and tools only; python3-venv lets the interop tests make their own virtualenv.
+set -euo pipefail
+packages=(pkg-config libopenblas-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+          libavdevice-dev ffmpeg python3-venv python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "system packages: all present"
+    exit 0
+fi
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+echo "installing: ${missing[*]}"
+$sudo_cmd apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
