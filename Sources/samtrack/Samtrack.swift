@@ -11,7 +11,7 @@ struct Samtrack: ParsableCommand {
         commandName: "samtrack",
         abstract: "Track and segment objects in video with SAM 2 / SAM 2.1, natively.",
         version: "0.1.0",
-        subcommands: [InfoCommand.self, SegmentCommand.self, BenchCommand.self]
+        subcommands: [TrackCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self]
     )
 }
 
