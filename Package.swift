@@ -25,6 +25,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "samtrack", targets: ["samtrack"]),
+        .executable(name: "samtrackd", targets: ["samtrackd"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Checkpoint", targets: ["Checkpoint"]),
         .library(name: "SAM2", targets: ["SAM2"]),
@@ -34,6 +35,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The daemon: HTTP server (samtrackd) and its SQLite job store (TrackingService).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // MARK: C system libraries (Debian packages named in each module map's README)
@@ -60,7 +65,8 @@ let package = Package(
         .target(name: "Export", dependencies: ["Media", "Tensor"], exclude: ["README.md"], swiftSettings: numericSettings),
 
         // MARK: Services (used by both executables)
-        .target(name: "TrackingService", dependencies: ["Tracker", "SAM2", "Media", "Export", "Tensor"],
+        .target(name: "TrackingService",
+                dependencies: ["Tracker", "SAM2", "Media", "Export", "Tensor", .product(name: "GRDB", package: "GRDB.swift")],
                 exclude: ["README.md"]),
 
         // MARK: Executables
@@ -72,13 +78,30 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "samtrackd",
+            dependencies: [
+                "TrackingService", "Tensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["README.md"]
+        ),
+
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
-        .testTarget(name: "TrackerTests", dependencies: ["Tracker", "SAM2", "TestSupport"]),
+        .testTarget(name: "TrackerTests", dependencies: ["Tracker", "SAM2", "Export", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "TestSupport"]),
+        // End to end: runs the built samtrack binary (found next to the test runner) with ffmpeg,
+        // ffprobe and the Python interop check; help snapshots in Snapshots/.
+        .testTarget(name: "samtrackTests", dependencies: ["TestSupport"], exclude: ["Snapshots"]),
+        .testTarget(name: "TrackingServiceTests", dependencies: ["TrackingService", "Export", "SAM2", "TestSupport"]),
+        // End to end: starts the built samtrackd binary (a dependency so that it is built first).
+        .testTarget(name: "samtrackdTests", dependencies: ["samtrackd", "Export", "TestSupport"]),
     ]
 )

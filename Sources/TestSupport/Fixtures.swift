@@ -30,6 +30,16 @@ public enum Fixtures {
         public let store: WeightStore
         public let metadata: [String: String]
 
+        public init(store: WeightStore, metadata: [String: String]) {
+            self.store = store
+            self.metadata = metadata
+        }
+
+        /// Loads any safetensors file (not only under `Fixtures/`).
+        public init(path: String) throws {
+            (store, metadata) = try SafeTensorsReader.load(file: try MappedFile(path: path))
+        }
+
         /// The tensor `key` (fails the caller's test through a thrown error when absent).
         public func tensor(_ key: String) throws -> Tensor { try store.take(key) }
 

@@ -28,14 +28,18 @@ struct TrackingFixture {
         frames = reference.int("frames")!
         sourceHeight = reference.int("source_height")!
         sourceWidth = reference.int("source_width")!
-        let raw = try JSONSerialization.jsonObject(with: Data(reference.metadata["prompts"]!.utf8)) as! [String: [String: [String: Any]]]
+        prompts = try TrackingFixture.prompts(from: reference.metadata["prompts"]!, height: sourceHeight, width: sourceWidth)
+    }
+
+    /// Prompts of a reference run ({frame: {object: {box|points+labels|mask}}}) as tracker prompts.
+    static func prompts(from json: String, height: Int, width: Int) throws -> [Int: [Int: ObjectPrompt]] {
+        let raw = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: [String: [String: Any]]]
         var prompts: [Int: [Int: ObjectPrompt]] = [:]
         for (frame, objects) in raw {
             for (object, spec) in objects {
                 let prompt: ObjectPrompt
                 if spec.keys.contains("mask") {
-                    let e = spec["mask"] as? [Double]
-                    prompt = .mask(TrackingFixture.ellipse(e, height: reference.int("source_height")!, width: reference.int("source_width")!))
+                    prompt = .mask(TrackingFixture.ellipse(spec["mask"] as? [Double], height: height, width: width))
                 } else {
                     var p = ImagePrompt()
                     if let box = spec["box"] as? [Double] { p.box = (Float(box[0]), Float(box[1]), Float(box[2]), Float(box[3])) }
@@ -47,8 +51,9 @@ struct TrackingFixture {
                 prompts[Int(frame)!, default: [:]][Int(object)!] = prompt
             }
         }
-        self.prompts = prompts
+        return prompts
     }
+
 
     /// The reference's ellipse mask ((x-cx)/rx)^2 + ((y-cy)/ry)^2 <= 1, or all zeros for nil.
     static func ellipse(_ e: [Double]?, height: Int, width: Int) -> Tensor {

@@ -28,9 +28,9 @@ SOURCE_H, SOURCE_W = 540, 960
 written = []
 
 
-def decode_frames(size, count):
+def decode_frames(size, count, source=SOURCE):
     """First `count` frames scaled exactly as samtrack's Media module does (DESIGN §2)."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", SOURCE, "-frames:v", str(count), "-vf",
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-frames:v", str(count), "-vf",
                           f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
                          check=True, capture_output=True).stdout
     frames = np.frombuffer(raw, dtype=np.uint8).reshape(count, size, size, 3)
@@ -44,8 +44,8 @@ def normalise(frames):
     return (x - mean) / std
 
 
-def ellipse_mask(cx, cy, rx, ry):
-    yy, xx = np.mgrid[0:SOURCE_H, 0:SOURCE_W]
+def ellipse_mask(cx, cy, rx, ry, height=SOURCE_H, width=SOURCE_W):
+    yy, xx = np.mgrid[0:height, 0:width]
     return (((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2) <= 1.0
 
 
@@ -78,29 +78,13 @@ SCRIPTS = {
 }
 
 
-def run(name, script, images):
-    model = micro_models.build("micro", script["seed"], version21=script["version21"], video=True)
-    model.add_all_frames_to_correct_as_cond = True
-    if "object_score_bias" in script:
-        with torch.no_grad():
-            model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(script["object_score_bias"])
-    if name == "micro_sam20":
-        ckpt = os.path.join(OUT, f"{name}.pt")
-        micro_models.save_checkpoint(model, ckpt)
-        cfg = os.path.join(OUT, f"{name}.json")
-        with open(cfg, "w") as f:
-            config = micro_models.swift_config("micro", script["version21"])
-            json.dump(config, f, indent=2, sort_keys=True)
-            f.write("\n")
-        written.extend(os.path.relpath(p, FIXTURES) for p in (ckpt, cfg))
-
-    n = script["frames"]
-    video_module.load_video_frames = lambda **kw: (images[:n], SOURCE_H, SOURCE_W)
+def track_official(model, images, prompts, frames, source_hw=(SOURCE_H, SOURCE_W)):
+    """Drives the official predictor through `frames` frames: prompts {frame: {obj: prompt}} are
+    added on their frame after it has been tracked (corrections), then propagation continues.
+    Returns {name: tensor} per frame and object (see the module docstring)."""
+    video_module.load_video_frames = lambda **kw: (images[:frames], source_hw[0], source_hw[1])
     state = model.init_state(video_path="(preloaded)")
-
-    # Record memory-conditioned features per (frame, object, phase).
-    context = {}
-    conditioned = {}
+    context, conditioned = {}, {}
     original_prepare = model._prepare_memory_conditioned_features
     original_single = model._run_single_frame_inference
 
@@ -120,22 +104,21 @@ def run(name, script, images):
 
     model._prepare_memory_conditioned_features = prepare
     model._run_single_frame_inference = single
-
-    prompt_frames = sorted(script["prompts"])
+    h, w = source_hw
+    prompt_frames = sorted(prompts)
     for i, frame in enumerate(prompt_frames):
-        for obj, p in sorted(script["prompts"][frame].items()):
+        for obj, p in sorted(prompts[frame].items()):
             if "mask" in p:
-                mask = ellipse_mask(*p["mask"]) if p["mask"] else np.zeros((SOURCE_H, SOURCE_W), bool)
+                mask = ellipse_mask(*p["mask"], height=h, width=w) if p["mask"] else np.zeros((h, w), bool)
                 model.add_new_mask(state, frame, obj, mask)
             else:
                 model.add_new_points_or_box(state, frame, obj, points=p.get("points"), labels=p.get("labels"),
                                             box=p.get("box"))
         start = frame if i == 0 else frame + 1
-        end = prompt_frames[i + 1] if i + 1 < len(prompt_frames) else n - 1
+        end = prompt_frames[i + 1] if i + 1 < len(prompt_frames) else frames - 1
         if start <= end:
             for _ in model.propagate_in_video(state, start_frame_idx=start, max_frame_num_to_track=end - start):
                 pass
-
     t = {}
     for obj_idx, out_dict in state["output_dict_per_obj"].items():
         obj = state["obj_idx_to_id"][obj_idx]
@@ -149,6 +132,26 @@ def run(name, script, images):
                 t[f"{key}.conditioning"] = torch.tensor([1.0 if kind == "cond_frame_outputs" else 0.0])
     for (frame, obj, phase), value in conditioned.items():
         t[f"{frame}.{obj}.conditioned_{phase}"] = value[0]
+    return t
+
+
+def run(name, script, images):
+    model = micro_models.build("micro", script["seed"], version21=script["version21"], video=True)
+    model.add_all_frames_to_correct_as_cond = True
+    if "object_score_bias" in script:
+        with torch.no_grad():
+            model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(script["object_score_bias"])
+    if name == "micro_sam20":
+        ckpt = os.path.join(OUT, f"{name}.pt")
+        micro_models.save_checkpoint(model, ckpt)
+        cfg = os.path.join(OUT, f"{name}.json")
+        with open(cfg, "w") as f:
+            config = micro_models.swift_config("micro", script["version21"])
+            json.dump(config, f, indent=2, sort_keys=True)
+            f.write("\n")
+        written.extend(os.path.relpath(p, FIXTURES) for p in (ckpt, cfg))
+    n = script["frames"]
+    t = track_official(model, images, script["prompts"], n)
     meta = {"frames": n, "source_height": SOURCE_H, "source_width": SOURCE_W,
             "prompts": json.dumps({str(k): v for k, v in script["prompts"].items()}),
             "checkpoint": f"video/{name}.pt" if name == "micro_sam20" else "models/micro.pt",

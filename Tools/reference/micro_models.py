@@ -128,6 +128,12 @@ def build(name, seed, version21=True, video=True):
     """Instantiates the official model and randomises it reproducibly (DESIGN.md §8)."""
     torch.manual_seed(seed)
     model = instantiate(model_config(name, version21, video), _recursive_=True)
+    return randomize(model, seed)
+
+
+def randomize(model, seed):
+    """Gives every constant-initialised tensor noise, makes the object visible (object-score bias
+    +10) and sharpens memory attention (q/k x4, cross-attention output x10), as DESIGN.md §8 says."""
     model.eval()
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
@@ -136,7 +142,7 @@ def build(name, seed, version21=True, video=True):
             # scales) get noise so that every tensor is exercised.
             if p.numel() > 0 and torch.all(p == p.flatten()[0]):
                 base = p.flatten()[0].item()
-                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g) * (1 if base != 0 else 1))
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
             if key.endswith("gamma"):
                 p.copy_(0.5 + 0.2 * torch.randn(p.shape, generator=g))
         # Random heads say "no object" everywhere; make the object visible.
