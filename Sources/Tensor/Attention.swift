@@ -26,7 +26,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 out.withUnsafeMutablePointer { po in
                     // One (batch, head) pair, query block by query block. `softmaxWorkers` spreads the
                     // softmax rows over the cores when the products themselves run on OpenBLAS threads.
-                    let attend = { (pair: Int, scores: UnsafeMutablePointer<Float>, blockRows: Int, parallelSoftmax: Bool) in
+                    let attend = { (pair: Int, scores: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                                    blockRows: Int, parallelSoftmax: Bool) in
                         let qBase = pq + pair * lq * d, kBase = pk + pair * lk * d
                         let vBase = pv + pair * lk * dv, oBase = po + pair * lq * dv
                         var start = 0
@@ -34,15 +35,23 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                             let rows = min(blockRows, lq - start)
                             sgemm(transposeA: false, transposeB: true, m: rows, n: lk, k: d, alpha: alpha,
                                   a: qBase + start * d, lda: d, b: kBase, ldb: d, c: scores, ldc: lk)
+                            // exp(s - max) in place; the division by the row sum is applied to the
+                            // [rows, Dv] output instead of the [rows, Lk] scores.
                             if parallelSoftmax {
                                 Parallel.forEach(rows, grain: max(1, 8192 / max(lk, 1))) { r in
-                                    for row in r { softmaxRow(scores + row * lk, lk) }
+                                    for row in r { sums[row] = exponentiateRow(scores + row * lk, lk) }
                                 }
                             } else {
-                                for row in 0..<rows { softmaxRow(scores + row * lk, lk) }
+                                for row in 0..<rows { sums[row] = exponentiateRow(scores + row * lk, lk) }
                             }
+                            let out = oBase + start * dv
                             sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: lk,
-                                  a: scores, lda: lk, b: vBase, ldb: dv, c: oBase + start * dv, ldc: dv)
+                                  a: scores, lda: lk, b: vBase, ldb: dv, c: out, ldc: dv)
+                            for row in 0..<rows {
+                                let inverse = 1 / sums[row]
+                                let o = out + row * dv
+                                for j in 0..<dv { o[j] *= inverse }
+                            }
                             start += rows
                         }
                     }
@@ -51,16 +60,18 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                         // Many small problems (windowed attention): one per worker.
                         Parallel.withSerialBLAS {
                             Parallel.forEach(pairs) { range in
-                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
-                                defer { scores.deallocate() }
-                                for pair in range { attend(pair, scores, blockRows, false) }
+                                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
+                                let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
+                                defer { scores.deallocate(); sums.deallocate() }
+                                for pair in range { attend(pair, scores, sums, blockRows, false) }
                             }
                         }
                     } else {
                         // Large problems: OpenBLAS threads each product; softmax rows run in parallel.
                         let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
-                        defer { scores.deallocate() }
-                        for pair in 0..<pairs { attend(pair, scores, blockRows, true) }
+                        let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
+                        defer { scores.deallocate(); sums.deallocate() }
+                        for pair in 0..<pairs { attend(pair, scores, sums, blockRows, true) }
                     }
                 }
             }

@@ -22,7 +22,21 @@ extension Tensor {
 
 /// Softmax of `d` contiguous values in place.
 @inlinable @inline(__always)
-public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, scale: Float = 1) {
+public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) {
+    let inverse = 1 / exponentiateRow(p, d)
+    var i = 0
+    while i + vectorWidth <= d {
+        let v = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * inverse
+        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: FloatVector.self)
+        i += vectorWidth
+    }
+    while i < d { p[i] *= inverse; i += 1 }
+}
+
+/// Replaces `d` values by exp(x - max) and returns their sum (softmax without the final division,
+/// for callers that can divide a smaller result instead, such as attention's P V product).
+@inlinable @inline(__always)
+public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) -> Float {
     var maxVector = FloatVector(repeating: -.infinity)
     var i = 0
     while i + vectorWidth <= d {
@@ -35,7 +49,7 @@ public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, scale: Float 
     var sumVector = FloatVector(repeating: 0)
     i = 0
     while i + vectorWidth <= d {
-        let e = vectorExp((UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - maximum) * scale)
+        let e = vectorExp(UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - maximum)
         UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: FloatVector.self)
         sumVector += e
         i += vectorWidth
@@ -44,15 +58,8 @@ public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, scale: Float 
     if i < d {
         var tail = FloatVector(repeating: -.infinity)
         for j in 0..<(d - i) { tail[j] = p[i + j] }
-        let e = vectorExp((tail - maximum) * scale)
+        let e = vectorExp(tail - maximum)
         for j in 0..<(d - i) { p[i + j] = e[j]; sum += e[j] }
     }
-    let inv = 1 / sum
-    i = 0
-    while i + vectorWidth <= d {
-        let v = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * inv
-        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: FloatVector.self)
-        i += vectorWidth
-    }
-    while i < d { p[i] *= inv; i += 1 }
+    return sum
 }
