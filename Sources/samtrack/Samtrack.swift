@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import SAM2
 import Tensor
 
 @main
@@ -20,11 +21,29 @@ struct ComputeOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        if let threads, threads <= 0 { throw ValidationError("--threads must be at least 1") }
+    }
+
     func apply() throws {
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
             Parallel.setThreadCount(threads)
         }
+    }
+}
+
+/// The model to run: a checkpoint and an optional config override.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Checkpoint file (.pt or .safetensors).")
+    var model: String
+
+    @Option(name: .long, help: "JSON model config overriding the inferred one.")
+    var config: String?
+
+    /// Loads the model (config: --config, else <checkpoint>.json beside it, else the official preset).
+    func load() throws -> SAM2Model {
+        try SAM2Model.load(checkpoint: model, config: config.map { try ConfigInference.load(configFile: $0) })
     }
 }
 

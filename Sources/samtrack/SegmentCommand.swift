@@ -14,16 +14,13 @@ struct SegmentCommand: ParsableCommand {
     @Argument(help: "Image file (anything FFmpeg reads: JPEG, PNG, ...).")
     var image: String
 
-    @Option(name: .long, help: "Checkpoint file (.pt or .safetensors).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "JSON model config overriding the inferred one.")
-    var config: String?
-
-    @Option(name: .long, help: "Box X1,Y1,X2,Y2 in image pixels.")
+    // Values may start with '-' (a negative coordinate then gets the out-of-image message).
+    @Option(name: .long, parsing: .unconditional, help: "Box X1,Y1,X2,Y2 in image pixels.")
     var box: String?
 
-    @Option(name: .long, help: "Point X,Y[,LABEL] in image pixels; LABEL 1 foreground (default), 0 background. Repeatable.")
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Point X,Y[,LABEL] in image pixels; LABEL 1 foreground (default), 0 background. Repeatable.")
     var point: [String] = []
 
     @Flag(name: .long, help: "Predict three masks and keep the one with the highest predicted IoU.")
@@ -39,6 +36,9 @@ struct SegmentCommand: ParsableCommand {
 
     func validate() throws {
         if box == nil && point.isEmpty { throw ValidationError("give at least one --point or a --box") }
+        // Syntax is checked here too, so that the usage printed with the error is this subcommand's.
+        if let box { _ = try PromptParsing.numbers(box, count: 4, what: "--box") }
+        for p in point { _ = try PromptParsing.point(p) }
     }
 
     func run() throws {
@@ -50,7 +50,7 @@ struct SegmentCommand: ParsableCommand {
         }
         for p in point { prompt.points.append(try PromptParsing.point(p)) }
         try reportingErrors {
-            let sam = try SAM2Model.load(checkpoint: model, config: config.map { try ConfigInference.load(configFile: $0) })
+            let sam = try modelOptions.load()
             let reader = try FrameReader(input: image, options: FrameReaderOptions(imageSize: sam.config.imageSize, maxFrames: 1))
             guard let frame = try reader.next(), let input = frame.image else {
                 throw CommandFailure("\(image): no image could be decoded")

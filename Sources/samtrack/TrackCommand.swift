@@ -22,19 +22,17 @@ struct TrackCommand: ParsableCommand {
     @Argument(help: "Video file, image sequence pattern, URL, device, or - for stdin.")
     var input: String
 
-    @Option(name: .long, help: "Checkpoint file (.pt or .safetensors).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "JSON model config overriding the inferred one.")
-    var config: String?
-
-    @Option(name: .long, help: "Box prompt ID[@FRAME]:X1,Y1,X2,Y2. Repeatable.")
+    // Prompt values are taken even when they start with '-' (`--box -1:...` then gets the message
+    // about the id, not "missing value").
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Box prompt ID[@FRAME]:X1,Y1,X2,Y2. Repeatable.")
     var box: [String] = []
 
-    @Option(name: .long, help: "Point prompt ID[@FRAME]:X,Y[,LABEL] (LABEL 1 foreground, 0 background). Repeatable.")
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Point prompt ID[@FRAME]:X,Y[,LABEL] (LABEL 1 foreground, 0 background). Repeatable.")
     var point: [String] = []
 
-    @Option(name: .long, help: "Mask prompt ID[@FRAME]:PNG (non-zero pixels are the object, video size). Repeatable.")
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Mask prompt ID[@FRAME]:PNG (non-zero pixels are the object, video size). Repeatable.")
     var mask: [String] = []
 
     @Option(name: .long, help: "Output directory for masks.")
@@ -70,13 +68,16 @@ struct TrackCommand: ParsableCommand {
         if box.isEmpty && point.isEmpty && mask.isEmpty { throw ValidationError("give at least one --box, --point or --mask") }
         if let maxFrames, maxFrames <= 0 { throw ValidationError("--max-frames must be positive") }
         if fillHoles < 0 { throw ValidationError("--fill-holes must be 0 or more") }
+        // Prompt syntax is checked here, not only in run(), so that the usage printed with the
+        // error is this subcommand's.
+        _ = try parsePrompts(loadingMasks: false)
     }
 
     func run() throws {
         try compute.apply()
         let prompts = try parsePrompts()
         let summary: TrackingSummary = try reportingErrors {
-            let sam = try SAM2Model.load(checkpoint: model, config: config.map { try ConfigInference.load(configFile: $0) })
+            let sam = try modelOptions.load()
             let request = TrackingRequest(
                 input: input, inputOptions: InputOptions(format: inputFormat), prompts: prompts,
                 output: OutputOptions(directory: output, format: format, overlay: overlay, logitsDirectory: saveLogits),
@@ -118,7 +119,8 @@ struct TrackCommand: ParsableCommand {
         return (id, frame, value)
     }
 
-    func parsePrompts() throws -> [TrackingPrompt] {
+    /// The prompts; `loadingMasks: false` checks the syntax without reading the mask images.
+    func parsePrompts(loadingMasks: Bool = true) throws -> [TrackingPrompt] {
         var byKey: [String: (id: Int, frame: Int, prompt: ImagePrompt)] = [:]
         func entry(_ id: Int, _ frame: Int) -> String { "\(id)@\(frame)" }
         for text in box {
@@ -140,7 +142,8 @@ struct TrackCommand: ParsableCommand {
         for text in mask {
             let (id, frame, path) = try Self.split(text, option: "--mask")
             if byKey[entry(id, frame)] != nil { throw ValidationError("--mask: object \(id) already has a point/box prompt on frame \(frame)") }
-            prompts.append(TrackingPrompt(objectID: id, frame: frame, kind: .mask(try reportingErrors { try MaskImage.load(path) })))
+            let image = loadingMasks ? try reportingErrors { try MaskImage.load(path) } : BinaryMask(width: 1, height: 1)
+            prompts.append(TrackingPrompt(objectID: id, frame: frame, kind: .mask(image)))
         }
         return prompts
     }
