@@ -90,6 +90,8 @@ public enum TrackingError: Error, Equatable, CustomStringConvertible {
     case maskSize(objectID: Int, expected: [Int], actual: [Int])
     case noPromptOnFirstFrame(frame: Int)
     case cancelled
+    /// A saved state or partial output could not be used to resume a run.
+    case resumeFailed(reason: String)
 
     public var description: String {
         switch self {
@@ -100,6 +102,7 @@ public enum TrackingError: Error, Equatable, CustomStringConvertible {
             return "mask for object \(id) is \(actual[1])x\(actual[0]) but the video is \(expected[1])x\(expected[0])"
         case let .noPromptOnFirstFrame(frame): return "the first prompt is on frame \(frame); at least one object must be prompted on frame 0"
         case .cancelled: return "cancelled"
+        case let .resumeFailed(reason): return "cannot resume: \(reason)"
         }
     }
 }
