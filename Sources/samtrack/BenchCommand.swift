@@ -174,7 +174,7 @@ struct TrackerBench: ParsableCommand {
                 }
                 if checkpoints.contains(t + 1) {
                     let rss = residentMemoryMiB()
-                    print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.1f MiB",
+                    print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.3f MiB",
                                  t + 1, rss.current, rss.peak, Double(tracker.memoryByteCount) / 1048576))
                 }
             }
@@ -199,14 +199,14 @@ struct TrackerBench: ParsableCommand {
     }
 }
 
-/// Frames for the tracker benchmark: a decoded video (looped) or random noise.
+/// Frames for the tracker benchmark: a decoded video, reopened at its end to loop (nothing is
+/// cached, so resident memory measures the tracker), or random noise without a video.
 struct BenchFrames {
     let input: String?
     let imageSize: Int
     private(set) var width = 1280, height = 720
     private var reader: FrameReader?
-    private var cache: [Tensor] = []
-    private var position = 0
+    private var noise: Tensor?
 
     init(input: String?, imageSize: Int) throws {
         self.input = input
@@ -219,16 +219,22 @@ struct BenchFrames {
         }
     }
 
-    /// The next frame; a video is decoded once (up to 300 frames kept) and then looped.
+    /// The next frame.
     mutating func next() throws -> Tensor {
-        defer { position += 1 }
-        if let reader, cache.count < 300, let frame = try reader.next(), let image = frame.image {
-            cache.append(image)
+        if let input, var current = reader {
+            if let frame = try current.next(), let image = frame.image { return image }
+            current = try FrameReader(input: input, options: FrameReaderOptions(imageSize: imageSize))
+            reader = current
+            guard let frame = try current.next(), let image = frame.image else {
+                throw CommandFailure("\(input): no frames could be decoded")
+            }
             return image
         }
-        reader = nil
-        if !cache.isEmpty { return cache[position % cache.count] }
-        var rng = SystemRandomNumberGenerator()
-        return Tensor(shape: [1, 3, imageSize, imageSize], values: (0..<(3 * imageSize * imageSize)).map { _ in Float.random(in: -2...2, using: &rng) })
+        if noise == nil {
+            var rng = SystemRandomNumberGenerator()
+            noise = Tensor(shape: [1, 3, imageSize, imageSize],
+                           values: (0..<(3 * imageSize * imageSize)).map { _ in Float.random(in: -2...2, using: &rng) })
+        }
+        return noise!
     }
 }
