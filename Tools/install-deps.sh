@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages samtrack builds and tests against (run as root, or with sudo).
-# pkg-config finds OpenBLAS (cblas) and FFmpeg's libraries; the ffmpeg/ffprobe CLIs are used by
+# pkg-config finds OpenBLAS (cblas), FFmpeg's libraries and SQLite; the ffmpeg/ffprobe CLIs are used by
 # tests and tools only; python3-venv lets the interop tests make their own virtualenv; GRDB (the
 # daemon's job store) builds against the system SQLite (libsqlite3-dev).
 set -euo pipefail
 packages=(pkg-config libopenblas-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-          libavdevice-dev ffmpeg python3-venv python3-pip libsqlite3-dev)
+          libavdevice-dev ffmpeg python3-venv python3-pip libsqlite3-dev groff-base man-db)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
