@@ -188,11 +188,7 @@ public struct PromptedDecoder: Sendable {
                               sparse: sparse, dense: dense, highResFeatures: f.highRes, multimaskOutput: multimaskOutput)
         let m = out.masks.shape[1]
         let masks = out.masks.interpolate(height: f.sourceHeight, width: f.sourceWidth, mode: .bilinear(antialias: false))
-        var lowRes = out.masks
-        let n = lowRes.count
-        lowRes.withUnsafeMutablePointer { p in
-            for i in 0..<n { p[i] = min(max(p[i], -32), 32) }
-        }
+        let lowRes = out.masks.clamped(to: -32...32)
         return ImagePrediction(masks: masks.reshaped([m, f.sourceHeight, f.sourceWidth]), iou: out.iou.scalars,
                                lowResLogits: lowRes.reshaped([m, lowRes.shape[2], lowRes.shape[3]]),
                                objectScore: out.objectScoreLogits.scalars[0], decoderOutput: out)

@@ -57,6 +57,21 @@ extension Tensor {
         }
     }
 
+    /// Every element limited to `lower...upper` (as `torch.clamp`).
+    public func clamped(to range: ClosedRange<Float>) -> Tensor {
+        var out = Tensor(uninitialized: shape)
+        let n = count
+        let lower = FloatVector(repeating: range.lowerBound), upper = FloatVector(repeating: range.upperBound)
+        withUnsafePointer { src in
+            out.withUnsafeMutablePointer { dst in
+                Parallel.forEach(n, grain: elementwiseGrain) { r in
+                    mapVectorised(src + r.lowerBound, dst + r.lowerBound, r.count) { pointwiseMin(pointwiseMax($0, lower), upper) }
+                }
+            }
+        }
+        return out
+    }
+
     /// Every element multiplied by `factor` and shifted by `offset`.
     public func scaled(by factor: Float, adding offset: Float = 0) -> Tensor {
         var out = Tensor(uninitialized: shape)

@@ -135,31 +135,22 @@ public final class VideoTracker: @unchecked Sendable {
     public func prompt(objectID id: Int, _ prompt: ObjectPrompt) throws -> ObjectFrameResult {
         guard id > 0 else { throw TrackerError.invalidObjectID(id) }
         guard let frame = features else { throw TrackerError.noFrame }
+        try validate(prompt, objectID: id)
         let t = frameIndex
         let isNew = objects[id] == nil
         let tracked = current[id] != nil  // tracked (or prompted) on this frame already
         let heads: SAMHeadsOutput
         switch prompt {
         case let .mask(mask):
-            guard mask.shape == [sourceHeight, sourceWidth] else {
-                throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
-            }
             heads = timings.measure(\.decoder) {
                 model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
             }
         case let .points(imagePrompt):
-            let points: PointPrompts?
-            do {
-                guard !imagePrompt.isEmpty else { throw PromptError.empty }
-                points = try imagePrompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight,
-                                                     sourceWidth: sourceWidth)
-            } catch let error as PromptError { throw TrackerError.prompt(error) }
+            let points = try modelPoints(imagePrompt)
             // A correction on a tracked frame starts from the frame's current logits.
             var previous: Tensor? = nil
             if tracked, let last = current[id]?.result.lowResLogits {
-                var clamped = last
-                clamped.withUnsafeMutablePointer { p in for i in 0..<last.count { p[i] = min(max(p[i], -32), 32) } }
-                previous = clamped.reshaped([1, 1, last.shape[0], last.shape[1]])
+                previous = last.clamped(to: -32...32).reshaped([1, 1, last.shape[0], last.shape[1]])
             }
             // A new object starts from the frame alone (an initial conditioning frame); a known
             // object is corrected with its memory of earlier frames.
@@ -203,12 +194,16 @@ public final class VideoTracker: @unchecked Sendable {
                 throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
             }
         case let .points(imagePrompt):
-            do {
-                guard !imagePrompt.isEmpty else { throw PromptError.empty }
-                _ = try imagePrompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight,
-                                                sourceWidth: sourceWidth)
-            } catch let error as PromptError { throw TrackerError.prompt(error) }
+            _ = try modelPoints(imagePrompt)
         }
+    }
+
+    /// Source-pixel clicks/box as model-input point prompts; prompt errors become `TrackerError.prompt`.
+    func modelPoints(_ prompt: ImagePrompt) throws -> PointPrompts? {
+        do {
+            guard !prompt.isEmpty else { throw PromptError.empty }
+            return try prompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
+        } catch let error as PromptError { throw TrackerError.prompt(error) }
     }
 
     /// Stops tracking an object and forgets its memory.
