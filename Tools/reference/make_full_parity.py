@@ -14,10 +14,10 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 import make_video_fixtures as video  # noqa: E402
 import micro_models  # noqa: E402
+from make_model_fixtures import image_predictor  # noqa: E402
 from fixture_io import write_safetensors  # noqa: E402
 
 from sam2.build_sam import build_sam2_video_predictor
-from sam2.sam2_image_predictor import SAM2ImagePredictor
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MEDIA = os.path.join(ROOT, "..", "shared", "fixtures")
@@ -52,14 +52,7 @@ def image_mode(out):
             t[f"backbone_fpn.{i}"] = f
         for i, p in enumerate(backbone["vision_pos_enc"]):
             t[f"vision_pos_enc.{i}"] = p
-        predictor = SAM2ImagePredictor(model)
-        _, feats, _, _ = model._prepare_backbone_features(backbone)
-        feats[-1] = feats[-1] + model.no_mem_embed
-        sizes = [(256, 256), (128, 128), (64, 64)]
-        feats = [f.permute(1, 2, 0).view(1, -1, *s) for f, s in zip(feats[::-1], sizes[::-1])][::-1]
-        predictor._features = {"image_embed": feats[-1], "high_res_feats": feats[:-1]}
-        predictor._orig_hw = [(h, w)]
-        predictor._is_image_set = True
+        predictor, feats = image_predictor(model, backbone, 1024, h, w)
         t["image_embed"] = feats[-1]
         for c in cases:
             points = np.array(c["points"], dtype=np.float32) if "points" in c else None

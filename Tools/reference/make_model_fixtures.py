@@ -52,6 +52,22 @@ def prompt_cases(h, w):
     ]
 
 
+def image_predictor(model, backbone_out, size, h, w):
+    """A SAM2ImagePredictor holding `backbone_out` exactly as `set_image` builds its state (the
+    image is given as a tensor, not decoded by the predictor); returns it and the feature levels
+    (high-res first, image embedding with no_mem_embed last)."""
+    predictor = SAM2ImagePredictor(model)
+    predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
+    _, vision_feats, _, _ = model._prepare_backbone_features(backbone_out)
+    vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
+    feats = [f.permute(1, 2, 0).view(1, -1, *s)
+             for f, s in zip(vision_feats[::-1], predictor._bb_feat_sizes[::-1])][::-1]
+    predictor._features = {"image_embed": feats[-1], "high_res_feats": feats[:-1]}
+    predictor._orig_hw = [(h, w)]
+    predictor._is_image_set = True
+    return predictor, feats
+
+
 def image_fixture(name, model):
     size = micro_models.MICRO[name]["image_size"]
     h, w = SOURCE_HW[name]
@@ -71,16 +87,7 @@ def image_fixture(name, model):
         for i, p in enumerate(backbone_out["vision_pos_enc"]):
             t[f"vision_pos_enc.{i}"] = p
 
-        # Image predictor state exactly as SAM2ImagePredictor.set_image builds it.
-        predictor = SAM2ImagePredictor(model)
-        predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
-        _, vision_feats, _, _ = model._prepare_backbone_features(backbone_out)
-        vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
-        feats = [f.permute(1, 2, 0).view(1, -1, *s)
-                 for f, s in zip(vision_feats[::-1], predictor._bb_feat_sizes[::-1])][::-1]
-        predictor._features = {"image_embed": feats[-1], "high_res_feats": feats[:-1]}
-        predictor._orig_hw = [(h, w)]
-        predictor._is_image_set = True
+        predictor, feats = image_predictor(model, backbone_out, size, h, w)
         t["image_embed"] = feats[-1]
         t["high_res.0"], t["high_res.1"] = feats[0], feats[1]
         t["dense_pe"] = model.sam_prompt_encoder.get_dense_pe()
