@@ -14,6 +14,9 @@ MICRO = {
                   window_spec=[8, 4, 6, 2], bkg=[4, 4], d_model=32, mem_dim=16, layers=2, feedforward=64),
     "micro2": dict(image_size=192, embed_dim=16, num_heads=2, stages=[1, 1, 3, 1], global_att_blocks=[4],
                    window_spec=[8, 4, 10, 3], bkg=[6, 6], d_model=48, mem_dim=8, layers=2, feedforward=48),
+    # The trained default model (Tools/train): 256 px, grids 64/32/16/8, windows even at q-pool blocks.
+    "synth": dict(image_size=256, embed_dim=32, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[5],
+                  window_spec=[8, 4, 8, 4], bkg=[4, 4], d_model=64, mem_dim=32, layers=2, feedforward=256),
 }
 
 

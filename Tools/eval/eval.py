@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Accuracy harness: DAVIS-style J (region IoU) and F (boundary F-measure) of samtrack and of the
+official PyTorch SAM2VideoPredictor, with the same checkpoint, on held-out generated clips with
+exact ground truth (Tools/synth/synth.py, seeds 900000.. by default; the training script never
+uses them: its seeds are `seed * 1e6 + step`, far below).
+
+For each clip (generated into --clips when missing): the objects are prompted on frame 0 (the
+ground-truth mask by default, the DAVIS semi-supervised protocol; or the box, or the points in
+prompts.json), then
+  - samtrack: `samtrack track video.mp4 --format palette` (its DAVIS palette PNGs are read back);
+  - official: the sam2 package's predictor on the same decoded frames (the ffmpeg command that
+    samtrack's preprocessing is byte-identical to), masks = logits > 0, overlaps resolved as
+    samtrack's palette writer does (the object with the higher object score on top).
+Both run without hole filling (`--fill-holes 0`; the official filling needs CUDA).
+
+usage:
+  Tools/eval/eval.py --model Fixtures/models/synth.pt            # 20 clips, both implementations
+  Tools/eval/eval.py --model M --count 5 --prompt box --skip-official --json results.json
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # the predictor's progress bars
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
+sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
+
+import davis_metrics  # noqa: E402
+import synth  # noqa: E402
+
+EVAL_SEED = 900000
+
+
+def ensure_clip(clips_dir, seed, frames, size):
+    """The clip directory for `seed`, generated (deterministically) when missing."""
+    path = os.path.join(clips_dir, f"clip_{seed}")
+    if not os.path.exists(os.path.join(path, "prompts.json")):
+        clip = synth.generate_clip(seed, num_frames=frames, size=size, difficulty="eval")
+        synth.write_clip(clip, path)
+    return path
+
+
+def read_labels(directory, frames):
+    """[T, H, W] uint8 object ids from palette PNGs 00000.png..."""
+    return np.stack([np.array(Image.open(os.path.join(directory, f"{t:05d}.png"))) for t in range(frames)])
+
+
+def prompt_args(meta, clip_dir, kind, work):
+    """samtrack's prompt options for frame 0."""
+    args = []
+    gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+    for key, p in sorted(meta["objects"].items(), key=lambda kv: int(kv[0])):
+        obj = int(key)
+        if kind == "mask":
+            path = os.path.join(work, f"prompt_{obj}.png")
+            Image.fromarray(((gt0 == obj) * 255).astype(np.uint8)).save(path)
+            args += ["--mask", f"{obj}:{path}"]
+        elif kind == "box":
+            args += ["--box", f"{obj}:" + ",".join(str(v) for v in p["box"])]
+        else:
+            for (x, y), label in zip(p["points"], p["labels"]):
+                args += ["--point", f"{obj}:{x},{y},{label}"]
+    return args
+
+
+def run_samtrack(samtrack, model, clip_dir, meta, kind, work, fill_holes):
+    out = os.path.join(work, "samtrack")
+    cmd = [samtrack, "track", os.path.join(clip_dir, "video.mp4"), "--model", model, "--format", "palette",
+           "--output", out, "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(meta, clip_dir, kind, work)
+    t0 = time.time()
+    subprocess.run(cmd, check=True)
+    return read_labels(out, meta["num_frames"]), time.time() - t0
+
+
+class Official:
+    """The official predictor with the checkpoint's weights (built once, reused per clip)."""
+
+    def __init__(self, model_path, threads):
+        import torch
+        from hydra.utils import instantiate
+        import micro_models
+        torch.set_num_threads(threads)
+        config = os.path.splitext(model_path)[0] + ".json"
+        name = json.load(open(config))["name"].split("_sam2")[0]
+        self.torch = torch
+        self.model = instantiate(micro_models.model_config(name, version21=True, video=True), _recursive_=True)
+        state = torch.load(model_path, map_location="cpu", weights_only=True)["model"]
+        self.model.load_state_dict(state)
+        self.model.eval()
+        self.size = self.model.image_size
+
+    def frames(self, video, count):
+        """Frames exactly as samtrack's preprocessing makes them, normalised as the predictor does."""
+        torch = self.torch
+        s = self.size
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-frames:v", str(count), "-vf",
+                              f"scale={s}:{s}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
+                             check=True, capture_output=True).stdout
+        x = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(count, s, s, 3).astype(np.float32) / 255.0)
+        x = x.permute(0, 3, 1, 2)
+        mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+        std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+        return (x - mean) / std
+
+    def track(self, clip_dir, meta, kind):
+        import sam2.sam2_video_predictor as video_module
+        torch = self.torch
+        t0 = time.time()
+        w, h = meta["size"]
+        frames = meta["num_frames"]
+        images = self.frames(os.path.join(clip_dir, "video.mp4"), frames)
+        video_module.load_video_frames = lambda **kw: (images, h, w)
+        gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+        with torch.inference_mode():
+            state = self.model.init_state(video_path="(preloaded)")
+            for key, p in sorted(meta["objects"].items(), key=lambda kv: int(kv[0])):
+                obj = int(key)
+                if kind == "mask":
+                    self.model.add_new_mask(state, 0, obj, gt0 == obj)
+                elif kind == "box":
+                    self.model.add_new_points_or_box(state, 0, obj, box=p["box"])
+                else:
+                    self.model.add_new_points_or_box(state, 0, obj, points=p["points"], labels=p["labels"])
+            labels = np.zeros((frames, h, w), np.uint8)
+            for t, obj_ids, masks in self.model.propagate_in_video(state):
+                scores = []
+                for obj in obj_ids:
+                    idx = state["obj_id_to_idx"][obj]
+                    out = state["output_dict_per_obj"][idx]
+                    entry = out["cond_frame_outputs"].get(t) or out["non_cond_frame_outputs"].get(t)
+                    scores.append(float(entry["object_score_logits"].reshape(-1)[0]))
+                # samtrack's palette rule: ascending score, later object wins ties; paint in order.
+                order = sorted(range(len(obj_ids)), key=lambda i: (scores[i], i))
+                for i in order:
+                    labels[t][(masks[i, 0] > 0.0).numpy()] = obj_ids[i]
+        return labels, time.time() - t0
+
+
+def score(labels, gt, objects):
+    """Per object (J, F) means and per-frame lists."""
+    return {obj: davis_metrics.evaluate_object(labels == obj, gt == obj) for obj in objects}
+
+
+def summarise(per_clip, key):
+    """Dataset J, F, J&F: means over all objects of all clips."""
+    j = [r[key][o]["J"] for r in per_clip for o in r[key]]
+    f = [r[key][o]["F"] for r in per_clip for o in r[key]]
+    return float(np.mean(j)), float(np.mean(f)), float((np.mean(j) + np.mean(f)) / 2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
+    ap.add_argument("--clips", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "samtrack-eval-clips"),
+                    help="where the held-out clips are (generated when missing)")
+    ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--size", default="256x256", help="clip size WxH")
+    ap.add_argument("--prompt", choices=["mask", "box", "points"], default="mask")
+    ap.add_argument("--samtrack", default=os.path.join(REPO, ".build", "release", "samtrack"))
+    ap.add_argument("--fill-holes", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for the official predictor")
+    ap.add_argument("--skip-official", action="store_true")
+    ap.add_argument("--skip-samtrack", action="store_true")
+    ap.add_argument("--json", help="write per-clip, per-object results here")
+    args = ap.parse_args()
+
+    w, h = (int(v) for v in args.size.split("x"))
+    os.makedirs(args.clips, exist_ok=True)
+    work_root = os.path.join(args.clips, "runs")
+    official = None if args.skip_official else Official(args.model, args.threads)
+    systems = ([] if args.skip_samtrack else ["samtrack"]) + ([] if args.skip_official else ["official"])
+    if not systems:
+        raise SystemExit("nothing to evaluate")
+    per_clip = []
+    print(f"model {args.model}, prompt {args.prompt}, {args.count} clips of {args.frames} frames at {w}x{h}, "
+          f"J and F over frames 1..{args.frames - 2}")
+    header = f"{'clip':>12} {'objs':>4} " + " ".join(f"{s + ' J&F':>13} {'s':>6}" for s in systems)
+    if len(systems) == 2:
+        header += f" {'|diff|':>7} {'mask IoU':>9}"
+    print(header)
+    for seed in range(args.seed, args.seed + args.count):
+        clip_dir = ensure_clip(args.clips, seed, args.frames, (h, w))
+        meta = json.load(open(os.path.join(clip_dir, "prompts.json")))
+        gt = read_labels(os.path.join(clip_dir, "gt"), meta["num_frames"])
+        objects = sorted(int(k) for k in meta["objects"])
+        work = os.path.join(work_root, f"clip_{seed}_{args.prompt}")
+        os.makedirs(work, exist_ok=True)
+        record = {"seed": seed, "objects": objects, "events": meta.get("events", {})}
+        outputs = {}
+        line = f"{seed:>12} {len(objects):>4} "
+        for system in systems:
+            if system == "samtrack":
+                labels, secs = run_samtrack(args.samtrack, args.model, clip_dir, meta, args.prompt, work,
+                                            args.fill_holes)
+            else:
+                labels, secs = official.track(clip_dir, meta, args.prompt)
+            outputs[system] = labels
+            res = score(labels, gt, objects)
+            record[system] = {o: {"J": r[0], "F": r[1], "J_frames": r[2], "F_frames": r[3]} for o, r in res.items()}
+            jf = np.mean([(r[0] + r[1]) / 2 for r in res.values()])
+            record[system + "_seconds"] = secs
+            line += f"{jf:>13.4f} {secs:>6.1f} "
+        if len(systems) == 2:
+            a = record["samtrack"]
+            b = record["official"]
+            diff = abs(np.mean([(a[o]["J"] + a[o]["F"]) / 2 for o in objects]) -
+                       np.mean([(b[o]["J"] + b[o]["F"]) / 2 for o in objects]))
+            ious = [davis_metrics.region_similarity(outputs["samtrack"][t] == o, outputs["official"][t] == o)
+                    for o in objects for t in range(meta["num_frames"])]
+            record["agreement_iou_min"] = float(np.min(ious))
+            record["agreement_iou_mean"] = float(np.mean(ious))
+            line += f"{diff:>7.4f} {np.mean(ious):>9.5f}"
+        print(line, flush=True)
+        per_clip.append(record)
+
+    print()
+    results = {"model": args.model, "prompt": args.prompt, "clips": per_clip}
+    for system in systems:
+        j, f, jf = summarise(per_clip, system)
+        results[system] = {"J": j, "F": f, "J&F": jf}
+        print(f"{system:>9}: J {j:.4f}  F {f:.4f}  J&F {jf:.4f}  "
+              f"({sum(len(r['objects']) for r in per_clip)} objects, {len(per_clip)} clips)")
+    if len(systems) == 2:
+        delta = abs(results["samtrack"]["J&F"] - results["official"]["J&F"])
+        worst = min(r["agreement_iou_min"] for r in per_clip)
+        results["J&F_difference"] = delta
+        print(f"J&F difference {delta:.4f}; samtrack vs official masks: mean IoU "
+              f"{np.mean([r['agreement_iou_mean'] for r in per_clip]):.5f}, worst frame {worst:.5f}")
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(results, fh, indent=1, default=float)
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()

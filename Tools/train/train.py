@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Trains samtrack's default model: the SAM 2.1 architecture at a small size ("synth" in
+Tools/reference/micro_models.py: 256 px, Hiera 32-dim, 64-dim neck, 2 memory-attention layers),
+from scratch, on synthetic clips generated on the fly by Tools/synth/synth.py.
+
+The recipe is the official SAM 2 fine-tuning one, run with the official package's own training
+modules (`training.model.sam2.SAM2Train`, `training.loss_fns.MultiStepMultiMasksAndIous`):
+sequences of 1-8 frames, prompts on the first frame (box, points sampled from the mask, or the
+mask itself) plus iterative correction clicks, loss on every frame (focal x20 + Dice on the best
+of the multimask outputs, L1 on the predicted IoUs, object-score BCE), AdamW with one learning
+rate for the image encoder and one for the rest, no weight decay on biases and LayerNorms,
+warm-up then cosine decay, gradient clipping. Only the sizes and rates differ (from scratch on a
+2-core CPU instead of fine-tuning on GPUs).
+
+Training stops and resumes: every few minutes, on Ctrl-C / SIGTERM and at --minutes, the run
+directory gets `last.pt` (model, optimizer, step, random states) and `curve.csv` grows by one row
+per step. Running the same command again continues where it stopped. Clip seeds derive from the
+step number, so a resumed run sees the same data a continuous one would.
+
+usage:
+  Tools/train/train.py --run Tools/train/runs/synth --minutes 60           # train (or resume)
+  Tools/train/train.py --run Tools/train/runs/synth --export Fixtures/models/synth.pt
+"""
+import argparse
+import csv
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
+sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
+
+import micro_models  # noqa: E402
+from synth import generate_clip  # noqa: E402
+from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
+from training.utils.data_utils import BatchedVideoDatapoint, BatchedVideoMetaData  # noqa: E402
+
+MODEL = "synth"
+IMAGE_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
+IMAGE_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
+
+# SAM2Train's own options, as the official sam2.1 fine-tuning config sets them, except for more
+# box and point prompts (evaluation prompts with boxes and points, not masks) and 3 correction
+# clicks per corrected frame instead of 7 (each click is one more decoder pass; CPU budget).
+TRAIN_OPTIONS = dict(
+    prob_to_use_pt_input_for_train=0.8,
+    prob_to_use_box_input_for_train=0.5,
+    prob_to_sample_from_gt_for_train=0.1,
+    num_frames_to_correct_for_train=2,
+    rand_frames_to_correct_for_train=True,
+    add_all_frames_to_correct_as_cond=True,
+    num_init_cond_frames_for_train=2,
+    rand_init_cond_frames_for_train=True,
+    num_correction_pt_per_frame=3,
+    use_act_ckpt_iterative_pt_sampling=False,
+    num_init_cond_frames_for_eval=1,
+    forward_backbone_per_frame_for_eval=True,
+)
+
+LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
+
+
+def build_model():
+    """The official SAM2Train module with the "synth" sizes (same state-dict keys as SAM2Base)."""
+    cfg = micro_models.model_config(MODEL, version21=True, video=False)
+    cfg["_target_"] = "training.model.sam2.SAM2Train"
+    # Evaluation-time post-processing options are not training options.
+    del cfg["sam_mask_decoder_extra_args"]
+    del cfg["binarize_mask_from_pts_for_mem_enc"]
+    for key, value in TRAIN_OPTIONS.items():
+        cfg[key] = value
+    return instantiate(cfg, _recursive_=True)
+
+
+def param_groups(model, args):
+    """AdamW groups: image encoder vs rest (own learning rates), decay vs no decay (biases and
+    LayerNorm weights get none, as in the official config)."""
+    no_decay = set()
+    for module_name, module in model.named_modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            for name, _ in module.named_parameters(recurse=False):
+                no_decay.add(f"{module_name}.{name}" if module_name else name)
+    groups = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        vision = name.startswith("image_encoder.")
+        decay = not (name.endswith("bias") or name in no_decay)
+        key = (vision, decay)
+        if key not in groups:
+            groups[key] = {"params": [], "names": [], "base_lr": args.vision_lr if vision else args.lr,
+                           "weight_decay": args.weight_decay if decay else 0.0}
+        groups[key]["params"].append(p)
+        groups[key]["names"].append(name)
+    return [dict(g, lr=g["base_lr"]) for g in groups.values()]
+
+
+def lr_factor(step, args):
+    """Linear warm-up, then cosine decay to a tenth (the official schedule's end point)."""
+    if step < args.warmup:
+        return (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def sequence_length(step, args):
+    """1-8 frames: mostly full 8-frame sequences (memory is what the tracker learns), sometimes
+    shorter ones (single frames are pure SAM image steps with point prompts)."""
+    rng = np.random.default_rng(args.seed * 1_000_003 + step)
+    if rng.random() < 0.6:
+        return args.max_frames
+    return int(rng.integers(1, args.max_frames))
+
+
+def make_batch(step, args):
+    """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step)."""
+    frames = sequence_length(step, args)
+    size = (args.size, args.size)
+    clips = [generate_clip(args.seed * 1_000_000 + step * args.batch + b, num_frames=frames, size=size,
+                           num_objects=(1, 3), difficulty="train") for b in range(args.batch)]
+    images = torch.stack([torch.from_numpy(c.frames) for c in clips], dim=1)  # T B H W 3
+    images = images.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    images = (images - IMAGE_MEAN) / IMAGE_STD
+    masks, obj_to_frame = [], []
+    for b, clip in enumerate(clips):
+        for obj in range(1, clip.num_objects + 1):
+            masks.append(torch.from_numpy(clip.masks == obj))
+            obj_to_frame.append(torch.stack([torch.arange(frames), torch.full((frames,), b)], dim=1))
+    masks = torch.stack(masks, dim=1)  # T O H W
+    obj_to_frame = torch.stack(obj_to_frame, dim=1).int()  # T O 2
+    objects = masks.shape[1]
+    metadata = BatchedVideoMetaData(
+        unique_objects_identifier=torch.zeros(frames, objects, 3, dtype=torch.long),
+        frame_orig_size=torch.tensor(size).repeat(frames, objects, 1), batch_size=[frames])
+    batch = BatchedVideoDatapoint(img_batch=images, obj_to_frame_idx=obj_to_frame, masks=masks,
+                                  metadata=metadata, dict_key="all", batch_size=[frames])
+    return batch, frames, objects
+
+
+def save_state(path, model, optimizer, step, elapsed, args):
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed,
+             "model_rng": model.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             "args": vars(args)}
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def export(run_dir, out_path):
+    """Writes the trained weights in the official checkpoint format ({"model": state_dict}, the
+    layout of sam2.1_hiera_*.pt) plus the Swift-side config sidecar `<name>.json`."""
+    state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
+    reference = instantiate(micro_models.model_config(MODEL, video=False), _recursive_=True)
+    weights = state["model"]
+    missing = set(reference.state_dict()) ^ set(weights)
+    if missing:
+        raise SystemExit(f"state dict keys differ from SAM2Base: {sorted(missing)[:5]}")
+    tmp = out_path + ".tmp"
+    torch.save({"model": {k: v.contiguous().clone() for k, v in weights.items()}}, tmp)
+    os.replace(tmp, out_path)
+    micro_models.write_swift_config(MODEL, os.path.splitext(out_path)[0] + ".json")
+    params = sum(v.numel() for v in weights.values())
+    print(f"exported step {state['step']} ({params / 1e6:.2f} M parameters) to {out_path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="run directory (checkpoint last.pt and curve.csv)")
+    ap.add_argument("--minutes", type=float, default=60.0, help="stop (and save) after this much wall time")
+    ap.add_argument("--steps", type=int, default=6000, help="schedule length (cosine decay ends here)")
+    ap.add_argument("--batch", type=int, default=1, help="clips per step (1-3 objects each)")
+    ap.add_argument("--max-frames", type=int, default=8)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=6e-4, help="learning rate outside the image encoder")
+    ap.add_argument("--vision-lr", type=float, default=4e-4, help="image encoder learning rate")
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--clip-norm", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=float, default=5.0, help="minutes between checkpoints")
+    ap.add_argument("--export", metavar="PT", help="export the run's weights to PT and exit")
+    args = ap.parse_args()
+
+    if args.export:
+        export(args.run, args.export)
+        return
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "last.pt")
+    curve_path = os.path.join(args.run, "curve.csv")
+
+    torch.manual_seed(args.seed)
+    model = build_model()
+    model.train()
+    optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
+    loss_fn = MultiStepMultiMasksAndIous(dict(LOSS_WEIGHTS), supervise_all_iou=True, iou_use_l1_loss=True,
+                                         pred_obj_scores=True, focal_gamma_obj_score=0.0,
+                                         focal_alpha_obj_score=-1.0)
+    step, elapsed_before = 0, 0.0
+    if os.path.exists(ckpt_path):
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        model.rng.bit_generator.state = state["model_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+        elapsed_before = state.get("elapsed", 0.0)
+        print(f"resumed at step {step}")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"model {MODEL}: {params / 1e6:.2f} M parameters, {torch.get_num_threads()} threads")
+
+    stop = {"now": False}
+
+    def request_stop(signum, frame):
+        stop["now"] = True
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    new_curve = not os.path.exists(curve_path)
+    curve = open(curve_path, "a", newline="")
+    writer = csv.writer(curve)
+    if new_curve:
+        writer.writerow(["step", "wall_s", "frames", "objects", "loss", "loss_mask", "loss_dice", "loss_iou",
+                         "loss_class", "lr", "step_s"])
+    start = time.time()
+    last_save = start
+    smoothed = None
+    while step < args.steps and not stop["now"] and time.time() - start < args.minutes * 60:
+        t0 = time.time()
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * lr_factor(step, args)
+        batch, frames, objects = make_batch(step, args)
+        outputs = model(batch)
+        losses = loss_fn(outputs, batch.masks)
+        loss = losses["core_loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
+        optimizer.step()
+        step += 1
+        step_s = time.time() - t0
+        value = loss.item() / frames  # per frame, comparable across sequence lengths
+        smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
+        writer.writerow([step, f"{elapsed_before + time.time() - start:.1f}", frames, objects, f"{value:.5f}",
+                         *(f"{losses[k].item() / frames:.5f}" for k in LOSS_WEIGHTS),
+                         f"{optimizer.param_groups[0]['lr']:.3e}", f"{step_s:.2f}"])
+        if step % 10 == 0:
+            curve.flush()
+            print(f"step {step}  loss/frame {value:.4f} (smoothed {smoothed:.4f})  T={frames} O={objects}  "
+                  f"{step_s:.2f} s/step", flush=True)
+        if time.time() - last_save > args.save_every * 60:
+            save_state(ckpt_path, model, optimizer, step, elapsed_before + time.time() - start, args)
+            last_save = time.time()
+    curve.close()
+    elapsed = elapsed_before + time.time() - start
+    save_state(ckpt_path, model, optimizer, step, elapsed, args)
+    print(f"saved step {step} to {ckpt_path} ({elapsed / 60:.1f} min of training in all)")
+
+
+if __name__ == "__main__":
+    main()
