@@ -225,6 +225,14 @@ def main():
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    if os.path.exists(curve_path):
+        # Rows after the checkpoint's step (a run that stopped without saving) are redone.
+        with open(curve_path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
+        with open(curve_path + ".tmp", "w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
+        os.replace(curve_path + ".tmp", curve_path)
     new_curve = not os.path.exists(curve_path)
     curve = open(curve_path, "a", newline="")
     writer = csv.writer(curve)
@@ -243,9 +251,12 @@ def main():
         losses = loss_fn(outputs, batch.masks)
         loss = losses["core_loss"]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
-        optimizer.step()
+        # Mask prompts on every frame of a short sequence (mask inputs are passed through as the
+        # output, without the network) leave nothing to learn: such a step updates nothing.
+        if loss.requires_grad:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
+            optimizer.step()
         step += 1
         step_s = time.time() - t0
         value = loss.item() / frames  # per frame, comparable across sequence lengths
