@@ -117,8 +117,8 @@ public final class VideoSource: @unchecked Sendable {
 
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
     private var codecContext: UnsafeMutablePointer<AVCodecContext>?
-    private let packet: UnsafeMutablePointer<AVPacket>
-    private let frame: UnsafeMutablePointer<AVFrame>
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private var frame: UnsafeMutablePointer<AVFrame>?
     private let interruptState: UnsafeMutablePointer<samtrack_interrupt_state>
     private let signal: InterruptSignal?
     private let streamIndex: Int32
@@ -261,13 +261,18 @@ public final class VideoSource: @unchecked Sendable {
     }
 
     deinit {
+        close()
+        interruptState.deallocate()
+    }
+
+    /// Frees the decoder (joining its frame threads), the demuxer and their buffers now rather
+    /// than when the last reference goes away; later reads return nil (end of input). The
+    /// `info` stays available. Idempotent; call it on the decoding thread.
+    public func close() {
         avcodec_free_context(&codecContext)
         avformat_close_input(&formatContext)
-        var p: UnsafeMutablePointer<AVPacket>? = packet
-        av_packet_free(&p)
-        var f: UnsafeMutablePointer<AVFrame>? = frame
-        av_frame_free(&f)
-        interruptState.deallocate()
+        av_packet_free(&packet)
+        av_frame_free(&frame)
     }
 
     /// Aborts a blocking read or open in progress and makes every later read fail with
@@ -290,7 +295,7 @@ public final class VideoSource: @unchecked Sendable {
     /// - Throws: `.interrupted` after `interrupt()`, `.readFailed`, or `.notMediaFile` when the
     ///   input ends without a single decodable frame but with decode errors.
     public func nextFrame() throws -> DecodedFrame? {
-        guard let codec = codecContext, let format = formatContext else { return nil }
+        guard let codec = codecContext, let format = formatContext, let frame, let packet else { return nil }
         while true {
             if finished {
                 if let error = pendingReadError {
@@ -325,13 +330,14 @@ public final class VideoSource: @unchecked Sendable {
                 finished = true
                 continue
             }
-            try feedDecoder(codec: codec, format: format)
+            try feedDecoder(codec: codec, format: format, packet: packet)
         }
     }
 
     /// Reads packets until one of the video stream is sent to the decoder (or the input ends).
     private func feedDecoder(codec: UnsafeMutablePointer<AVCodecContext>,
-                             format: UnsafeMutablePointer<AVFormatContext>) throws {
+                             format: UnsafeMutablePointer<AVFormatContext>,
+                             packet: UnsafeMutablePointer<AVPacket>) throws {
         while true {
             let read = av_read_frame(format, packet)
             if read == AVErrorCode.again {
