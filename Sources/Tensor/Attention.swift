@@ -1,81 +1,208 @@
-// Attention: scaled dot-product attention with heads, blocked over queries so that the
-// [Lq, Lk] score matrix is never materialised whole (4096 x 28672 for SAM 2.1 memory attention).
+// Attention: scaled dot-product attention with heads, as a flash-style kernel: the [Lq, Lk] score
+// matrix (4096 x 28672 for SAM 2.1 memory attention) is never materialised; each worker walks
+// key blocks for one query block at a time with an online softmax, so its score tile stays in cache.
 //
 // Shapes: q [B, N, Lq, D], k [B, N, Lk, D], v [B, N, Lk, Dv] -> [B, N, Lq, Dv]
 // (B batch, N heads, L tokens, D channels per head).
+//
+// Per query block Q (r rows) the kernel keeps the output rows O [r, Dv] (written straight into the
+// result), the running row maximum m and the running row sum l. For each key block K, V (c keys):
+//   S = scale * Q K^T                      (OpenBLAS, [r, c], in a per-worker scratch tile)
+//   m' = max(m, rowmax S);  P = exp(S - m');  l = l * exp(m - m') + rowsum P
+//   O = O * exp(m - m') + P V              (rows rescaled only when their maximum grew)
+// and at the end O /= l. The first key block starts from m = -inf, l = 0, O = 0, so a problem
+// with a single key block (Hiera windows, the decoder) is the plain softmax(QK^T)V.
+//
+// Work items are (batch x head, query block) pairs, handed out dynamically to `Parallel.threadCount`
+// workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
+// alone (tiny problems) runs on the calling thread with OpenBLAS free to thread.
 
-/// Largest score block (floats) computed at once per worker: 4 Mi floats = 16 MiB.
-public let attentionScoreBlock = 1 << 22
+import Foundation
+
+/// Tile sizes of the flash attention kernel: query rows per work item and keys per score tile.
+public struct AttentionTiling: Sendable, Equatable {
+    /// Query rows of one work item (fewer when that would leave workers idle).
+    public var queryRows: Int
+    /// Keys per score tile.
+    public var keys: Int
+
+    public init(queryRows: Int, keys: Int) {
+        precondition(queryRows > 0 && keys > 0, "attention tiles must be non-empty")
+        self.queryRows = queryRows
+        self.keys = keys
+    }
+
+    /// 512 query rows x 256 keys (a 512 KiB score tile): the fastest of 64-1024 rows x 256-1024
+    /// keys on 4096 x 28672 x 256 memory attention (AMD EPYC Zen, AVX2 + FMA, 512 KiB L2 per core,
+    /// OpenBLAS 0.3.21; see Sources/Tensor/README.md). Larger query blocks re-pack each key and value
+    /// tile fewer times; 256 keys keep the P V product's depth within one OpenBLAS K block.
+    public static let `default` = AttentionTiling(queryRows: 512, keys: 256)
+}
 
 /// softmax(q k^T * scale) v for every (batch, head). `scale` defaults to 1/sqrt(D).
-/// `scoreBlock` caps the floats of one score block (tests lower it to exercise the blocking).
+/// `tiling` sets the query-block and key-block sizes (tests lower them to exercise the blocking).
 public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Float? = nil,
-                                      scoreBlock: Int = attentionScoreBlock) -> Tensor {
+                                      tiling: AttentionTiling = .default) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention expects [B, N, L, D] tensors")
     let (batch, heads, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
     let lk = k.shape[2], dv = v.shape[3]
     precondition(k.shape == [batch, heads, lk, d] && v.shape == [batch, heads, lk, dv],
                  "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
-    let alpha = scale ?? 1 / Float(d).squareRoot()
     var out = Tensor(uninitialized: [batch, heads, lq, dv])
     let pairs = batch * heads
-    let flopsPerPair = lq * lk * (d + dv)
+    guard pairs > 0, lq > 0, dv > 0 else { return out }
+    let alpha = scale ?? 1 / Float(d).squareRoot()
+
+    // Query blocks of at most the tiling's rows, more of them when there would be fewer items than
+    // workers; blocks (query and key) are balanced, so 28736 keys in tiles of <= 512 are 57 tiles of
+    // 505 or 504 rather than 56 of 512 and one of 64.
+    let threads = Parallel.threadCount
+    let queryBlocks = max(ceilDivide(lq, tiling.queryRows), min(lq, ceilDivide(threads, pairs)))
+    let blockRows = ceilDivide(lq, queryBlocks)
+    let items = pairs * ceilDivide(lq, blockRows)
+    let blockKeys = lk == 0 ? 1 : ceilDivide(lk, ceilDivide(lk, tiling.keys))
+    let workers = min(threads, items)
+
     q.withUnsafePointer { pq in
         k.withUnsafePointer { pk in
             v.withUnsafePointer { pv in
                 out.withUnsafeMutablePointer { po in
-                    // One (batch, head) pair, query block by query block. `softmaxWorkers` spreads the
-                    // softmax rows over the cores when the products themselves run on OpenBLAS threads.
-                    let attend = { (pair: Int, scores: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
-                                    blockRows: Int, parallelSoftmax: Bool) in
-                        let qBase = pq + pair * lq * d, kBase = pk + pair * lk * d
-                        let vBase = pv + pair * lk * dv, oBase = po + pair * lq * dv
-                        var start = 0
-                        while start < lq {
-                            let rows = min(blockRows, lq - start)
-                            sgemm(transposeA: false, transposeB: true, m: rows, n: lk, k: d, alpha: alpha,
-                                  a: qBase + start * d, lda: d, b: kBase, ldb: d, c: scores, ldc: lk)
-                            // exp(s - max) in place; the division by the row sum is applied to the
-                            // [rows, Dv] output instead of the [rows, Lk] scores.
-                            if parallelSoftmax {
-                                Parallel.forEach(rows, grain: max(1, 8192 / max(lk, 1))) { r in
-                                    for row in r { sums[row] = exponentiateRow(scores + row * lk, lk) }
-                                }
-                            } else {
-                                for row in 0..<rows { sums[row] = exponentiateRow(scores + row * lk, lk) }
-                            }
-                            let out = oBase + start * dv
-                            sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: lk,
-                                  a: scores, lda: lk, b: vBase, ldb: dv, c: out, ldc: dv)
-                            for row in 0..<rows {
-                                let inverse = 1 / sums[row]
-                                let o = out + row * dv
-                                for j in 0..<dv { o[j] *= inverse }
-                            }
-                            start += rows
-                        }
+                    let problem = FlashAttentionProblem(
+                        q: pq, k: pk, v: pv, out: po, lq: lq, lk: lk, d: d, dv: dv, alpha: alpha,
+                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs)
+                    if workers <= 1 {
+                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys)
+                        defer { scratch.deallocate() }
+                        for item in 0..<items { problem.run(item: item, scratch: scratch) }
+                        return
                     }
-                    let blockRows = max(1, min(lq, scoreBlock / max(lk, 1)))
-                    if flopsPerPair <= smallProductThreshold && pairs > 1 {
-                        // Many small problems (windowed attention): one per worker.
-                        Parallel.withSerialBLAS {
-                            Parallel.forEach(pairs) { range in
-                                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
-                                let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
-                                defer { scores.deallocate(); sums.deallocate() }
-                                for pair in range { attend(pair, scores, sums, blockRows, false) }
+                    // Items are claimed a few at a time from a shared counter, so a worker slowed
+                    // down by another process does not hold up the others at the end.
+                    let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
+                    Parallel.withSerialBLAS {
+                        Parallel.forEach(workers) { slots in
+                            let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys)
+                            defer { scratch.deallocate() }
+                            for _ in slots {
+                                while let claimed = counter.next() {
+                                    for item in claimed { problem.run(item: item, scratch: scratch) }
+                                }
                             }
                         }
-                    } else {
-                        // Large problems: OpenBLAS threads each product; softmax rows run in parallel.
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * lk)
-                        let sums = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
-                        defer { scores.deallocate(); sums.deallocate() }
-                        for pair in 0..<pairs { attend(pair, scores, sums, blockRows, true) }
                     }
                 }
             }
         }
     }
     return out
+}
+
+/// One worker's buffers: a score tile and the running row maxima and sums of its query block.
+struct FlashAttentionScratch {
+    let scores: UnsafeMutablePointer<Float>
+    let maxima: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
+
+    init(rows: Int, keys: Int) {
+        scores = .allocate(capacity: rows * keys)
+        maxima = .allocate(capacity: rows)
+        sums = .allocate(capacity: rows)
+    }
+
+    func deallocate() {
+        scores.deallocate()
+        maxima.deallocate()
+        sums.deallocate()
+    }
+}
+
+/// Pointers and sizes of one attention call; `run` computes one (pair, query block) item.
+struct FlashAttentionProblem {
+    let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let lq: Int, lk: Int, d: Int, dv: Int
+    let alpha: Float
+    let blockRows: Int, blockKeys: Int, queryBlocks: Int
+
+    func run(item: Int, scratch: FlashAttentionScratch) {
+        let pair = item / queryBlocks
+        let start = (item % queryBlocks) * blockRows
+        let rows = min(blockRows, lq - start)
+        let qBlock = q + (pair * lq + start) * d
+        let kBase = k + pair * lk * d, vBase = v + pair * lk * dv
+        let o = out + (pair * lq + start) * dv
+        let scores = scratch.scores, maxima = scratch.maxima, sums = scratch.sums
+        guard lk > 0 else {
+            // No keys: PyTorch's softmax over an empty axis gives an empty sum; return zeros.
+            o.update(repeating: 0, count: rows * dv)
+            return
+        }
+        var keyStart = 0
+        while keyStart < lk {
+            let keys = min(blockKeys, lk - keyStart)
+            let first = keyStart == 0
+            sgemm(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: alpha,
+                  a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scores, ldc: keys)
+            for row in 0..<rows {
+                let s = scores + row * keys
+                let previous = first ? -Float.infinity : maxima[row]
+                let maximum = Swift.max(previous, rowMaximum(s, keys))
+                // A row of -inf scores so far keeps reference 0 (exp gives 0, not NaN).
+                let reference = maximum == -.infinity ? 0 : maximum
+                let blockSum = exponentiateRow(s, keys, subtracting: reference)
+                if first {
+                    sums[row] = blockSum
+                } else if previous < maximum {
+                    // The maximum grew: shrink what was accumulated so far by exp(m - m').
+                    let factor = vectorExp(FloatVector(repeating: previous - reference))[0]
+                    sums[row] = sums[row] * factor + blockSum
+                    scaleRow(o + row * dv, dv, by: factor)
+                } else {
+                    sums[row] += blockSum
+                }
+                maxima[row] = maximum
+            }
+            sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: keys,
+                  a: scores, lda: keys, b: vBase + keyStart * dv, ldb: dv,
+                  beta: first ? 0 : 1, c: o, ldc: dv)
+            keyStart += keys
+        }
+        for row in 0..<rows { scaleRow(o + row * dv, dv, by: 1 / sums[row]) }
+    }
+}
+
+@inline(__always)
+func ceilDivide(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+/// Multiplies `count` contiguous values by `factor` in place.
+@inline(__always)
+func scaleRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, by factor: Float) {
+    var i = 0
+    while i + vectorWidth <= count {
+        let x = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * factor
+        UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: FloatVector.self)
+        i += vectorWidth
+    }
+    while i < count { p[i] *= factor; i += 1 }
+}
+
+/// Hands out `0..<total` in chunks to whichever worker asks next.
+final class WorkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextItem = 0
+    private let total: Int, chunk: Int
+
+    init(total: Int, chunk: Int) {
+        self.total = total
+        self.chunk = chunk
+    }
+
+    func next() -> Range<Int>? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextItem < total else { return nil }
+        let start = nextItem
+        nextItem = Swift.min(total, start + chunk)
+        return start..<nextItem
+    }
 }

@@ -37,19 +37,33 @@ public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) {
 /// for callers that can divide a smaller result instead, such as attention's P V product).
 @inlinable @inline(__always)
 public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) -> Float {
+    var maximum = rowMaximum(p, d)
+    if maximum == -.infinity { maximum = 0 }
+    return exponentiateRow(p, d, subtracting: maximum)
+}
+
+/// Largest of `d` contiguous values (-inf when `d` is 0).
+@inlinable @inline(__always)
+public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int) -> Float {
     var maxVector = FloatVector(repeating: -.infinity)
     var i = 0
     while i + vectorWidth <= d {
-        maxVector = pointwiseMax(maxVector, UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self))
+        maxVector = lanewiseMax(maxVector, UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self))
         i += vectorWidth
     }
-    var maximum = maxVector.max()
+    var maximum = horizontalMax(maxVector)
     while i < d { maximum = Swift.max(maximum, p[i]); i += 1 }
-    if maximum == -.infinity { maximum = 0 }
+    return maximum
+}
+
+/// Replaces `d` values x by exp(x - reference) and returns their sum. The online softmax of the
+/// flash attention kernel passes its running row maximum as `reference`.
+@inlinable @inline(__always)
+public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtracting reference: Float) -> Float {
     var sumVector = FloatVector(repeating: 0)
-    i = 0
+    var i = 0
     while i + vectorWidth <= d {
-        let e = vectorExp(UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - maximum)
+        let e = vectorExp(UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - reference)
         UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: FloatVector.self)
         sumVector += e
         i += vectorWidth
@@ -58,7 +72,7 @@ public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) -> Float
     if i < d {
         var tail = FloatVector(repeating: -.infinity)
         for j in 0..<(d - i) { tail[j] = p[i + j] }
-        let e = vectorExp(tail - maximum)
+        let e = vectorExp(tail - reference)
         for j in 0..<(d - i) { p[i + j] = e[j]; sum += e[j] }
     }
     return sum

@@ -41,6 +41,26 @@ public func vectorExp(_ x: FloatVector) -> FloatVector {
     return result
 }
 
+/// Lane-wise maximum. Written as compare + blend: Swift's `pointwiseMax` (IEEE maxNum semantics)
+/// is scalarised lane by lane when its result is carried around a loop, ~10x slower.
+/// A NaN in `b` is ignored (the comparison is false); rows here never hold NaN.
+@inlinable @inline(__always)
+public func lanewiseMax(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+    a.replacing(with: b, where: b .> a)
+}
+
+/// Largest lane, by halving (the standard `.max()` reduction is a scalar loop with NaN checks).
+@inlinable @inline(__always)
+public func horizontalMax(_ v: FloatVector) -> Float {
+    var h8 = v.lowHalf
+    h8.replace(with: v.highHalf, where: v.highHalf .> h8)
+    var h4 = h8.lowHalf
+    h4.replace(with: h8.highHalf, where: h8.highHalf .> h4)
+    var h2 = h4.lowHalf
+    h2.replace(with: h4.highHalf, where: h4.highHalf .> h2)
+    return h2[1] > h2[0] ? h2[1] : h2[0]
+}
+
 /// |x| lane-wise (clears the sign bit).
 @inlinable @inline(__always)
 public func vectorAbs(_ x: FloatVector) -> FloatVector {

@@ -86,9 +86,10 @@ final class KernelFixtureTests: XCTestCase {
         let q2 = try f.tensor("q2"), k2 = try f.tensor("k2"), v2 = try f.tensor("v2")
         let expected = try f.tensor("out2")
         assertTensorsClose(scaledDotProductAttention(query: q2, key: k2, value: v2), expected, relativeL2: tolerance, "sdpa long")
-        // Force query blocks of 7 rows (the path large memory attention takes).
-        assertTensorsClose(scaledDotProductAttention(query: q2, key: k2, value: v2, scoreBlock: 7 * 1000), expected,
-                           relativeL2: tolerance, "sdpa long, blocked")
+        // Force small tiles: query blocks of 7 rows, key blocks of <= 64 keys (online softmax).
+        assertTensorsClose(scaledDotProductAttention(query: q2, key: k2, value: v2,
+                                                     tiling: AttentionTiling(queryRows: 7, keys: 64)), expected,
+                           relativeL2: tolerance, "sdpa long, tiled")
     }
 
     func testMaxPool() throws {

@@ -1,0 +1,92 @@
+// Tests the tiling of the flash attention kernel (Sources/Tensor/Attention.swift) against the naive
+// twin (NaiveKernels.attention, Double accumulation over the whole score row): query and key counts
+// that are not multiples of the tiles, a handful of keys, Dv != D, and scores whose running row
+// maximum grows (or falls) from one key block to the next by far more than exp's range.
+
+import XCTest
+import Tensor
+import TestSupport
+
+final class FlashAttentionTests: XCTestCase {
+    let tolerance = 1e-5
+
+    /// Tilings from degenerate (one query row, one key per tile) to one tile for the whole problem.
+    let tilings = [
+        AttentionTiling(queryRows: 1, keys: 1),
+        AttentionTiling(queryRows: 5, keys: 7),
+        AttentionTiling(queryRows: 16, keys: 32),
+        AttentionTiling(queryRows: 64, keys: 1000),
+        AttentionTiling.default,
+    ]
+
+    func testTilingEdgesMatchNaive() {
+        var rng = SeededGenerator(seed: 11)
+        // [B, N, Lq, Lk, D, Dv]: extents off the tile sizes, Dv below and above D.
+        for (b, n, lq, lk, d, dv) in [(2, 3, 37, 101, 24, 40), (1, 2, 65, 33, 16, 8), (3, 1, 17, 129, 8, 8)] {
+            let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
+            let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 1 / Float(d).squareRoot())
+            for tiling in tilings {
+                assertTensorsClose(scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling), expected,
+                                   relativeL2: tolerance, "Lq \(lq) Lk \(lk) D \(d) Dv \(dv) tiles \(tiling)")
+            }
+        }
+    }
+
+    func testTinyKeyCounts() {
+        var rng = SeededGenerator(seed: 12)
+        for lk in 1...3 {
+            let q = rng.normal([1, 4, 50, 12]), k = rng.normal([1, 4, lk, 12]), v = rng.normal([1, 4, lk, 20])
+            let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 0.3)
+            for tiling in tilings {
+                assertTensorsClose(scaledDotProductAttention(query: q, key: k, value: v, scale: 0.3, tiling: tiling),
+                                   expected, relativeL2: tolerance, "Lk \(lk) tiles \(tiling)")
+            }
+        }
+        // One key: every query gets exactly that key's value.
+        let v = rng.normal([1, 1, 1, 6])
+        let out = scaledDotProductAttention(query: rng.normal([1, 1, 9, 4]), key: rng.normal([1, 1, 1, 4]), value: v)
+        for row in 0..<9 { for c in 0..<6 { XCTAssertEqual(out[0, 0, row, c], v[0, 0, 0, c], accuracy: 1e-6) } }
+    }
+
+    func testRunningMaximumAcrossKeyBlocks() {
+        var rng = SeededGenerator(seed: 13)
+        let (lq, lk, d, dv) = (23, 150, 8, 12)
+        let q = rng.normal([1, 1, lq, d])
+        let base = rng.normal([1, 1, lk, d]), v = rng.normal([1, 1, lk, dv])
+        // Key norms grow with the key index (scores up to a few hundred), shrink with it, or peak in
+        // the middle: later tiles raise most rows' maxima by far more than 87 (exp underflows), the
+        // reverse order never raises them, and the peak case does both. (A kernel that skips the
+        // rescale of the partial output fails every profile with relative errors of 0.3 to 4.)
+        let profiles: [(String, (Int) -> Float)] = [
+            ("growing", { j in 1 + Float(j) * 0.5 }),
+            ("shrinking", { j in 1 + Float(lk - 1 - j) * 0.5 }),
+            ("peak", { j in 60 - abs(Float(j) - 75) * 0.7 }),
+            // Scores within +-20 rising slowly: earlier tiles still weigh in after each rescale.
+            ("gentle", { j in 0.3 + Float(j) * 0.01 }),
+        ]
+        for (name, norm) in profiles {
+            var k = base
+            for j in 0..<lk { for c in 0..<d { k[0, 0, j, c] = base[0, 0, j, c] * norm(j) } }
+            let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 1)
+            for tiling in tilings {
+                assertTensorsClose(scaledDotProductAttention(query: q, key: k, value: v, scale: 1, tiling: tiling),
+                                   expected, relativeL2: tolerance, absolute: 1e-4, "\(name) tiles \(tiling)")
+            }
+        }
+    }
+
+    func testManySmallProblemsAndOneQuery() {
+        // Windowed-attention-like (many pairs of one tile each) and a single query row over long keys.
+        var rng = SeededGenerator(seed: 14)
+        let wq = rng.normal([40, 2, 16, 8])
+        assertTensorsClose(scaledDotProductAttention(query: wq, key: wq, value: wq),
+                           NaiveKernels.attention(q: wq, k: wq, v: wq, scale: 1 / Float(8).squareRoot()),
+                           relativeL2: tolerance, "windows")
+        let q = rng.normal([1, 1, 1, 16]), k = rng.normal([1, 1, 700, 16]), v = rng.normal([1, 1, 700, 16])
+        let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 0.25)
+        for tiling in tilings {
+            assertTensorsClose(scaledDotProductAttention(query: q, key: k, value: v, scale: 0.25, tiling: tiling),
+                               expected, relativeL2: tolerance, "one query, tiles \(tiling)")
+        }
+    }
+}
