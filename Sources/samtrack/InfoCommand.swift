@@ -8,8 +8,8 @@ struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info", abstract: "Show a checkpoint's model variant, config and parameter counts.")
 
-    @Argument(help: "Checkpoint file (.pt or .safetensors).")
-    var checkpoint: String
+    @Argument(help: "Checkpoint file (.pt or .safetensors). Default: the bundled model (see --model in samtrack track).")
+    var checkpoint: String?
 
     @Option(name: .long, help: "JSON model config overriding the inferred one.")
     var config: String?
@@ -18,15 +18,16 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        let path = try reportingErrors { try checkpoint ?? DefaultModel.resolve() }
         let model = try reportingErrors {
-            try SAM2Model.load(checkpoint: checkpoint, config: config.map { try ConfigInference.load(configFile: $0) })
+            try SAM2Model.load(checkpoint: path, config: config.map { try ConfigInference.load(configFile: $0) })
         }
         let c = model.config
         if json {
             print(String(decoding: try c.jsonData(), as: UTF8.self))
             return
         }
-        print("checkpoint   \(checkpoint)")
+        print("checkpoint   \(path)")
         print("model        \(c.name) (SAM \(c.isSAM21 ? "2.1" : "2.0"))")
         print("image size   \(c.imageSize) px, features \(c.embeddingSize)x\(c.embeddingSize), width \(c.neck.dModel), memory width \(c.memoryEncoder.outDim)")
         print("hiera        width \(c.hiera.embedDim), heads \(c.hiera.numHeads), stages \(c.hiera.stages), windows \(c.hiera.windowSpec), global blocks \(c.hiera.globalAttBlocks)")

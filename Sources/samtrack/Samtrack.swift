@@ -35,15 +35,16 @@ struct ComputeOptions: ParsableArguments {
 
 /// The model to run: a checkpoint and an optional config override.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Checkpoint file (.pt or .safetensors).")
-    var model: String
+    @Option(name: .long, help: "Checkpoint file (.pt or .safetensors). Default: the bundled model trained on synthetic clips (Fixtures/models/synth.pt, or $SAMTRACK_MODEL).")
+    var model: String?
 
     @Option(name: .long, help: "JSON model config overriding the inferred one.")
     var config: String?
 
     /// Loads the model (config: --config, else <checkpoint>.json beside it, else the official preset).
     func load() throws -> SAM2Model {
-        try SAM2Model.load(checkpoint: model, config: config.map { try ConfigInference.load(configFile: $0) })
+        try SAM2Model.load(checkpoint: model ?? DefaultModel.resolve(),
+                           config: config.map { try ConfigInference.load(configFile: $0) })
     }
 }
 

@@ -47,11 +47,12 @@ final class TrackErrorTests: XCTestCase {
     /// Runs `samtrack track ARGS --output DIR` and checks the exit status and reason.
     /// - Parameter mentions: lower-cased fragments the reason must contain (the problem's name).
     private func expectFailure(_ arguments: [String], status: Int32 = 1, mentions: [String],
+                               environment: [String: String] = [:],
                                file: StaticString = #filePath, line: UInt = #line) throws {
         let out = try TemporaryDirectory("error-out")
         let hasOutput = arguments.contains("--output")
         let result = try Samtrack.run(["track"] + arguments + (hasOutput ? [] : ["--output", out.file("masks")]) + ["--quiet"],
-                                      timeout: 120, file: file, line: line)
+                                      timeout: 120, environment: environment, file: file, line: line)
         let context = "samtrack track \(arguments.joined(separator: " ")):\n\(result.summary)"
         XCTAssertFalse(result.signalled, context, file: file, line: line)
         XCTAssertEqual(result.status, status, context, file: file, line: line)
@@ -210,7 +211,9 @@ final class TrackErrorTests: XCTestCase {
         try expectFailure([cups, "--model", model, "--threads", "0"] + box, status: 64, mentions: ["--threads"])
         try expectFailure([cups, "--model", model, "--fill-holes", "-1"] + box, status: 64, mentions: ["--fill-holes"])
         try expectFailure([cups, "--model", model, "--format", "gif"] + box, status: 64, mentions: ["--format", "gif"])
-        try expectFailure([cups] + box, status: 64, mentions: ["--model"])
+        // No --model: the default model is used; when it cannot be found, the message says where it looked.
+        try expectFailure([cups] + box, mentions: ["/nonexistent/default.pt", "--model"],
+                          environment: ["SAMTRACK_MODEL": "/nonexistent/default.pt"])
     }
 
     // MARK: Outputs
