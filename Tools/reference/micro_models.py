@@ -15,8 +15,11 @@ MICRO = {
     "micro2": dict(image_size=192, embed_dim=16, num_heads=2, stages=[1, 1, 3, 1], global_att_blocks=[4],
                    window_spec=[8, 4, 10, 3], bkg=[6, 6], d_model=48, mem_dim=8, layers=2, feedforward=48),
     # The trained default model (Tools/train): 256 px, grids 64/32/16/8, windows even at q-pool blocks.
+    # Tracked frames give one mask (multimask_tracking False): a model trained briefly from scratch
+    # ranks its three candidate masks badly by predicted IoU, so the selection, not the masks, failed.
     "synth": dict(image_size=256, embed_dim=32, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[5],
-                  window_spec=[8, 4, 8, 4], bkg=[4, 4], d_model=64, mem_dim=32, layers=2, feedforward=256),
+                  window_spec=[8, 4, 8, 4], bkg=[4, 4], d_model=64, mem_dim=32, layers=2, feedforward=256,
+                  multimask_tracking=False),
 }
 
 
@@ -77,7 +80,7 @@ def model_config(name, version21=True, video=True):
         "add_tpos_enc_to_obj_ptrs": version21, "proj_tpos_enc_in_obj_ptrs": version21,
         "use_signed_tpos_enc_to_obj_ptrs": version21, "only_obj_ptrs_in_the_past_for_eval": True,
         "pred_obj_scores": True, "pred_obj_scores_mlp": True, "fixed_no_obj_ptr": True,
-        "multimask_output_for_tracking": True, "use_multimask_token_for_obj_ptr": True,
+        "multimask_output_for_tracking": m.get("multimask_tracking", True), "use_multimask_token_for_obj_ptr": True,
         "multimask_min_pt_num": 0, "multimask_max_pt_num": 1, "use_mlp_for_obj_ptr_proj": True,
         "compile_image_encoder": False,
         # build_sam2_video_predictor(apply_postprocessing=True) adds these:
@@ -119,7 +122,7 @@ def swift_config(name, version21=True):
         "add_tpos_enc_to_obj_ptrs": version21, "proj_tpos_enc_in_obj_ptrs": version21,
         "use_signed_tpos_enc_to_obj_ptrs": version21, "only_obj_ptrs_in_the_past_for_eval": True,
         "pred_obj_scores": True, "pred_obj_scores_mlp": True, "fixed_no_obj_ptr": True,
-        "multimask_output_for_tracking": True, "use_multimask_token_for_obj_ptr": True,
+        "multimask_output_for_tracking": m.get("multimask_tracking", True), "use_multimask_token_for_obj_ptr": True,
         "multimask_min_pt_num": 0, "multimask_max_pt_num": 1, "use_mlp_for_obj_ptr_proj": True,
         "max_obj_ptrs_in_encoder": 16, "binarize_mask_from_pts_for_mem_enc": True,
         "dynamic_multimask_via_stability": True, "dynamic_multimask_stability_delta": 0.05,

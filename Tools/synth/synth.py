@@ -74,12 +74,14 @@ def _cache_dir() -> Path:
     return Path(base) / "samtrack-synth"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, write, suffix: str = ".tmp") -> None:
+    """Calls write(tmp_path) on a temporary file beside `path`, then renames it over `path`; the
+    temporary file is removed if anything fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -88,6 +90,10 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _decode_frames(path: Path) -> np.ndarray | None:
@@ -967,22 +973,13 @@ def write_clip(clip: Clip, out_dir, fps: int = 24) -> Path:
         venc = ["-c:v", "libx264", "-preset", "medium", "-crf", "14"]
     else:
         venc = ["-c:v", "mpeg4", "-q:v", "2"]
-    fd, tmp = tempfile.mkstemp(prefix=".video.", suffix=".mp4", dir=out)
-    os.close(fd)
-    try:
+    def encode(tmp):
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", str(fps), "-i", "pipe:0",
                         *venc, "-pix_fmt", "yuv420p", "-colorspace", "smpte170m", "-color_range", "tv",
                         "-threads", "1", "-movflags", "+faststart", "-f", "mp4", tmp],
                        input=np.ascontiguousarray(clip.frames).tobytes(), check=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / "video.mp4")
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _atomic_write(out / "video.mp4", encode, suffix=".mp4")
 
     pal = voc_palette()
     for t in range(T):

@@ -187,6 +187,8 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--clip-norm", type=float, default=1.0)
+    ap.add_argument("--dice-weight", type=float, default=LOSS_WEIGHTS["loss_dice"],
+                    help="weight of the Dice loss (official 1; focal is 20)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=5.0, help="minutes between checkpoints")
@@ -207,7 +209,8 @@ def main():
     model = build_model()
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
-    loss_fn = MultiStepMultiMasksAndIous(dict(LOSS_WEIGHTS), supervise_all_iou=True, iou_use_l1_loss=True,
+    weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight)
+    loss_fn = MultiStepMultiMasksAndIous(weights, supervise_all_iou=True, iou_use_l1_loss=True,
                                          pred_obj_scores=True, focal_gamma_obj_score=0.0,
                                          focal_alpha_obj_score=-1.0)
     step, elapsed_before = 0, 0.0
