@@ -159,11 +159,14 @@ public final class VideoTracker: @unchecked Sendable {
             if initial {
                 backbone = model.featuresWithoutMemory(frame, batch: 1)
             } else {
+                var memoryTokens = 0
                 backbone = timings.measure(\.memoryAttention) {
                     let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+                    memoryTokens = tokens.memory.shape[0]
                     return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
                                                    pointerTokens: tokens.pointerTokens)
                 }
+                timings.memoryTokens += memoryTokens
                 trace?("\(t).\(id).conditioned_prompt", backbone)
             }
             let count = points?.labels.count ?? 0
@@ -216,11 +219,14 @@ public final class VideoTracker: @unchecked Sendable {
     /// Tracks one known object on the current frame (`track_step` with memory, memory encoded).
     func trackObject(_ id: Int, frame: FrameFeatures) -> PendingFrame {
         let t = frameIndex
+        var memoryTokens = 0
         let conditioned = timings.measure(\.memoryAttention) {
             let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+            memoryTokens = tokens.memory.shape[0]
             return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
                                            pointerTokens: tokens.pointerTokens)
         }
+        timings.memoryTokens += memoryTokens
         trace?("\(t).\(id).conditioned_track", conditioned)
         let config = model.config
         // No points while tracking: multimask when 0 points are allowed.

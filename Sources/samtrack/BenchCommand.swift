@@ -57,6 +57,7 @@ struct KernelBench: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        warnAboutSlowSettings()
         print(environmentSummary())
         var rng = SystemRandomNumberGenerator()
         func random(_ shape: [Int]) -> Tensor {
@@ -109,7 +110,7 @@ struct KernelBench: ParsableCommand {
 struct TrackerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracker",
-        abstract: "Run the tracker on real frames: per-stage ms per frame, frames/s, resident memory.")
+        abstract: "Run the tracker on real frames: per-stage ms and GFLOPS per frame, frames/s, resident memory.")
 
     @Option(name: .long, help: "Checkpoint (.pt/.safetensors). Without it, --config builds random weights.")
     var model: String?
@@ -133,6 +134,7 @@ struct TrackerBench: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        warnAboutSlowSettings()
         guard frames > 0, objects > 0 else { throw ValidationError("--frames and --objects must be positive") }
         let checkpoints = memoryAt.split(separator: ",").compactMap { Int($0) }
         try reportingErrors {
@@ -166,12 +168,7 @@ struct TrackerBench: ParsableCommand {
                 let begin = DispatchTime.now().uptimeNanoseconds
                 _ = try tracker.step(frame: image, prompts: t == 0 ? prompts : [:])
                 perFrame.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
-                if t > 0 {
-                    steady.encoder += tracker.timings.encoder - before.encoder
-                    steady.memoryAttention += tracker.timings.memoryAttention - before.memoryAttention
-                    steady.decoder += tracker.timings.decoder - before.decoder
-                    steady.memoryEncoder += tracker.timings.memoryEncoder - before.memoryEncoder
-                }
+                if t > 0 { steady.add(tracker.timings, since: before) }
                 if checkpoints.contains(t + 1) {
                     let rss = residentMemoryMiB()
                     print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.3f MiB",
@@ -180,13 +177,24 @@ struct TrackerBench: ParsableCommand {
             }
             let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let tracked = max(frames - 1, 1)
-            func ms(_ seconds: Double) -> String { String(format: "%9.1f ms", seconds * 1000 / Double(tracked)) }
-            print("per tracked frame (frames 2..\(frames), mean):")
-            print("  encoder          \(ms(steady.encoder))")
-            print("  memory attention \(ms(steady.memoryAttention))")
-            print("  decoder          \(ms(steady.decoder))")
-            print("  memory encoder   \(ms(steady.memoryEncoder))")
-            print("  total model      \(ms(steady.total))")
+            // Work of the tracked frames (FLOPCount: 2 x multiply-adds of products, convolutions
+            // and attention, as torch's FLOP counter counts them).
+            let count = FLOPCount(sam.config)
+            let work = steady.flops(count)
+            func line(_ name: String, _ seconds: Double, _ flops: Double) -> String {
+                let perFrame = String(format: "%9.1f ms", seconds * 1000 / Double(tracked))
+                guard flops > 0, seconds > 0 else { return "  \(name)\(perFrame)" }
+                return "  \(name)\(perFrame)" + String(format: "  %7.1f GFLOP %7.1f GFLOPS", flops / 1e9 / Double(tracked), flops / seconds / 1e9)
+            }
+            print("per tracked frame (frames 2..\(frames), mean; GFLOP per frame and rate):")
+            print(line("encoder          ", steady.encoder, work.encoder))
+            print(line("memory attention ", steady.memoryAttention, work.memoryAttention))
+            print(line("decoder          ", steady.decoder, work.decoder))
+            print(line("memory encoder   ", steady.memoryEncoder, work.memoryEncoder))
+            print(line("total model      ", steady.total, work.total))
+            if steady.memoryAttentionRuns > 0 {
+                print("memory tokens attended: mean \(steady.memoryTokens / steady.memoryAttentionRuns) per object and frame")
+            }
             let sorted = perFrame.dropFirst().sorted()
             if !sorted.isEmpty {
                 let median = sorted[sorted.count / 2], p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
@@ -196,6 +204,39 @@ struct TrackerBench: ParsableCommand {
             let rss = residentMemoryMiB()
             print(String(format: "resident memory: %.1f MiB, peak %.1f MiB", rss.current, rss.peak))
         }
+    }
+}
+
+/// Floating-point operations of each stage, from `FLOPCount` and the work a tracker counted.
+struct StageFLOPs {
+    var encoder = 0.0, memoryAttention = 0.0, decoder = 0.0, memoryEncoder = 0.0
+    var total: Double { encoder + memoryAttention + decoder + memoryEncoder }
+}
+
+extension StageTimings {
+    /// Adds what happened between `before` and `after` (two readings of one tracker's timings).
+    mutating func add(_ after: StageTimings, since before: StageTimings) {
+        encoder += after.encoder - before.encoder
+        memoryAttention += after.memoryAttention - before.memoryAttention
+        decoder += after.decoder - before.decoder
+        memoryEncoder += after.memoryEncoder - before.memoryEncoder
+        encoderRuns += after.encoderRuns - before.encoderRuns
+        memoryAttentionRuns += after.memoryAttentionRuns - before.memoryAttentionRuns
+        decoderRuns += after.decoderRuns - before.decoderRuns
+        memoryEncoderRuns += after.memoryEncoderRuns - before.memoryEncoderRuns
+        memoryTokens += after.memoryTokens - before.memoryTokens
+    }
+
+    /// Operations of the counted runs. Memory attention is affine in the memory tokens M, so the
+    /// runs' total is runs x F(0) + (sum of M) x (F(1) - F(0)). Decoder runs are tracking runs
+    /// (two prompt tokens: the "no point" input and its padding).
+    func flops(_ count: FLOPCount) -> StageFLOPs {
+        let fixed = count.memoryAttention(memoryTokens: 0)
+        let perToken = count.memoryAttention(memoryTokens: 1) - fixed
+        return StageFLOPs(encoder: Double(encoderRuns) * count.imageEncoder,
+                          memoryAttention: Double(memoryAttentionRuns) * fixed + Double(memoryTokens) * perToken,
+                          decoder: Double(decoderRuns) * count.maskDecoder(promptTokens: 2),
+                          memoryEncoder: Double(memoryEncoderRuns) * count.memoryEncoder)
     }
 }
 

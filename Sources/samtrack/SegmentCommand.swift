@@ -43,6 +43,7 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        warnAboutSlowSettings()
         var prompt = ImagePrompt()
         if let box {
             let v = try PromptParsing.numbers(box, count: 4, what: "--box")

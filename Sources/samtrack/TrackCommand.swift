@@ -75,6 +75,7 @@ struct TrackCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        warnAboutSlowSettings()
         let prompts = try parsePrompts()
         let summary: TrackingSummary = try reportingErrors {
             let sam = try modelOptions.load()
