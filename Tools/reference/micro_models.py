@@ -15,11 +15,13 @@ MICRO = {
     "micro2": dict(image_size=192, embed_dim=16, num_heads=2, stages=[1, 1, 3, 1], global_att_blocks=[4],
                    window_spec=[8, 4, 10, 3], bkg=[6, 6], d_model=48, mem_dim=8, layers=2, feedforward=48),
     # The trained default model (Tools/train): 256 px, grids 64/32/16/8, windows even at q-pool blocks.
-    # Tracked frames give one mask (multimask_tracking False): a model trained briefly from scratch
-    # ranks its three candidate masks badly by predicted IoU, so the selection, not the masks, failed.
+    # Tracked frames give one mask (multimask_tracking False) and that mask is kept whatever its
+    # stability (dynamic_multimask False; the official training config does not use the stability
+    # fallback either): a model trained briefly from scratch ranks its three candidate masks badly,
+    # so selecting among them (by predicted IoU, or on low stability) lost the good mask.
     "synth": dict(image_size=256, embed_dim=32, num_heads=1, stages=[1, 2, 3, 1], global_att_blocks=[5],
                   window_spec=[8, 4, 8, 4], bkg=[4, 4], d_model=64, mem_dim=32, layers=2, feedforward=256,
-                  multimask_tracking=False),
+                  multimask_tracking=False, dynamic_multimask=False),
 }
 
 
@@ -84,7 +86,7 @@ def model_config(name, version21=True, video=True):
         "multimask_min_pt_num": 0, "multimask_max_pt_num": 1, "use_mlp_for_obj_ptr_proj": True,
         "compile_image_encoder": False,
         # build_sam2_video_predictor(apply_postprocessing=True) adds these:
-        "sam_mask_decoder_extra_args": {"dynamic_multimask_via_stability": True,
+        "sam_mask_decoder_extra_args": {"dynamic_multimask_via_stability": m.get("dynamic_multimask", True),
                                         "dynamic_multimask_stability_delta": 0.05,
                                         "dynamic_multimask_stability_thresh": 0.98},
         "binarize_mask_from_pts_for_mem_enc": True,
@@ -125,7 +127,7 @@ def swift_config(name, version21=True):
         "multimask_output_for_tracking": m.get("multimask_tracking", True), "use_multimask_token_for_obj_ptr": True,
         "multimask_min_pt_num": 0, "multimask_max_pt_num": 1, "use_mlp_for_obj_ptr_proj": True,
         "max_obj_ptrs_in_encoder": 16, "binarize_mask_from_pts_for_mem_enc": True,
-        "dynamic_multimask_via_stability": True, "dynamic_multimask_stability_delta": 0.05,
+        "dynamic_multimask_via_stability": m.get("dynamic_multimask", True), "dynamic_multimask_stability_delta": 0.05,
         "dynamic_multimask_stability_thresh": 0.98,
     }
 
