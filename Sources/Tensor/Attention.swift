@@ -54,8 +54,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     let alpha = scale ?? 1 / Float(d).squareRoot()
 
     // Query blocks of at most the tiling's rows, more of them when there would be fewer items than
-    // workers; blocks (query and key) are balanced, so 28736 keys in tiles of <= 512 are 57 tiles of
-    // 505 or 504 rather than 56 of 512 and one of 64.
+    // workers. Blocks (query and key) are evened out: 28736 keys in tiles of <= 256 are 112 tiles of
+    // 255 and one of 176 rather than 112 of 256 and one of 64.
     let threads = Parallel.threadCount
     let queryBlocks = max(ceilDivide(lq, tiling.queryRows), min(lq, ceilDivide(threads, pairs)))
     let blockRows = ceilDivide(lq, queryBlocks)
