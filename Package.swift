@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "TestSupport"]),
         // End to end: runs the built samtrack binary (found next to the test runner) with ffmpeg,
         // ffprobe and the Python interop check; help snapshots in Snapshots/.
-        .testTarget(name: "samtrackTests", dependencies: ["TestSupport"], exclude: ["Snapshots"]),
+        .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media"], exclude: ["Snapshots"]),
         .testTarget(name: "TrackingServiceTests", dependencies: ["TrackingService", "Export", "SAM2", "TestSupport"]),
         // End to end: starts the built samtrackd binary (a dependency so that it is built first).
         .testTarget(name: "samtrackdTests", dependencies: ["samtrackd", "Export", "TestSupport"]),

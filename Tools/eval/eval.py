@@ -72,10 +72,12 @@ def prompt_args(meta, clip_dir, kind, work):
     return args
 
 
-def run_samtrack(samtrack, model, clip_dir, meta, kind, work, fill_holes):
+def run_samtrack(samtrack, model, clip_dir, meta, kind, work, fill_holes, threads):
     out = os.path.join(work, "samtrack")
     cmd = [samtrack, "track", os.path.join(clip_dir, "video.mp4"), "--model", model, "--format", "palette",
            "--output", out, "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(meta, clip_dir, kind, work)
+    if threads:
+        cmd += ["--threads", str(threads)]
     t0 = time.time()
     subprocess.run(cmd, check=True)
     return read_labels(out, meta["num_frames"]), time.time() - t0
@@ -170,6 +172,7 @@ def main():
     ap.add_argument("--samtrack", default=os.path.join(REPO, ".build", "release", "samtrack"))
     ap.add_argument("--fill-holes", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the official predictor")
+    ap.add_argument("--samtrack-threads", type=int, help="samtrack --threads (default: samtrack's own)")
     ap.add_argument("--skip-official", action="store_true")
     ap.add_argument("--skip-samtrack", action="store_true")
     ap.add_argument("--json", help="write per-clip, per-object results here")
@@ -202,7 +205,7 @@ def main():
         for system in systems:
             if system == "samtrack":
                 labels, secs = run_samtrack(args.samtrack, args.model, clip_dir, meta, args.prompt, work,
-                                            args.fill_holes)
+                                            args.fill_holes, args.samtrack_threads)
             else:
                 labels, secs = official.track(clip_dir, meta, args.prompt)
             outputs[system] = labels
