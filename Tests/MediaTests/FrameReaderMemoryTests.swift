@@ -23,11 +23,13 @@ final class FrameReaderMemoryTests: XCTestCase {
     }
 
     /// 30 readers of the same clip, each decoding a few frames, each opened while the previous
-    /// one is still referenced (as the bench's loop does): RSS after the 30th stays within
-    /// 4 MiB of RSS after the 1st (one whole open-decode-close cycle, so the allocator is warm).
-    /// Measured (this test, debug build): with the fix RSS stays within 2 MiB of the 1st reopen
-    /// (~83-88 MiB); without it, it grew by 15-17 MiB, most of it within the first 5 reopens,
-    /// so a 5th-vs-30th comparison (-4..+5 MiB) would not reliably catch it.
+    /// one is still referenced (as the bench's loop does): the median RSS over the last 10
+    /// reopens stays within 10 MiB of RSS after the 1st (one whole open-decode-close cycle).
+    /// Measured (debug build): without the fix RSS grew by 15-17 MiB (1st -> 30th), most of it
+    /// within the first 5 reopens, so a later baseline would not reliably catch it; with the fix
+    /// it stays within 2 MiB when the test runs alone, and in the whole suite (other tests' heap
+    /// in the same process) it wanders 88-94 MiB after a first sample of 86.6: the median of the
+    /// last 10 was +6.3 MiB, the single last sample +6.7.
     func testReopeningReadersKeepsResidentMemoryFlat() throws {
         guard residentBytes() != nil else { throw XCTSkip("needs /proc/self/statm") }
         let path = Fixtures.sharedMedia("bedroom.mp4")
@@ -48,8 +50,10 @@ final class FrameReaderMemoryTests: XCTestCase {
         reader = nil
         _ = reader
         print("RSS (MiB) after each reopen: \(samples.map { String(format: "%.1f", Double($0) / 1_048_576) }.joined(separator: " "))")
-        let grown = Double(samples[samples.count - 1] - samples[0]) / 1_048_576
-        XCTAssertLessThanOrEqual(grown, 4, String(format: "RSS grew by %.1f MiB from the 1st to the 30th reopen", grown))
+        let lastTen = samples.suffix(10).sorted()
+        let median = Double(lastTen[4] + lastTen[5]) / 2
+        let grown = (median - Double(samples[0])) / 1_048_576
+        XCTAssertLessThanOrEqual(grown, 10, String(format: "median RSS of the last 10 reopens is %.1f MiB above the 1st", grown))
     }
 
     /// `close()` frees the decoder at once: reading ends, `info` stays, closing twice is fine.
