@@ -14,7 +14,11 @@ the DAVIS 2017 evaluation conventions:
 import math
 
 import numpy as np
-from scipy import ndimage
+
+try:  # F needs scipy's dilation; J does not, so score_palette.py works without it
+    from scipy import ndimage
+except ImportError:
+    ndimage = None
 
 BOUNDARY_TOLERANCE = 0.008
 
@@ -42,7 +46,9 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def contour_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
-    """F for one frame (boundary F-measure with the DAVIS tolerance)."""
+    """F for one frame (boundary F-measure with the DAVIS tolerance). Needs scipy."""
+    if ndimage is None:
+        raise ImportError("contour accuracy (F) needs scipy")
     h, w = gt.shape
     radius = max(1, math.ceil(BOUNDARY_TOLERANCE * math.hypot(h, w)))
     pb, gb = boundary(pred), boundary(gt)

@@ -101,17 +101,11 @@ class Official:
         self.size = self.model.image_size
 
     def frames(self, video, count):
-        """Frames exactly as samtrack's preprocessing makes them, normalised as the predictor does."""
-        torch = self.torch
-        s = self.size
-        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-frames:v", str(count), "-vf",
-                              f"scale={s}:{s}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
-                             check=True, capture_output=True).stdout
-        x = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(count, s, s, 3).astype(np.float32) / 255.0)
-        x = x.permute(0, 3, 1, 2)
-        mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
-        std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
-        return (x - mean) / std
+        """Frames exactly as samtrack's preprocessing makes them, normalised as the predictor does
+        (the video fixtures' own decoding and normalisation)."""
+        from make_video_fixtures import decode_frames, normalise
+        _, frames = decode_frames(self.size, count, source=video)
+        return normalise(frames)
 
     def track(self, clip_dir, meta, kind):
         import sam2.sam2_video_predictor as video_module

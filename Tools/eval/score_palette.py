@@ -12,6 +12,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import davis_metrics  # noqa: E402
+
 
 def load(directory):
     names = sorted(n for n in os.listdir(directory) if n.endswith(".png"))
@@ -24,28 +26,20 @@ def main():
     gt, pred = load(sys.argv[1]), load(sys.argv[2])
     if gt.shape != pred.shape:
         raise SystemExit(f"ground truth {gt.shape} and prediction {pred.shape} differ in frames or size")
-    try:
-        import davis_metrics
-    except ImportError:  # scipy missing: J only
-        davis_metrics = None
+    with_f = davis_metrics.ndimage is not None  # F needs scipy; J alone otherwise
     scores = []
     for obj in sorted(int(v) for v in np.unique(gt) if v != 0):
         frames = range(1, len(gt) - 1)
-        j = np.mean([_iou(pred[t] == obj, gt[t] == obj) for t in frames])
-        if davis_metrics is not None:
+        j = np.mean([davis_metrics.region_similarity(pred[t] == obj, gt[t] == obj) for t in frames])
+        if with_f:
             f = np.mean([davis_metrics.contour_accuracy(pred[t] == obj, gt[t] == obj) for t in frames])
             print(f"object {obj}: J {j:.3f}  F {f:.3f}  J&F {(j + f) / 2:.3f}")
-            scores.append((j, f))
         else:
+            f = j
             print(f"object {obj}: J {j:.3f}")
-            scores.append((j, j))
+        scores.append((j, f))
     j, f = np.mean([s[0] for s in scores]), np.mean([s[1] for s in scores])
-    print(f"mean over {len(scores)} objects: J {j:.3f}" + (f"  F {f:.3f}  J&F {(j + f) / 2:.3f}" if davis_metrics else ""))
-
-
-def _iou(a, b):
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
+    print(f"mean over {len(scores)} objects: J {j:.3f}" + (f"  F {f:.3f}  J&F {(j + f) / 2:.3f}" if with_f else ""))
 
 
 if __name__ == "__main__":
