@@ -52,7 +52,21 @@ public struct Attention: Sendable {
         var qh = separateHeads(qProj(q)), kh = separateHeads(kProj(k))
         rope.apply(to: &qh)
         rope.apply(to: &kh, rotatedTokens: kh.shape[2] - excludedKeys)
+        if projectsValuesLate && v.shape[1] > 0 {
+            // Each softmax row sums to 1, so P (V W^T + 1 b^T) = (P V) W^T + 1 b^T: attend over the
+            // narrow values (64 channels for memory attention) and project the Lq results instead
+            // of the Lk values. Memory attention's P V product shrinks 4x (4096 x 28736 x 64
+            // instead of x 256); only the summation order differs from PyTorch.
+            let (b, lk) = (v.shape[0], v.shape[1])
+            let mixed = scaledDotProductAttention(query: qh, key: kh, value: v.reshaped([b, 1, lk, vProj.inFeatures]))
+            return outProj(vProj(mixed.reshaped([b, q.shape[1], vProj.inFeatures])))
+        }
         let heads = scaledDotProductAttention(query: qh, key: kh, value: separateHeads(vProj(v)))
         return outProj(recombineHeads(heads))
     }
+
+    /// Whether the value projection is applied after the attention weights rather than to every
+    /// key's value: exact up to rounding for one head (the weights of a row sum to 1), and cheaper
+    /// when the values are narrower than the head (memory attention: 64 -> 256).
+    var projectsValuesLate: Bool { numHeads == 1 && vProj.inFeatures < internalDim }
 }

@@ -28,16 +28,20 @@ struct MemoryAttentionLayer: Sendable {
         self.config = config
     }
 
-    func callAsFunction(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, queryPosition: Tensor,
+    /// The self-attention block (residual included): depends on the current frame only.
+    func selfAttend(_ target: Tensor, queryPosition: Tensor, rope: AxialRoPE) -> Tensor {
+        var tgt = target
+        let t2 = norm1(tgt)
+        let qk = config.posEncAtAttn ? t2 + queryPosition : t2
+        tgt.add(selfAttn(q: qk, k: qk, v: t2, rope: rope))
+        return tgt
+    }
+
+    /// Cross-attention to the memory tokens, then the feed-forward block (residuals included).
+    func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, queryPosition: Tensor,
                         rope: AxialRoPE, pointerTokens: Int) -> Tensor {
         var tgt = target
-        // Self-attention.
-        var t2 = norm1(tgt)
-        let qk = config.posEncAtAttn ? t2 + queryPosition : t2
-        t2 = selfAttn(q: qk, k: qk, v: t2, rope: rope)
-        tgt.add(t2)
-        // Cross-attention to memories.
-        t2 = norm2(tgt)
+        var t2 = norm2(tgt)
         let q = config.posEncAtCrossAttnQueries ? t2 + queryPosition : t2
         let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
         tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
@@ -67,14 +71,26 @@ public struct MemoryAttention: Sendable {
 
     /// current [B, L, C], currentPosition [B, L, C], memory / memoryPosition [B, M, Cm] with the
     /// last `pointerTokens` tokens being object pointers -> [B, L, C].
+    /// `start`, when given, is `start(current:currentPosition:)` of the same frame (computed once
+    /// for all of a frame's objects).
     public func callAsFunction(current: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
-                               pointerTokens: Int) -> Tensor {
-        var output = current
-        if config.posEncAtInput { output = output + currentPosition.scaled(by: 0.1) }
-        for layer in layers {
-            output = layer(output, memory: memory, memoryPosition: memoryPosition, queryPosition: currentPosition,
-                           rope: rope, pointerTokens: pointerTokens)
+                               pointerTokens: Int, start: Tensor? = nil) -> Tensor {
+        var output = start ?? self.start(current: current, currentPosition: currentPosition)
+        for (index, layer) in layers.enumerated() {
+            if index > 0 { output = layer.selfAttend(output, queryPosition: currentPosition, rope: rope) }
+            output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition,
+                                          queryPosition: currentPosition, rope: rope, pointerTokens: pointerTokens)
         }
         return norm(output)
+    }
+
+    /// The part that does not depend on the memories: the input position term and the first
+    /// layer's self-attention. Every object of a frame starts from the same tokens, so a tracker
+    /// computes this once per frame ([B, L, C], as `current`).
+    public func start(current: Tensor, currentPosition: Tensor) -> Tensor {
+        var output = current
+        if config.posEncAtInput { output = output + currentPosition.scaled(by: 0.1) }
+        guard let first = layers.first else { return output }
+        return first.selfAttend(output, queryPosition: currentPosition, rope: rope)
     }
 }

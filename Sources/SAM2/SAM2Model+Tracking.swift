@@ -201,14 +201,30 @@ extension SAM2Model {
 
     /// Memory attention of one object's frame features over its memory tokens.
     /// memory / memoryPosition: [M, Cm] tokens (spatial memories first, then `pointerTokens`
-    /// object-pointer tokens). Returns [1, C, h, w].
-    public func conditionOnMemory(_ frame: FrameFeatures, memory: Tensor, memoryPosition: Tensor, pointerTokens: Int) -> Tensor {
+    /// object-pointer tokens); `start`: `memoryAttentionStart(frame)`, shared by the frame's
+    /// objects (computed here when nil). Returns [1, C, h, w].
+    public func conditionOnMemory(_ frame: FrameFeatures, memory: Tensor, memoryPosition: Tensor, pointerTokens: Int,
+                                  start: Tensor? = nil) -> Tensor {
         let (c, h, w) = (config.neck.dModel, frame.visionFeatures.shape[2], frame.visionFeatures.shape[3])
-        let current = frame.visionFeatures.reshaped([1, c, h * w]).permuted([0, 2, 1])
-        let position = frame.visionPosition.reshaped([1, c, h * w]).permuted([0, 2, 1])
+        let (current, position) = memoryAttentionInputs(frame)
         let m = memory.shape[0], cm = memory.shape[1]
         let out = memoryAttention(current: current, currentPosition: position, memory: memory.reshaped([1, m, cm]),
-                                  memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens)
+                                  memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens,
+                                  start: start)
         return out.permuted([0, 2, 1]).reshaped([1, c, h, w])
+    }
+
+    /// The object-independent start of memory attention on `frame` (input position term and the
+    /// first layer's self-attention), [1, h*w, C]: one per frame, whatever the number of objects.
+    public func memoryAttentionStart(_ frame: FrameFeatures) -> Tensor {
+        let (current, position) = memoryAttentionInputs(frame)
+        return memoryAttention.start(current: current, currentPosition: position)
+    }
+
+    /// The frame's features and their position encoding as token sequences [1, h*w, C].
+    func memoryAttentionInputs(_ frame: FrameFeatures) -> (current: Tensor, position: Tensor) {
+        let (c, h, w) = (config.neck.dModel, frame.visionFeatures.shape[2], frame.visionFeatures.shape[3])
+        return (frame.visionFeatures.reshaped([1, c, h * w]).permuted([0, 2, 1]),
+                frame.visionPosition.reshaped([1, c, h * w]).permuted([0, 2, 1]))
     }
 }

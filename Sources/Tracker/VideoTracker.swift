@@ -77,6 +77,9 @@ public final class VideoTracker: @unchecked Sendable {
     /// Results of the current frame, by object id (latest prompt or tracking result).
     public private(set) var current: [Int: PendingFrame] = [:]
     private var features: FrameFeatures?
+    /// The current frame's object-independent start of memory attention (computed by the first
+    /// object that needs it, reused by the others).
+    private var memoryAttentionStart: Tensor?
     /// Seconds spent per stage since the tracker was created (or `timings` was reset).
     public var timings = StageTimings()
     /// Called with named intermediate tensors ("<frame>.<object>.conditioned_track" /
@@ -120,6 +123,7 @@ public final class VideoTracker: @unchecked Sendable {
         frameIndex += 1
         let frame = timings.measure(\.encoder) { model.frameFeatures(image) }
         features = frame
+        memoryAttentionStart = nil
         for id in objectIDs {
             if case .mask = prompts[id] { continue }  // a mask prompt ignores the tracked result
             current[id] = trackObject(id, frame: frame)
@@ -159,14 +163,7 @@ public final class VideoTracker: @unchecked Sendable {
             if initial {
                 backbone = model.featuresWithoutMemory(frame, batch: 1)
             } else {
-                var memoryTokens = 0
-                backbone = timings.measure(\.memoryAttention) {
-                    let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
-                    memoryTokens = tokens.memory.shape[0]
-                    return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
-                                                   pointerTokens: tokens.pointerTokens)
-                }
-                timings.memoryTokens += memoryTokens
+                backbone = conditionOnMemory(id, frame: frame)
                 trace?("\(t).\(id).conditioned_prompt", backbone)
             }
             let count = points?.labels.count ?? 0
@@ -216,17 +213,26 @@ public final class VideoTracker: @unchecked Sendable {
         current[id] = nil
     }
 
+    /// Memory attention of a known object's features on the current frame over its memory tokens
+    /// (timed as `memoryAttention`; the frame's object-independent start is computed once).
+    func conditionOnMemory(_ id: Int, frame: FrameFeatures) -> Tensor {
+        var memoryTokens = 0
+        let conditioned = timings.measure(\.memoryAttention) {
+            let tokens = objects[id]!.tokens(at: frameIndex, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+            memoryTokens = tokens.memory.shape[0]
+            let start = memoryAttentionStart ?? model.memoryAttentionStart(frame)
+            memoryAttentionStart = start
+            return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
+                                           pointerTokens: tokens.pointerTokens, start: start)
+        }
+        timings.memoryTokens += memoryTokens
+        return conditioned
+    }
+
     /// Tracks one known object on the current frame (`track_step` with memory, memory encoded).
     func trackObject(_ id: Int, frame: FrameFeatures) -> PendingFrame {
         let t = frameIndex
-        var memoryTokens = 0
-        let conditioned = timings.measure(\.memoryAttention) {
-            let tokens = objects[id]!.tokens(at: t, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
-            memoryTokens = tokens.memory.shape[0]
-            return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
-                                           pointerTokens: tokens.pointerTokens)
-        }
-        timings.memoryTokens += memoryTokens
+        let conditioned = conditionOnMemory(id, frame: frame)
         trace?("\(t).\(id).conditioned_track", conditioned)
         let config = model.config
         // No points while tracking: multimask when 0 points are allowed.
@@ -300,6 +306,7 @@ public final class VideoTracker: @unchecked Sendable {
         }
         current.removeAll()
         features = nil
+        memoryAttentionStart = nil
     }
 
     /// Installs restored state (see `TrackerState.swift`).

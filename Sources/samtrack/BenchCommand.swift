@@ -118,6 +118,9 @@ struct TrackerBench: ParsableCommand {
     @Option(name: .long, help: "Official config with random weights: tiny, small, base_plus, large (SAM 2.1).")
     var config = "tiny"
 
+    @Option(name: .long, help: "Input size in pixels for --config (a multiple of 16; the memory-attention RoPE grid follows, e.g. 512 -> 32x32). Default: the config's 1024.")
+    var imageSize: Int?
+
     @Option(name: .long, help: "Video to track (looped when shorter than --frames). Default: random frames.")
     var input: String?
 
@@ -139,17 +142,28 @@ struct TrackerBench: ParsableCommand {
         let checkpoints = memoryAt.split(separator: ",").compactMap { Int($0) }
         try reportingErrors {
             let sam: SAM2Model
+            if model != nil && imageSize != nil {
+                throw ValidationError("--image-size applies to --config (a checkpoint's size comes with it)")
+            }
             if let model {
                 sam = try SAM2Model.load(checkpoint: model)
             } else {
                 guard let variant = SAM2Config.Variant(rawValue: config) else {
                     throw ValidationError("--config must be one of tiny, small, base_plus, large")
                 }
-                sam = try SAM2Model(config: .preset(variant), store: WeightStore(synthesizingWithSeed: 1))
+                var config = SAM2Config.preset(variant)
+                if let imageSize {
+                    guard imageSize >= 64, imageSize % 16 == 0 else {
+                        throw ValidationError("--image-size must be a multiple of 16, at least 64 (got \(imageSize))")
+                    }
+                    config.imageSize = imageSize
+                    config.memoryAttention.featSizes = [imageSize / 16, imageSize / 16]
+                }
+                sam = try SAM2Model(config: config, store: WeightStore(synthesizingWithSeed: 1))
             }
             let s = sam.config.imageSize
             print(environmentSummary())
-            print("model \(sam.config.name) (\(sam.checkpointPath)), \(s) px, \(objects) object(s), \(frames) frames")
+            print("model \(sam.config.name), \(sam.checkpointPath), \(s) px, \(objects) object(s), \(frames) frames")
             var frameSource = try BenchFrames(input: input, imageSize: s)
             let tracker = VideoTracker(model: sam, sourceHeight: frameSource.height, sourceWidth: frameSource.width,
                                        options: TrackerOptions(frameCount: nil))

@@ -123,11 +123,13 @@ def sequence_length(step, args):
     return int(rng.integers(1, args.max_frames))
 
 
-def make_batch(step, args):
-    """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step)."""
+def make_batch(step, args, rank=0):
+    """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step and the
+    worker's rank; every worker of a step gets the same sequence length)."""
     frames = sequence_length(step, args)
     size = (args.size, args.size)
-    clips = [generate_clip(args.seed * 1_000_000 + step * args.batch + b, num_frames=frames, size=size,
+    first = (step * args.workers + rank) * args.batch
+    clips = [generate_clip(args.seed * 1_000_000 + first + b, num_frames=frames, size=size,
                            num_objects=(1, 3), difficulty="train") for b in range(args.batch)]
     images = torch.stack([torch.from_numpy(c.frames) for c in clips], dim=1)  # T B H W 3
     images = images.permute(0, 1, 4, 2, 3).float().div_(255.0)
@@ -190,7 +192,10 @@ def main():
     ap.add_argument("--dice-weight", type=float, default=LOSS_WEIGHTS["loss_dice"],
                     help="weight of the Dice loss (official 1; focal is 20)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per worker")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="data-parallel worker processes (gradients averaged every step; "
+                    "the effective batch is workers x batch)")
     ap.add_argument("--save-every", type=float, default=5.0, help="minutes between checkpoints")
     ap.add_argument("--init", metavar="PT", help="start a new run from these weights (a run's last.pt or an "
                     "exported checkpoint), e.g. the image-pretraining stage's")
@@ -200,6 +205,43 @@ def main():
     if args.export:
         export(args.run, args.export)
         return
+    if args.workers > 1:
+        port = 29500 + os.getpid() % 1000
+        workers = torch.multiprocessing.spawn(train, args=(args, port), nprocs=args.workers, join=False)
+
+        def forward_signal(signum, frame):  # Ctrl-C / SIGTERM stop the workers the same way
+            for process in workers.processes:
+                if process.is_alive():
+                    os.kill(process.pid, signum)
+        signal.signal(signal.SIGINT, forward_signal)
+        signal.signal(signal.SIGTERM, forward_signal)
+        while not workers.join():
+            pass
+    else:
+        train(0, args, None)
+
+
+def average_gradients(model, world):
+    """Sums every parameter's gradient over the workers (a missing gradient counts as zero) and
+    divides by their number, so each worker takes the same optimizer step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+    torch.distributed.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
+def train(rank, args, port):
+    """One worker's training loop (rank 0 writes the curve and the checkpoints)."""
+    world = args.workers
+    if world > 1:
+        torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                             world_size=world)
+    lead = rank == 0
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "last.pt")
@@ -222,12 +264,20 @@ def main():
         torch.set_rng_state(state["torch_rng"])
         step = state["step"]
         elapsed_before = state.get("elapsed", 0.0)
-        print(f"resumed at step {step}")
+        if lead:
+            print(f"resumed at step {step}")
     elif args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
-        print(f"initialised from {args.init}")
+        if lead:
+            print(f"initialised from {args.init}")
+    if world > 1:
+        # Workers share weights and optimizer state but draw their own prompts and dropout.
+        model.rng = np.random.default_rng([args.seed, step, rank])
+        torch.manual_seed(args.seed * 1000 + step * world + rank)
     params = sum(p.numel() for p in model.parameters())
-    print(f"model {MODEL}: {params / 1e6:.2f} M parameters, {torch.get_num_threads()} threads")
+    if lead:
+        print(f"model {MODEL}: {params / 1e6:.2f} M parameters, {world} worker(s) x "
+              f"{torch.get_num_threads()} thread(s)")
 
     stop = {"now": False}
 
@@ -236,7 +286,7 @@ def main():
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    if os.path.exists(curve_path):
+    if lead and os.path.exists(curve_path):
         # Rows after the checkpoint's step (a run that stopped without saving) are redone.
         with open(curve_path, newline="") as fh:
             rows = list(csv.reader(fh))
@@ -244,8 +294,10 @@ def main():
         with open(curve_path + ".tmp", "w", newline="") as fh:
             csv.writer(fh).writerows(kept)
         os.replace(curve_path + ".tmp", curve_path)
+    if world > 1:
+        torch.distributed.barrier()  # the curve is trimmed before anyone appends
     new_curve = not os.path.exists(curve_path)
-    curve = open(curve_path, "a", newline="")
+    curve = open(curve_path, "a", newline="") if lead else open(os.devnull, "w")
     writer = csv.writer(curve)
     if new_curve:
         writer.writerow(["step", "wall_s", "frames", "objects", "loss", "loss_mask", "loss_dice", "loss_iou",
@@ -253,19 +305,40 @@ def main():
     start = time.time()
     last_save = start
     smoothed = None
-    while step < args.steps and not stop["now"] and time.time() - start < args.minutes * 60:
+    def keep_going():
+        """Every worker stops at the same step: when any of them was asked to or time is up."""
+        done = step >= args.steps or stop["now"] or time.time() - start >= args.minutes * 60
+        if world > 1:
+            flag = torch.tensor([1.0 if done else 0.0])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            done = flag.item() > 0
+        return not done
+
+    while keep_going():
         t0 = time.time()
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * lr_factor(step, args)
-        batch, frames, objects = make_batch(step, args)
+        batch, frames, objects = make_batch(step, args, rank)
         outputs = model(batch)
         losses = loss_fn(outputs, batch.masks)
         loss = losses["core_loss"]
         optimizer.zero_grad(set_to_none=True)
         # Mask prompts on every frame of a short sequence (mask inputs are passed through as the
         # output, without the network) leave nothing to learn: such a step updates nothing.
+        learned = torch.tensor([1.0 if loss.requires_grad else 0.0])
         if loss.requires_grad:
             loss.backward()
+        if world > 1:
+            torch.distributed.all_reduce(learned)
+            if learned.item() > 0:
+                average_gradients(model, world)
+            # The curve shows the mean over the workers.
+            logged = torch.tensor([loss.item()] + [losses[k].item() for k in LOSS_WEIGHTS] + [objects])
+            torch.distributed.all_reduce(logged)
+            logged /= world
+            losses = dict(losses, **{k: logged[i + 1] for i, k in enumerate(LOSS_WEIGHTS)})
+            loss, objects = logged[0], int(round(logged[-1].item() * world))
+        if learned.item() > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
             optimizer.step()
         step += 1
@@ -275,14 +348,16 @@ def main():
         writer.writerow([step, f"{elapsed_before + time.time() - start:.1f}", frames, objects, f"{value:.5f}",
                          *(f"{losses[k].item() / frames:.5f}" for k in LOSS_WEIGHTS),
                          f"{optimizer.param_groups[0]['lr']:.3e}", f"{step_s:.2f}"])
-        if step % 10 == 0:
+        if step % 10 == 0 and lead:
             curve.flush()
             print(f"step {step}  loss/frame {value:.4f} (smoothed {smoothed:.4f})  T={frames} O={objects}  "
                   f"{step_s:.2f} s/step", flush=True)
-        if time.time() - last_save > args.save_every * 60:
+        if lead and time.time() - last_save > args.save_every * 60:
             save_state(ckpt_path, model, optimizer, step, elapsed_before + time.time() - start, args)
             last_save = time.time()
     curve.close()
+    if not lead:
+        return
     elapsed = elapsed_before + time.time() - start
     save_state(ckpt_path, model, optimizer, step, elapsed, args)
     print(f"saved step {step} to {ckpt_path} ({elapsed / 60:.1f} min of training in all)")
