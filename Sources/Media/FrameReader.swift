@@ -293,9 +293,12 @@ private final class ReaderPipeline: @unchecked Sendable {
                           height: decoded.height, image: image, rgb: rgb)
     }
 
-    /// Drops consumed entries from the front once they dominate the array (called under the lock).
+    /// Drops consumed entries from the front (called under the lock), so the pipeline holds no
+    /// reference to a delivered frame: its model input goes back to the preprocessor's pool as
+    /// soon as the consumer lets go of it. The queue holds at most `capacity` entries, so
+    /// shifting them is cheap.
     private func compactQueue() {
-        if queueHead > 16 && queueHead * 2 > queue.count {
+        if queueHead > 0 {
             queue.removeFirst(queueHead)
             queueHead = 0
         }

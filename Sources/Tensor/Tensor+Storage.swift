@@ -7,3 +7,10 @@ extension Tensor {
     /// elements on its first mutation.
     public var isBorrowingFileMemory: Bool { storage.isBorrowed }
 }
+
+extension Tensor {
+    /// True when no other tensor value shares this one's storage, so writing through
+    /// `withUnsafeMutablePointer` will not copy. Buffer pools use it to reuse a tensor in place
+    /// once its consumers have let go of it.
+    public mutating func isUniquelyReferenced() -> Bool { isKnownUniquelyReferenced(&storage) }
+}

@@ -14,7 +14,7 @@ import Tracker
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure kernel and tracker speed (use a release build).",
-        subcommands: [TrackerBench.self, KernelBench.self], defaultSubcommand: TrackerBench.self)
+        subcommands: [TrackerBench.self, KernelBench.self, DecodeBench.self], defaultSubcommand: TrackerBench.self)
 }
 
 /// Wall-clock seconds of `body`, best of `repeats` after one warm-up.
@@ -219,6 +219,60 @@ struct TrackerBench: ParsableCommand {
             print(String(format: "resident memory: %.1f MiB, peak %.1f MiB", rss.current, rss.peak))
         }
     }
+}
+
+struct DecodeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Time decoding plus preprocessing to the model input (per frame: wall time and CPU time).")
+
+    @Option(name: .long, help: "Video to decode (looped when shorter than --frames).")
+    var input: String
+
+    @Option(name: .long, help: "Frames to decode.")
+    var frames = 200
+
+    @Option(name: .long, help: "Model input size in pixels.")
+    var imageSize = 1024
+
+    @Option(name: .long, help: "libswscale slice threads for the resize (default 1, as `track` uses).")
+    var scalerThreads = 1
+
+    func run() throws {
+        guard frames > 0, imageSize > 0, scalerThreads > 0 else {
+            throw ValidationError("--frames, --image-size and --scaler-threads must be positive")
+        }
+        try reportingErrors {
+            let options = FrameReaderOptions(imageSize: imageSize, scalerThreads: scalerThreads)
+            var reader = try FrameReader(input: input, options: options)
+            let info = reader.info
+            print("\(input): \(info.width)x\(info.height) -> \(imageSize)x\(imageSize) model input, "
+                  + "\(scalerThreads) scaler thread(s), \(frames) frames")
+            // The first frame (decoder start-up) is not timed.
+            guard try reader.next()?.image != nil else { throw CommandFailure("\(input): no frames could be decoded") }
+            let cpuStart = processCPUSeconds(), start = DispatchTime.now().uptimeNanoseconds
+            var decoded = 0
+            while decoded < frames {
+                if let frame = try reader.next() {
+                    guard frame.image != nil else { throw CommandFailure("\(input): frame without a model input") }
+                    decoded += 1
+                } else {
+                    reader = try FrameReader(input: input, options: options)
+                }
+            }
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpu = processCPUSeconds() - cpuStart
+            print(String(format: "per frame: %.2f ms wall (decoded ahead on the reader's thread), %.2f ms CPU (all threads)",
+                         wall * 1000 / Double(frames), cpu * 1000 / Double(frames)))
+        }
+    }
+}
+
+/// User + system CPU seconds of this process (all threads), from getrusage.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Floating-point operations of each stage, from `FLOPCount` and the work a tracker counted.

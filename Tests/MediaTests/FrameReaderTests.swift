@@ -32,6 +32,28 @@ final class FrameReaderTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(first).scalars, direct.scalars)
     }
 
+    /// Model inputs come from a reuse pool: a tensor the consumer still holds is never refilled,
+    /// and tensors released early are refilled with the right frame.
+    func testPooledModelInputsAreNeverOverwrittenWhileHeld() throws {
+        let path = Fixtures.sharedMedia("bedroom.mp4")
+        let expected: [[Float]] = try {
+            let source = try VideoSource(path)
+            let preprocessor = FramePreprocessor(imageSize: 32)
+            return try (0..<40).map { _ in try preprocessor.modelInput(try XCTUnwrap(try source.nextFrame())).scalars }
+        }()
+        let reader = try FrameReader(input: path, options: FrameReaderOptions(imageSize: 32, capacity: 2, maxFrames: 40))
+        var held: [Int: Tensor] = [:]
+        var index = 0
+        while let frame = try reader.next() {
+            let image = try XCTUnwrap(frame.image)
+            XCTAssertEqual(image.scalars, expected[index], "frame \(index) as delivered")
+            if index % 3 == 0 { held[index] = image }  // keep every third frame, release the rest
+            index += 1
+        }
+        XCTAssertEqual(index, 40)
+        for (i, image) in held { XCTAssertEqual(image.scalars, expected[i], "held frame \(i) after the run") }
+    }
+
     func testMaxFramesAndSourceRGB() throws {
         let reader = try FrameReader(input: Fixtures.sharedMedia("bedroom.mp4"),
                                      options: FrameReaderOptions(sourceRGB: true, maxFrames: 3))
