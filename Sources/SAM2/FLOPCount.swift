@@ -7,7 +7,10 @@
 // model's operations, so a rate here compares with PyTorch's: in particular Hiera's windowed
 // blocks count the qkv and attention of padded windows (64-token grid, 14-token windows: 70 x 70),
 // which this implementation partly skips (its qkv runs before padding), so its real work is ~2%
-// less than counted.
+// less than counted. Memory attention does less than counted too: its cross-attention projects
+// the values after the attention weights (`Attention.projectsValuesLate`: P V over the 64 memory
+// channels, a quarter of the counted 2 L M C), and a frame's objects share the first layer's
+// self-attention; its rate is therefore "model FLOPs per second", above what the kernels run.
 //
 // Formulas, with S image size, e = S / 16 (embedding grid), L = e^2, C = d_model:
 //   Hiera block (C -> C', grid g, q-stride s, window w, padded windows n = ceil(g / w)^2, or one

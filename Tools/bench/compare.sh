@@ -1,28 +1,116 @@
 #!/usr/bin/env bash
-# Runs samtrack's tracker benchmark and the official PyTorch predictor on the same frames, model
-# and thread count, one after the other, and prints both with the per-frame ratio.
+# samtrack against the official PyTorch predictor, side by side in one run: the same frames
+# (bedroom.mp4 through ffmpeg's bicubic scale), the same model and the same thread count. Prints
+# each measurement as it comes, then the table of issue 8 (official, samtrack, target).
 #
-# usage: Tools/bench/compare.sh [--model CKPT] [--input VIDEO] [--frames N] [--objects K] [--threads T]
-#   default: the official tiny config with random weights, ../shared/fixtures/bedroom.mp4, 10
-#   frames, 1 object, all cores. Needs the reference virtualenv (Tools/reference/venv.sh).
+# usage: Tools/bench/compare.sh [--rows LIST] [--threads T] [--input VIDEO] [--tiny-frames N]
+#            [--objects-frames N] [--bf16-frames N] [--small-frames N] [--long-frames N]
+#            [--latency-frames N]
+#   rows (default all, comma-separated):
+#     tiny     SAM 2.1 tiny (random weights), 1024 px, 1 object: per frame and RSS after 60 frames
+#     objects  the same with 3 objects
+#     bf16     the official bf16 autocast mode (samtrack has no bf16 path; the row says why)
+#     512      tiny at 512 px (RoPE grid 32 x 32), 1 object
+#     long     RSS over 10,000 frames (samtrack) / 1,000 frames (official, which keeps every frame
+#              and output in memory) with the default model (Fixtures/models/synth.pt, 256 px)
+#     latency  p99 / median frame latency over 1,000 frames, default model
+#     decode   decode + preprocess of a 1080p frame (cups.mp4 scaled to 1920x1080; samtrack only)
+# Needs the reference virtualenv (Tools/reference/venv.sh) and ../shared/fixtures. The default
+# run takes about 45 minutes on 2 cores; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model="" input=../shared/fixtures/bedroom.mp4 frames=10 objects=1 threads=$(nproc)
+rows=tiny,objects,bf16,512,long,latency,decode threads=$(nproc) input=../shared/fixtures/bedroom.mp4
+tiny_frames=60 objects_frames=10 bf16_frames=4 small_frames=20 long_frames=10000 latency_frames=1000
 while [ $# -gt 0 ]; do
     case "$1" in
-        --model) model=$2; shift 2 ;; --input) input=$2; shift 2 ;; --frames) frames=$2; shift 2 ;;
-        --objects) objects=$2; shift 2 ;; --threads) threads=$2; shift 2 ;;
+        --rows) rows=$2 ;; --threads) threads=$2 ;; --input) input=$2 ;;
+        --tiny-frames) tiny_frames=$2 ;; --objects-frames) objects_frames=$2 ;; --bf16-frames) bf16_frames=$2 ;;
+        --small-frames) small_frames=$2 ;; --long-frames) long_frames=$2 ;; --latency-frames) latency_frames=$2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
+    shift 2
 done
+wants() { [[ ",$rows," == *",$1,"* ]]; }
 swift build -c release --product samtrack >/dev/null
-ours=$(mktemp) theirs=$(mktemp)
-trap 'rm -f "$ours" "$theirs"' EXIT
-model_args=(--config tiny); [ -n "$model" ] && model_args=(--model "$model")
-echo "== samtrack (release), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
-.build/release/samtrack bench tracker "${model_args[@]}" --input "$input" --frames "$frames" --objects "$objects" \
-    --threads "$threads" | tee "$ours"
-echo "== official PyTorch"
-Tools/reference/venv.sh python Tools/bench/official_bench.py "${model:-tiny}" "$input" "$frames" "$objects" "$threads" | tee "$theirs"
-a=$(awk '/total model/ {print $3}' "$ours"); b=$(awk '/^  total/ {print $2}' "$theirs")
-awk -v a="$a" -v b="$b" 'BEGIN { printf "per frame: samtrack %.1f ms, official %.1f ms, speed-up %.2fx\n", a, b, b / a }'
+samtrack=.build/release/samtrack
+synth=Fixtures/models/synth.pt
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+ours() {  # name, samtrack bench arguments...
+    local name=$1; shift
+    echo "== samtrack: $name"
+    "$samtrack" bench "$@" --threads "$threads" | tee "$work/ours_$name"
+}
+theirs() {  # name, official_bench.py arguments...
+    local name=$1; shift
+    echo "== official: $name"
+    Tools/reference/venv.sh python Tools/bench/official_bench.py "$@" 2>/dev/null | tee "$work/theirs_$name"
+}
+per_frame_ours() { awk '/total model/ {print $3}' "$work/ours_$1" 2>/dev/null; }
+per_frame_theirs() { awk '/^  total/ {print $2}' "$work/theirs_$1" 2>/dev/null; }
+rss_at() { awk -v f="$2:" '$1 == "frame" && $2 == f {print $4}' "$work/$1" 2>/dev/null; }
+latency_ratio() { sed -n 's/.*(p99\/median \([0-9.]*\)).*/\1/p' "$work/$1" 2>/dev/null; }
+
+echo "samtrack $($samtrack --version), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $threads threads"
+grep -m1 "model name" /proc/cpuinfo || true
+if wants tiny; then
+    ours tiny tracker --config tiny --input "$input" --frames "$tiny_frames" --memory-at 60
+    theirs tiny tiny "$input" "$tiny_frames" 1 "$threads" --memory-at 60
+fi
+if wants objects; then
+    ours objects tracker --config tiny --input "$input" --frames "$objects_frames" --objects 3 --memory-at 0
+    theirs objects tiny "$input" "$objects_frames" 3 "$threads" --memory-at 0
+fi
+if wants bf16; then
+    theirs bf16 tiny "$input" "$bf16_frames" 1 "$threads" --bf16 --memory-at 0
+fi
+if wants 512; then
+    ours 512 tracker --config tiny --image-size 512 --input "$input" --frames "$small_frames" --memory-at 0
+    theirs 512 tiny "$input" "$small_frames" 1 "$threads" --image-size 512 --memory-at 0
+fi
+if wants long; then
+    ours long tracker --model "$synth" --input "$input" --frames "$long_frames" --memory-at "60,1000,$long_frames"
+    official_long=$(( long_frames < 1000 ? long_frames : 1000 ))
+    theirs long "$synth" "$input" "$official_long" 1 "$threads" --memory-at "60,$official_long"
+fi
+if wants latency; then
+    ours latency tracker --model "$synth" --input "$input" --frames "$latency_frames" --memory-at 0
+    theirs latency "$synth" "$input" "$latency_frames" 1 "$threads" --memory-at 0
+fi
+if wants decode; then
+    ffmpeg -v error -y -i ../shared/fixtures/cups.mp4 -vf scale=1920:1080 -c:v libx264 -preset fast \
+        -pix_fmt yuv420p "$work/cups1080.mp4"
+    echo "== samtrack: decode"
+    "$samtrack" bench decode --input "$work/cups1080.mp4" --frames 250 | tee "$work/ours_decode"
+fi
+
+# The table: each cell is what this run measured ("-" = not measured in this run).
+cell() { [ -n "${1:-}" ] && echo "$1" || echo "-"; }
+ms_to_s() { [ -n "${1:-}" ] && awk -v v="$1" 'BEGIN { printf "%.2f s", v / 1000 }' || echo "-"; }
+ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }' || echo "-"; }
+growth() {  # first last -> "first -> last MiB (+x.x%)"
+    [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f -> %.0f MiB (%+.1f%%)", a, b, (b - a) / a * 100 }' || echo "-"
+}
+bf16_cpu=$(grep -qw avx512_bf16 /proc/cpuinfo && echo "this CPU has avx512_bf16" || echo "this CPU has no avx512_bf16")
+echo
+echo "| figure | official PyTorch | samtrack | official / samtrack | target |"
+echo "| --- | --- | --- | --- | --- |"
+a=$(per_frame_theirs tiny); b=$(per_frame_ours tiny)
+echo "| tiny 1024 px, 1 object, fp32, per frame ($tiny_frames frames) | $(ms_to_s "$a") | $(ms_to_s "$b") | $(ratio "$a" "$b") | <= 2.6 s |"
+a=$(per_frame_theirs objects); b=$(per_frame_ours objects)
+echo "| tiny 1024 px, 3 objects, fp32, per frame | $(ms_to_s "$a") | $(ms_to_s "$b") | $(ratio "$a" "$b") | <= 6.0 s |"
+a=$(per_frame_theirs bf16)
+echo "| bf16 mode, 1 object, per frame | $(ms_to_s "$a") | no bf16 path ($bf16_cpu) | - | <= 1.3 s |"
+a=$(per_frame_theirs 512); b=$(per_frame_ours 512)
+echo "| tiny at 512 px, 1 object, fp32, per frame | $(ms_to_s "$a") | $(ms_to_s "$b") | $(ratio "$a" "$b") | <= 0.3 s |"
+a=$(rss_at theirs_tiny 60); b=$(rss_at ours_tiny 60)
+echo "| resident memory after 60 frames (tiny 1024 px) | $(cell "${a:+$a MiB}") | $(cell "${b:+$b MiB}") | - | <= 600 MiB |"
+a=$(growth "$(rss_at theirs_long 60)" "$(rss_at theirs_long "${official_long:-0}")")
+b=$(growth "$(rss_at ours_long 60)" "$(rss_at ours_long "$long_frames")")
+echo "| resident memory, frame 60 -> ${official_long:-?} (official) / $long_frames (samtrack), default model | $a | $b | - | flat within 2% |"
+a=$(latency_ratio theirs_latency); b=$(latency_ratio ours_latency)
+echo "| p99 / median frame latency over $latency_frames frames, default model | $(cell "$a") | $(cell "$b") | - | <= 1.2 |"
+b=$(awk '/per frame:/ {print $3}' "$work/ours_decode" 2>/dev/null)
+echo "| decode + preprocess of a 1080p frame (wall, decoded ahead) | - | $(cell "${b:+$b ms}") | - | < 10 ms |"

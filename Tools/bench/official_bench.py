@@ -1,9 +1,15 @@
 """Times the official PyTorch SAM2VideoPredictor per stage on the same frames, model and thread
 count as `samtrack bench tracker`, for Tools/bench/compare.sh.
 
-usage: official_bench.py CHECKPOINT_OR_CONFIG INPUT FRAMES OBJECTS THREADS
-CHECKPOINT_OR_CONFIG is an official .pt file, or "tiny" for the official tiny config with random
-weights (Tools/reference/micro_models.randomize, seed 1)."""
+usage: official_bench.py MODEL INPUT FRAMES OBJECTS THREADS [--image-size N] [--bf16] [--memory-at LIST]
+MODEL is "tiny" (the official tiny config with random weights: Tools/reference/micro_models.randomize,
+seed 1), or a checkpoint: an official sam2.1_hiera_t .pt, or a project model with its <name>.json
+sidecar beside it (e.g. Fixtures/models/synth.pt, built from Tools/reference/micro_models.py).
+--image-size builds the tiny config at another input size (RoPE grid image_size / 16).
+--bf16 runs under torch.autocast(cpu, bfloat16), the official demo's reduced-precision mode.
+Prints per-stage ms, per-frame latency median and p99, and resident memory at --memory-at frames."""
+import argparse
+import json
 import os
 import resource
 import subprocess
@@ -16,35 +22,76 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 import micro_models  # noqa: E402
 
-import sam2.sam2_video_predictor as video_module
-from sam2.build_sam import build_sam2_video_predictor
+import sam2.sam2_video_predictor as video_module  # noqa: E402
+from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
+
+
+def resident_mib():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def build(source, image_size):
+    config = "configs/sam2.1/sam2.1_hiera_t.yaml"
+    if source == "tiny":
+        overrides = []
+        if image_size:
+            grid = image_size // 16
+            overrides = [f"++model.image_size={image_size}",
+                         f"++model.memory_attention.layer.self_attention.feat_sizes=[{grid},{grid}]",
+                         f"++model.memory_attention.layer.cross_attention.feat_sizes=[{grid},{grid}]"]
+        model = build_sam2_video_predictor(config, ckpt_path=None, device="cpu", hydra_overrides_extra=overrides)
+        micro_models.randomize(model, 1)
+        return model
+    if image_size:
+        raise SystemExit("--image-size applies to the tiny config only")
+    sidecar = os.path.splitext(source)[0] + ".json"
+    if os.path.exists(sidecar):
+        from hydra.utils import instantiate
+        name = json.load(open(sidecar))["name"].split("_sam2")[0]
+        model = instantiate(micro_models.model_config(name, version21=True, video=True), _recursive_=True)
+        model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True)["model"])
+        return model.eval()
+    return build_sam2_video_predictor(config, ckpt_path=source, device="cpu")
 
 
 def main():
-    source, video, frames, objects, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    torch.set_num_threads(threads)
-    config = "configs/sam2.1/sam2.1_hiera_t.yaml"
-    model = build_sam2_video_predictor(config, ckpt_path=None if source == "tiny" else source, device="cpu")
-    if source == "tiny":
-        micro_models.randomize(model, 1)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("input")
+    ap.add_argument("frames", type=int)
+    ap.add_argument("objects", type=int)
+    ap.add_argument("threads", type=int)
+    ap.add_argument("--image-size", type=int)
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--memory-at", default="10,60,100,1000")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    checkpoints = {int(x) for x in args.memory_at.split(",") if x}
+    model = build(args.model, args.image_size)
     model.fill_hole_area = 0
     size = model.image_size
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
-                            "-of", "csv=p=0", video], check=True, capture_output=True, text=True).stdout.strip().split(",")
-    width, height = int(probe[0]), int(probe[1])
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", video, "-frames:v", str(frames), "-vf",
-                          f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
+                            "-of", "csv=p=0", args.input], check=True, capture_output=True, text=True).stdout
+    width, height = (int(v) for v in probe.strip().split(",")[:2])
+    # The frames samtrack sees (ffmpeg's bicubic scale), preloaded as the predictor does.
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", args.input, "-frames:v", str(args.frames),
+                          "-vf", f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
                          check=True, capture_output=True).stdout
-    x = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(frames, size, size, 3).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(args.frames, size, size, 3)).permute(0, 3, 1, 2)
+    x = x.float().div_(255)
     x = (x - torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]) / torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
     video_module.load_video_frames = lambda **kw: (x, height, width)
 
     totals = {"encoder": 0.0, "memory attention": 0.0, "decoder": 0.0, "memory encoder": 0.0}
 
     def timed(name, fn):
-        def wrapper(*args, **kwargs):
+        def wrapper(*a, **kw):
             start = time.perf_counter()
-            out = fn(*args, **kwargs)
+            out = fn(*a, **kw)
             totals[name] += time.perf_counter() - start
             return out
         return wrapper
@@ -53,26 +100,41 @@ def main():
     model._forward_sam_heads = timed("decoder", model._forward_sam_heads)
     model._encode_new_memory = timed("memory encoder", model._encode_new_memory)
 
-    with torch.inference_mode():
+    latencies = []
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else torch.autocast("cpu", enabled=False)
+    with torch.inference_mode(), autocast:
         state = model.init_state(video_path="(preloaded)")
-        for i in range(objects):
-            x0 = width * i / objects
-            model.add_new_points_or_box(state, 0, i + 1, box=[x0 + 1, height * 0.25, x0 + width / objects - 1, height * 0.75])
+        for i in range(args.objects):
+            x0 = width * i / args.objects
+            model.add_new_points_or_box(state, 0, i + 1, box=[x0 + 1, height * 0.25, x0 + width / args.objects - 1,
+                                                            height * 0.75])
         seen = 0
-        start = None
-        for frame, _, _ in model.propagate_in_video(state):
+        start = last = None
+        for _ in model.propagate_in_video(state):
+            now = time.perf_counter()
             seen += 1
             if seen == 1:  # steady state from frame 2 on, as samtrack bench reports
-                start = time.perf_counter()
+                start = now
                 for k in totals:
                     totals[k] = 0.0
+            else:
+                latencies.append(now - last)
+            last = now
+            if seen in checkpoints:
+                print(f"frame {seen:5d}: RSS {resident_mib():.1f} MiB", flush=True)
     tracked = max(seen - 1, 1)
     elapsed = time.perf_counter() - start
-    print(f"official per tracked frame (frames 2..{seen}, mean), torch {torch.__version__}, threads {threads}:")
+    mode = "bf16 autocast" if args.bf16 else "fp32"
+    print(f"official per tracked frame (frames 2..{seen}, mean), torch {torch.__version__}, threads {args.threads}, "
+          f"{size} px, {args.objects} object(s), {mode}:")
     for name, value in totals.items():
         print(f"  {name:<16} {value * 1000 / tracked:9.1f} ms")
     print(f"  total            {elapsed * 1000 / tracked:9.1f} ms")
-    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    if latencies:
+        ordered = sorted(latencies)
+        median, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(f"frame latency: median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (p99/median {p99 / median:.2f})")
+    print(f"resident memory: {resident_mib():.1f} MiB, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":
