@@ -174,18 +174,6 @@ struct FlashAttentionProblem {
 @inline(__always)
 func ceilDivide(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
 
-/// Multiplies `count` contiguous values by `factor` in place.
-@inline(__always)
-func scaleRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, by factor: Float) {
-    var i = 0
-    while i + vectorWidth <= count {
-        let x = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * factor
-        UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: FloatVector.self)
-        i += vectorWidth
-    }
-    while i < count { p[i] *= factor; i += 1 }
-}
-
 /// Hands out `0..<total` in chunks to whichever worker asks next.
 final class WorkCounter: @unchecked Sendable {
     private let lock = NSLock()

@@ -23,14 +23,19 @@ extension Tensor {
 /// Softmax of `d` contiguous values in place.
 @inlinable @inline(__always)
 public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) {
-    let inverse = 1 / exponentiateRow(p, d)
+    scaleRow(p, d, by: 1 / exponentiateRow(p, d))
+}
+
+/// Multiplies `count` contiguous values by `factor` in place.
+@inlinable @inline(__always)
+func scaleRow(_ p: UnsafeMutablePointer<Float>, _ count: Int, by factor: Float) {
     var i = 0
-    while i + vectorWidth <= d {
-        let v = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * inverse
-        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: FloatVector.self)
+    while i + vectorWidth <= count {
+        let x = UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) * factor
+        UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: FloatVector.self)
         i += vectorWidth
     }
-    while i < d { p[i] *= inverse; i += 1 }
+    while i < count { p[i] *= factor; i += 1 }
 }
 
 /// Replaces `d` values by exp(x - max) and returns their sum (softmax without the final division,

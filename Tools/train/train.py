@@ -39,13 +39,12 @@ sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
 sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
 
 import micro_models  # noqa: E402
+from make_video_fixtures import normalise  # noqa: E402  (the predictor's ImageNet normalisation)
 from synth import generate_clip  # noqa: E402
 from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
 from training.utils.data_utils import BatchedVideoDatapoint, BatchedVideoMetaData  # noqa: E402
 
 MODEL = "synth"
-IMAGE_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
-IMAGE_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 # SAM2Train's own options, as the official sam2.1 fine-tuning config sets them, except for mostly
 # mask prompts (p(points or box) 0.1 instead of 0.5: from scratch, the point/box path learns far
@@ -131,9 +130,8 @@ def make_batch(step, args, rank=0):
     first = (step * args.workers + rank) * args.batch
     clips = [generate_clip(args.seed * 1_000_000 + first + b, num_frames=frames, size=size,
                            num_objects=(1, 3), difficulty="train") for b in range(args.batch)]
-    images = torch.stack([torch.from_numpy(c.frames) for c in clips], dim=1)  # T B H W 3
-    images = images.permute(0, 1, 4, 2, 3).float().div_(255.0)
-    images = (images - IMAGE_MEAN) / IMAGE_STD
+    stacked = np.stack([c.frames for c in clips], axis=1)  # T B H W 3
+    images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, args.batch, 3, *size)
     masks, obj_to_frame = [], []
     for b, clip in enumerate(clips):
         for obj in range(1, clip.num_objects + 1):
