@@ -22,6 +22,7 @@ final class HelpAndManPageTests: XCTestCase {
         (["bench"], "samtrack-bench"),
         (["bench", "tracker"], "samtrack-bench-tracker"),
         (["bench", "kernels"], "samtrack-bench-kernels"),
+        (["bench", "decode"], "samtrack-bench-decode"),
     ]
 
     static let snapshots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
