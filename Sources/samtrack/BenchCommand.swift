@@ -235,7 +235,7 @@ struct DecodeBench: ParsableCommand {
     @Option(name: .long, help: "Model input size in pixels.")
     var imageSize = 1024
 
-    @Option(name: .long, help: "libswscale slice threads for the resize (default 1, as `track` uses).")
+    @Option(name: .long, help: "libswscale slice threads for the resize (`track` uses 1).")
     var scalerThreads = 1
 
     func run() throws {
