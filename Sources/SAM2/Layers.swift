@@ -130,8 +130,9 @@ public struct MLP: Sendable {
 
     /// Rows per block when a two-layer MLP runs block by block: at 1024 px Hiera's first stage
     /// (65,536 tokens) runs in 4 blocks. Measured on tiny (4-frame bench, two runs each): resident
-    /// memory 598-622 -> 464 MiB, encoder time within the runs' noise (3.47-3.67 s unblocked,
-    /// 3.64-3.79 s); blocks of 4096 rows were slower (3.98 s).
+    /// memory 598-622 -> 464 MiB (60 frames: 706 -> 567 MiB), encoder time within the runs' noise
+    /// (3.47-3.67 s unblocked, 3.64-3.79 s) but possibly up to ~0.3 s slower (Tools/bench/README);
+    /// blocks of 4096 rows were slower (3.98 s).
     static let blockRows = 16384
 
     /// x [..., in] -> [..., out].
