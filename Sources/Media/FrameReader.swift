@@ -118,8 +118,10 @@ private final class ReaderPipeline: @unchecked Sendable {
     private let preprocessor: FramePreprocessor?
     private let rgbConverter: FramePreprocessor?
     private let condition = NSCondition()
+    /// Decoded entries not yet delivered (delivered ones are removed at once, so the pipeline
+    /// holds no reference to them: a model input goes back to the preprocessor's pool as soon
+    /// as its consumer lets go of it).
     private var queue: [Entry] = []
-    private var queueHead = 0
     private var producerFinished = false
     private var producerExited = false
     private var producerError: Error?
@@ -174,10 +176,10 @@ private final class ReaderPipeline: @unchecked Sendable {
             stop()
             return nil
         }
-        while queueHead == queue.count && !producerFinished && !stopped {
+        while queue.isEmpty && !producerFinished && !stopped {
             condition.wait()
         }
-        if stopped || queueHead == queue.count {
+        if stopped || queue.isEmpty {
             let error = stopped ? nil : producerError
             producerError = nil
             condition.unlock()
@@ -186,12 +188,10 @@ private final class ReaderPipeline: @unchecked Sendable {
         }
         if isLive {
             // Newest frame wins: everything older than the last queued frame is dropped.
-            dropped += queue.count - 1 - queueHead
-            queueHead = queue.count - 1
+            dropped += queue.count - 1
+            queue.removeFirst(queue.count - 1)
         }
-        let entry = queue[queueHead]
-        queueHead += 1
-        compactQueue()
+        let entry = queue.removeFirst()
         delivered += 1
         condition.broadcast()
         condition.unlock()
@@ -219,7 +219,6 @@ private final class ReaderPipeline: @unchecked Sendable {
             if !condition.wait(until: deadline) { break }
         }
         queue.removeAll()
-        queueHead = 0
         condition.unlock()
     }
 
@@ -244,7 +243,7 @@ private final class ReaderPipeline: @unchecked Sendable {
         while true {
             condition.lock()
             if !isLive {
-                while queue.count - queueHead >= capacity && !stopped {
+                while queue.count >= capacity && !stopped {
                     condition.wait()
                 }
             }
@@ -268,12 +267,11 @@ private final class ReaderPipeline: @unchecked Sendable {
                     condition.unlock()
                     return
                 }
-                if isLive && queue.count - queueHead >= capacity {
-                    queueHead += 1
+                if isLive && queue.count >= capacity {
+                    queue.removeFirst()
                     dropped += 1
                 }
                 queue.append(entry)
-                compactQueue()
                 condition.broadcast()
                 condition.unlock()
             } catch {
@@ -291,16 +289,5 @@ private final class ReaderPipeline: @unchecked Sendable {
         let rgb = try rgbConverter?.sourceRGB(decoded)
         return VideoFrame(index: decoded.index, pts: decoded.pts, width: decoded.width,
                           height: decoded.height, image: image, rgb: rgb)
-    }
-
-    /// Drops consumed entries from the front (called under the lock), so the pipeline holds no
-    /// reference to a delivered frame: its model input goes back to the preprocessor's pool as
-    /// soon as the consumer lets go of it. The queue holds at most `capacity` entries, so
-    /// shifting them is cheap.
-    private func compactQueue() {
-        if queueHead > 0 {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
     }
 }

@@ -41,7 +41,7 @@ struct MemoryAttentionLayer: Sendable {
     func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, queryPosition: Tensor,
                         rope: AxialRoPE, pointerTokens: Int) -> Tensor {
         var tgt = target
-        var t2 = norm2(tgt)
+        let t2 = norm2(tgt)
         let q = config.posEncAtCrossAttnQueries ? t2 + queryPosition : t2
         let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
         tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
@@ -71,11 +71,17 @@ public struct MemoryAttention: Sendable {
 
     /// current [B, L, C], currentPosition [B, L, C], memory / memoryPosition [B, M, Cm] with the
     /// last `pointerTokens` tokens being object pointers -> [B, L, C].
-    /// `start`, when given, is `start(current:currentPosition:)` of the same frame (computed once
-    /// for all of a frame's objects).
     public func callAsFunction(current: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
-                               pointerTokens: Int, start: Tensor? = nil) -> Tensor {
-        var output = start ?? self.start(current: current, currentPosition: currentPosition)
+                               pointerTokens: Int) -> Tensor {
+        attend(from: start(current: current, currentPosition: currentPosition), currentPosition: currentPosition,
+               memory: memory, memoryPosition: memoryPosition, pointerTokens: pointerTokens)
+    }
+
+    /// The memory-dependent rest of memory attention, from `start(current:currentPosition:)` of
+    /// the same frame (computed once for all of a frame's objects).
+    public func attend(from start: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
+                       pointerTokens: Int) -> Tensor {
+        var output = start
         for (index, layer) in layers.enumerated() {
             if index > 0 { output = layer.selfAttend(output, queryPosition: currentPosition, rope: rope) }
             output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition,

@@ -206,25 +206,23 @@ extension SAM2Model {
     public func conditionOnMemory(_ frame: FrameFeatures, memory: Tensor, memoryPosition: Tensor, pointerTokens: Int,
                                   start: Tensor? = nil) -> Tensor {
         let (c, h, w) = (config.neck.dModel, frame.visionFeatures.shape[2], frame.visionFeatures.shape[3])
-        let (current, position) = memoryAttentionInputs(frame)
+        let position = Self.tokens(frame.visionPosition)
+        let start = start ?? memoryAttention.start(current: Self.tokens(frame.visionFeatures), currentPosition: position)
         let m = memory.shape[0], cm = memory.shape[1]
-        let out = memoryAttention(current: current, currentPosition: position, memory: memory.reshaped([1, m, cm]),
-                                  memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens,
-                                  start: start)
+        let out = memoryAttention.attend(from: start, currentPosition: position, memory: memory.reshaped([1, m, cm]),
+                                         memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens)
         return out.permuted([0, 2, 1]).reshaped([1, c, h, w])
     }
 
     /// The object-independent start of memory attention on `frame` (input position term and the
     /// first layer's self-attention), [1, h*w, C]: one per frame, whatever the number of objects.
     public func memoryAttentionStart(_ frame: FrameFeatures) -> Tensor {
-        let (current, position) = memoryAttentionInputs(frame)
-        return memoryAttention.start(current: current, currentPosition: position)
+        memoryAttention.start(current: Self.tokens(frame.visionFeatures), currentPosition: Self.tokens(frame.visionPosition))
     }
 
-    /// The frame's features and their position encoding as token sequences [1, h*w, C].
-    func memoryAttentionInputs(_ frame: FrameFeatures) -> (current: Tensor, position: Tensor) {
-        let (c, h, w) = (config.neck.dModel, frame.visionFeatures.shape[2], frame.visionFeatures.shape[3])
-        return (frame.visionFeatures.reshaped([1, c, h * w]).permuted([0, 2, 1]),
-                frame.visionPosition.reshaped([1, c, h * w]).permuted([0, 2, 1]))
+    /// A feature map [1, C, h, w] as a token sequence [1, h*w, C].
+    static func tokens(_ map: Tensor) -> Tensor {
+        let (c, h, w) = (map.shape[1], map.shape[2], map.shape[3])
+        return map.reshaped([1, c, h * w]).permuted([0, 2, 1])
     }
 }

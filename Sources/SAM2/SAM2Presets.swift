@@ -8,8 +8,10 @@ extension SAM2Config {
         case tiny, small, basePlus = "base_plus", large
     }
 
-    /// The official config of `variant`; `version21` false gives SAM 2.0.
-    public static func preset(_ variant: Variant, version21: Bool = true) -> SAM2Config {
+    /// The official config of `variant`; `version21` false gives SAM 2.0. `imageSize` other than
+    /// the official 1024 (a multiple of 16) resizes the input and the memory attention's RoPE grid
+    /// with it, as the official configs' `image_size` and `feat_sizes` overrides do.
+    public static func preset(_ variant: Variant, version21: Bool = true, imageSize: Int = 1024) -> SAM2Config {
         let hiera: HieraConfig
         switch variant {
         case .tiny:
@@ -26,7 +28,7 @@ extension SAM2Config {
                                 windowSpec: [8, 4, 16, 8], windowPosEmbedBkgSpatialSize: [7, 7])
         }
         let prefix = version21 ? "sam2.1_hiera_" : "sam2_hiera_"
-        return standard(name: prefix + variant.rawValue, hiera: hiera, imageSize: 1024, dModel: 256,
+        return standard(name: prefix + variant.rawValue, hiera: hiera, imageSize: imageSize, dModel: 256,
                         memDim: 64, attentionLayers: 4, feedforward: 2048, version21: version21)
     }
 

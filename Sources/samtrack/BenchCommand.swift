@@ -135,6 +135,14 @@ struct TrackerBench: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
+    func validate() throws {
+        guard let imageSize else { return }
+        if model != nil { throw ValidationError("--image-size applies to --config (a checkpoint's size comes with it)") }
+        if imageSize < 64 || imageSize % 16 != 0 {
+            throw ValidationError("--image-size must be a multiple of 16, at least 64 (got \(imageSize))")
+        }
+    }
+
     func run() throws {
         try compute.apply()
         warnAboutSlowSettings()
@@ -142,24 +150,14 @@ struct TrackerBench: ParsableCommand {
         let checkpoints = memoryAt.split(separator: ",").compactMap { Int($0) }
         try reportingErrors {
             let sam: SAM2Model
-            if model != nil && imageSize != nil {
-                throw ValidationError("--image-size applies to --config (a checkpoint's size comes with it)")
-            }
             if let model {
                 sam = try SAM2Model.load(checkpoint: model)
             } else {
                 guard let variant = SAM2Config.Variant(rawValue: config) else {
                     throw ValidationError("--config must be one of tiny, small, base_plus, large")
                 }
-                var config = SAM2Config.preset(variant)
-                if let imageSize {
-                    guard imageSize >= 64, imageSize % 16 == 0 else {
-                        throw ValidationError("--image-size must be a multiple of 16, at least 64 (got \(imageSize))")
-                    }
-                    config.imageSize = imageSize
-                    config.memoryAttention.featSizes = [imageSize / 16, imageSize / 16]
-                }
-                sam = try SAM2Model(config: config, store: WeightStore(synthesizingWithSeed: 1))
+                sam = try SAM2Model(config: .preset(variant, imageSize: imageSize ?? 1024),
+                                    store: WeightStore(synthesizingWithSeed: 1))
             }
             let s = sam.config.imageSize
             print(environmentSummary())
@@ -238,28 +236,20 @@ struct DecodeBench: ParsableCommand {
     @Option(name: .long, help: "libswscale slice threads for the resize (`track` uses 1).")
     var scalerThreads = 1
 
-    func run() throws {
+    func validate() throws {
         guard frames > 0, imageSize > 0, scalerThreads > 0 else {
             throw ValidationError("--frames, --image-size and --scaler-threads must be positive")
         }
+    }
+
+    func run() throws {
         try reportingErrors {
-            let options = FrameReaderOptions(imageSize: imageSize, scalerThreads: scalerThreads)
-            var reader = try FrameReader(input: input, options: options)
-            let info = reader.info
-            print("\(input): \(info.width)x\(info.height) -> \(imageSize)x\(imageSize) model input, "
+            var source = try BenchFrames(input: input, imageSize: imageSize, scalerThreads: scalerThreads)
+            print("\(input): \(source.width)x\(source.height) -> \(imageSize)x\(imageSize) model input, "
                   + "\(scalerThreads) scaler thread(s), \(frames) frames")
-            // The first frame (decoder start-up) is not timed.
-            guard try reader.next()?.image != nil else { throw CommandFailure("\(input): no frames could be decoded") }
+            _ = try source.next()  // the first frame (decoder start-up) is not timed
             let cpuStart = processCPUSeconds(), start = DispatchTime.now().uptimeNanoseconds
-            var decoded = 0
-            while decoded < frames {
-                if let frame = try reader.next() {
-                    guard frame.image != nil else { throw CommandFailure("\(input): frame without a model input") }
-                    decoded += 1
-                } else {
-                    reader = try FrameReader(input: input, options: options)
-                }
-            }
+            for _ in 0..<frames { _ = try source.next() }
             let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpu = processCPUSeconds() - cpuStart
             print(String(format: "per frame: %.2f ms wall (decoded ahead on the reader's thread), %.2f ms CPU (all threads)",
                          wall * 1000 / Double(frames), cpu * 1000 / Double(frames)))
@@ -314,14 +304,16 @@ struct BenchFrames {
     let input: String?
     let imageSize: Int
     private(set) var width = 1280, height = 720
+    private let options: FrameReaderOptions
     private var reader: FrameReader?
     private var noise: Tensor?
 
-    init(input: String?, imageSize: Int) throws {
+    init(input: String?, imageSize: Int, scalerThreads: Int = 1) throws {
         self.input = input
         self.imageSize = imageSize
+        options = FrameReaderOptions(imageSize: imageSize, scalerThreads: scalerThreads)
         if let input {
-            let reader = try FrameReader(input: input, options: FrameReaderOptions(imageSize: imageSize))
+            let reader = try FrameReader(input: input, options: options)
             width = reader.info.width
             height = reader.info.height
             self.reader = reader
@@ -332,7 +324,7 @@ struct BenchFrames {
     mutating func next() throws -> Tensor {
         if let input, var current = reader {
             if let frame = try current.next(), let image = frame.image { return image }
-            current = try FrameReader(input: input, options: FrameReaderOptions(imageSize: imageSize))
+            current = try FrameReader(input: input, options: options)
             reader = current
             guard let frame = try current.next(), let image = frame.image else {
                 throw CommandFailure("\(input): no frames could be decoded")
