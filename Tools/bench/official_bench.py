@@ -9,18 +9,17 @@ sidecar beside it (e.g. Fixtures/models/synth.pt, built from Tools/reference/mic
 --bf16 runs under torch.autocast(cpu, bfloat16), the official demo's reduced-precision mode.
 Prints per-stage ms, per-frame latency median and p99, and resident memory at --memory-at frames."""
 import argparse
-import json
 import os
 import resource
 import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 import micro_models  # noqa: E402
+from make_video_fixtures import decode_frames, normalise  # noqa: E402
 
 import sam2.sam2_video_predictor as video_module  # noqa: E402
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
@@ -48,13 +47,8 @@ def build(source, image_size):
         return model
     if image_size:
         raise SystemExit("--image-size applies to the tiny config only")
-    sidecar = os.path.splitext(source)[0] + ".json"
-    if os.path.exists(sidecar):
-        from hydra.utils import instantiate
-        name = json.load(open(sidecar))["name"].split("_sam2")[0]
-        model = instantiate(micro_models.model_config(name, version21=True, video=True), _recursive_=True)
-        model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True)["model"])
-        return model.eval()
+    if os.path.exists(os.path.splitext(source)[0] + ".json"):
+        return micro_models.load_trained(source)
     return build_sam2_video_predictor(config, ckpt_path=source, device="cpu")
 
 
@@ -78,12 +72,7 @@ def main():
                             "-of", "csv=p=0", args.input], check=True, capture_output=True, text=True).stdout
     width, height = (int(v) for v in probe.strip().split(",")[:2])
     # The frames samtrack sees (ffmpeg's bicubic scale), preloaded as the predictor does.
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "-1", "-i", args.input, "-frames:v", str(args.frames),
-                          "-vf", f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
-                         check=True, capture_output=True).stdout
-    x = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(args.frames, size, size, 3)).permute(0, 3, 1, 2)
-    x = x.float().div_(255)
-    x = (x - torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]) / torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    x = normalise(decode_frames(size, args.frames, source=args.input, loop=True)[1])
     video_module.load_video_frames = lambda **kw: (x, height, width)
 
     totals = {"encoder": 0.0, "memory attention": 0.0, "decoder": 0.0, "memory encoder": 0.0}

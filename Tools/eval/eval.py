@@ -88,16 +88,10 @@ class Official:
 
     def __init__(self, model_path, threads):
         import torch
-        from hydra.utils import instantiate
         import micro_models
         torch.set_num_threads(threads)
-        config = os.path.splitext(model_path)[0] + ".json"
-        name = json.load(open(config))["name"].split("_sam2")[0]
         self.torch = torch
-        self.model = instantiate(micro_models.model_config(name, version21=True, video=True), _recursive_=True)
-        state = torch.load(model_path, map_location="cpu", weights_only=True)["model"]
-        self.model.load_state_dict(state)
-        self.model.eval()
+        self.model = micro_models.load_trained(model_path)
         self.size = self.model.image_size
 
     def frames(self, video, count):

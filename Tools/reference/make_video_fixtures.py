@@ -28,9 +28,11 @@ SOURCE_H, SOURCE_W = 540, 960
 written = []
 
 
-def decode_frames(size, count, source=SOURCE):
-    """First `count` frames scaled exactly as samtrack's Media module does (DESIGN §2)."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-frames:v", str(count), "-vf",
+def decode_frames(size, count, source=SOURCE, loop=False):
+    """First `count` frames scaled exactly as samtrack's Media module does (DESIGN §2); `loop`
+    restarts the video at its end until `count` frames are read."""
+    looping = ["-stream_loop", "-1"] if loop else []
+    raw = subprocess.run(["ffmpeg", "-v", "error", *looping, "-i", source, "-frames:v", str(count), "-vf",
                           f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
                          check=True, capture_output=True).stdout
     frames = np.frombuffer(raw, dtype=np.uint8).reshape(count, size, size, 3)

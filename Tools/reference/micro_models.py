@@ -1,6 +1,7 @@
 """Micro SAM 2.1 configs for fixtures: the official architecture at small sizes, built with the
 official sam2 classes (through hydra's instantiate, exactly as build_sam2 does), with seeded random
 weights adjusted as DESIGN.md §8 says. Also writes the matching Swift-side JSON config."""
+import os
 import json
 
 import torch
@@ -162,6 +163,17 @@ def randomize(model, seed):
                 attn.k_proj.weight.mul_(4.0)
             layer.cross_attn_image.out_proj.weight.mul_(10.0)
     return model
+
+
+def load_trained(checkpoint, video=True):
+    """The official model for a project checkpoint (e.g. Fixtures/models/synth.pt): the config
+    named by its `<name>.json` sidecar, the checkpoint's weights, in eval mode."""
+    sidecar = os.path.splitext(checkpoint)[0] + ".json"
+    with open(sidecar) as fh:
+        name = json.load(fh)["name"].split("_sam2")[0]
+    model = instantiate(model_config(name, version21=True, video=video), _recursive_=True)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["model"])
+    return model.eval()
 
 
 def save_checkpoint(model, path):
