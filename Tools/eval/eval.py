@@ -165,6 +165,10 @@ def main():
     ap.add_argument("--skip-samtrack", action="store_true")
     ap.add_argument("--json", help="write per-clip, per-object results here")
     args = ap.parse_args()
+    sidecar = os.path.splitext(args.model)[0] + ".json"
+    if args.json and os.path.abspath(args.json) == os.path.abspath(sidecar):
+        ap.error(f"--json {args.json} is the model's config sidecar (samtrack reads the sizes from it); "
+                 "write the results elsewhere")
 
     w, h = (int(v) for v in args.size.split("x"))
     os.makedirs(args.clips, exist_ok=True)

@@ -70,8 +70,11 @@ TRAIN_OPTIONS = dict(
 LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
 
 
-def build_model():
-    """The official SAM2Train module with the "synth" sizes (same state-dict keys as SAM2Base)."""
+def build_model(init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"]):
+    """The official SAM2Train module with the "synth" sizes (same state-dict keys as SAM2Base).
+    `init_cond_frames` is the most frames of a training sequence that get prompts (1 to it, at
+    random): the official 2 puts a second ground-truth prompt at a random later frame of half the
+    sequences; 1 prompts the first frame only, the semi-supervised protocol the evaluation uses."""
     cfg = micro_models.model_config(MODEL, version21=True, video=False)
     cfg["_target_"] = "training.model.sam2.SAM2Train"
     # Evaluation-time post-processing options are not training options.
@@ -79,6 +82,7 @@ def build_model():
     del cfg["binarize_mask_from_pts_for_mem_enc"]
     for key, value in TRAIN_OPTIONS.items():
         cfg[key] = value
+    cfg["num_init_cond_frames_for_train"] = init_cond_frames
     return instantiate(cfg, _recursive_=True)
 
 
@@ -182,6 +186,9 @@ def main():
     ap.add_argument("--batch", type=int, default=1, help="clips per step (1-3 objects each)")
     ap.add_argument("--max-frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--init-cond-frames", type=int, default=TRAIN_OPTIONS["num_init_cond_frames_for_train"],
+                    help="prompted frames per training sequence, 1 to this many at random (official 2: "
+                    "frame 0 and a random later one; 1: frame 0 only, as the evaluation does)")
     ap.add_argument("--lr", type=float, default=4e-4, help="learning rate outside the image encoder")
     ap.add_argument("--vision-lr", type=float, default=3e-4, help="image encoder learning rate")
     ap.add_argument("--weight-decay", type=float, default=0.05)
@@ -246,7 +253,7 @@ def train(rank, args, port):
     curve_path = os.path.join(args.run, "curve.csv")
 
     torch.manual_seed(args.seed)
-    model = build_model()
+    model = build_model(args.init_cond_frames)
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
     weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight)
