@@ -147,6 +147,18 @@ def summarise(per_clip, key):
     return float(np.mean(j)), float(np.mean(f)), float((np.mean(j) + np.mean(f)) / 2)
 
 
+def by_thirds(per_clip, key):
+    """J&F over the first, middle and last third of the evaluated frames (all objects of all clips
+    pooled frame by frame): where along the clips tracking degrades."""
+    thirds = [[], [], []]
+    for r in per_clip:
+        for o in r[key].values():
+            jf = (np.asarray(o["J_frames"]) + np.asarray(o["F_frames"])) / 2
+            for i, part in enumerate(np.array_split(jf, 3)):
+                thirds[i].extend(part.tolist())
+    return [float(np.mean(t)) for t in thirds]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
@@ -223,9 +235,11 @@ def main():
     results = {"model": args.model, "prompt": args.prompt, "clips": per_clip}
     for system in systems:
         j, f, jf = summarise(per_clip, system)
-        results[system] = {"J": j, "F": f, "J&F": jf}
+        thirds = by_thirds(per_clip, system)
+        results[system] = {"J": j, "F": f, "J&F": jf, "J&F_by_third": thirds}
         print(f"{system:>9}: J {j:.4f}  F {f:.4f}  J&F {jf:.4f}  "
-              f"({sum(len(r['objects']) for r in per_clip)} objects, {len(per_clip)} clips)")
+              f"({sum(len(r['objects']) for r in per_clip)} objects, {len(per_clip)} clips); "
+              "J&F by third of the clip " + " / ".join(f"{v:.3f}" for v in thirds))
     if len(systems) == 2:
         delta = abs(results["samtrack"]["J&F"] - results["official"]["J&F"])
         worst = min(r["agreement_iou_min"] for r in per_clip)
