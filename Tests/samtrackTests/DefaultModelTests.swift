@@ -14,7 +14,7 @@ import TestSupport
 final class DefaultModelTests: XCTestCase {
     /// Mean J (IoU) over objects and frames 1..T-2 that the shipped model reaches on the clip
     /// (measured with `Tools/eval`; Fixtures/models/README.md); the test allows `margin` less.
-    static let expectedMeanJ = 0.645
+    static let expectedMeanJ = 0.647
     static let margin = 0.05
 
     struct ClipPrompts: Decodable {
