@@ -206,6 +206,8 @@ def main():
                     "exported checkpoint), e.g. the image-pretraining stage's")
     ap.add_argument("--export", metavar="PT", help="export the run's weights to PT and exit")
     args = ap.parse_args()
+    if args.init_cond_frames < 1 or args.max_frames < 1:
+        ap.error("--init-cond-frames and --max-frames must be at least 1")
 
     if args.export:
         export(args.run, args.export)
