@@ -44,7 +44,7 @@ from synth import generate_clip  # noqa: E402
 from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
 from training.utils.data_utils import BatchedVideoDatapoint, BatchedVideoMetaData  # noqa: E402
 
-MODEL = "synth"
+DEFAULT_MODEL = "synth"
 
 # SAM2Train's own options, as the official sam2.1 fine-tuning config sets them, except for mostly
 # mask prompts (p(points or box) 0.1 instead of 0.5: from scratch, the point/box path learns far
@@ -70,12 +70,13 @@ TRAIN_OPTIONS = dict(
 LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
 
 
-def build_model(init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"]):
-    """The official SAM2Train module with the "synth" sizes (same state-dict keys as SAM2Base).
+def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"]):
+    """The official SAM2Train module with the sizes `name` has in Tools/reference/micro_models.py
+    ("synth", the default model's; same state-dict keys as SAM2Base).
     `init_cond_frames` is the most frames of a training sequence that get prompts (1 to it, at
     random): the official 2 puts a second ground-truth prompt at a random later frame of half the
     sequences; 1 prompts the first frame only, the semi-supervised protocol the evaluation uses."""
-    cfg = micro_models.model_config(MODEL, version21=True, video=False)
+    cfg = micro_models.model_config(name, version21=True, video=False)
     cfg["_target_"] = "training.model.sam2.SAM2Train"
     # Evaluation-time post-processing options are not training options.
     del cfg["sam_mask_decoder_extra_args"]
@@ -155,7 +156,7 @@ def make_batch(step, args, rank=0):
 def save_state(path, model, optimizer, step, elapsed, args):
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed,
              "model_rng": model.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "args": vars(args)}
+             "args": vars(args), "model_name": args.model}
     tmp = path + ".tmp"
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -165,7 +166,8 @@ def export(run_dir, out_path):
     """Writes the trained weights in the official checkpoint format ({"model": state_dict}, the
     layout of sam2.1_hiera_*.pt) plus the Swift-side config sidecar `<name>.json`."""
     state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
-    reference = instantiate(micro_models.model_config(MODEL, video=False), _recursive_=True)
+    name = state.get("model_name", DEFAULT_MODEL)  # runs from before --model trained "synth"
+    reference = instantiate(micro_models.model_config(name, video=False), _recursive_=True)
     weights = state["model"]
     missing = set(reference.state_dict()) ^ set(weights)
     if missing:
@@ -173,7 +175,7 @@ def export(run_dir, out_path):
     tmp = out_path + ".tmp"
     torch.save({"model": {k: v.contiguous().clone() for k, v in weights.items()}}, tmp)
     os.replace(tmp, out_path)
-    micro_models.write_swift_config(MODEL, os.path.splitext(out_path)[0] + ".json")
+    micro_models.write_swift_config(name, os.path.splitext(out_path)[0] + ".json")
     params = sum(v.numel() for v in weights.values())
     print(f"exported step {state['step']} ({params / 1e6:.2f} M parameters) to {out_path}")
 
@@ -184,6 +186,9 @@ def main():
     ap.add_argument("--minutes", type=float, default=60.0, help="stop (and save) after this much wall time")
     ap.add_argument("--steps", type=int, default=6000, help="schedule length (cosine decay ends here)")
     ap.add_argument("--batch", type=int, default=1, help="clips per step (1-3 objects each)")
+    ap.add_argument("--model", choices=sorted(micro_models.MICRO), default=None,
+                    help=f"model sizes (Tools/reference/micro_models.py; default {DEFAULT_MODEL}); a resumed "
+                    "run keeps the sizes it was started with")
     ap.add_argument("--max-frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--init-cond-frames", type=int, default=TRAIN_OPTIONS["num_init_cond_frames_for_train"],
@@ -254,8 +259,18 @@ def train(rank, args, port):
     ckpt_path = os.path.join(args.run, "last.pt")
     curve_path = os.path.join(args.run, "curve.csv")
 
+    state = None
+    if os.path.exists(ckpt_path):
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        trained = state.get("model_name", DEFAULT_MODEL)  # runs from before --model trained "synth"
+        if args.model not in (None, trained):
+            raise SystemExit(f"{ckpt_path} holds a {trained} model; --model {args.model} cannot resume it "
+                             "(start a new --run directory)")
+        args.model = trained
+    args.model = args.model or DEFAULT_MODEL
+
     torch.manual_seed(args.seed)
-    model = build_model(args.init_cond_frames)
+    model = build_model(args.model, args.init_cond_frames)
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
     weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight)
@@ -263,8 +278,7 @@ def train(rank, args, port):
                                          pred_obj_scores=True, focal_gamma_obj_score=0.0,
                                          focal_alpha_obj_score=-1.0)
     step, elapsed_before = 0, 0.0
-    if os.path.exists(ckpt_path):
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         model.rng.bit_generator.state = state["model_rng"]
@@ -274,7 +288,10 @@ def train(rank, args, port):
         if lead:
             print(f"resumed at step {step}")
     elif args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+        try:
+            model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+        except RuntimeError as error:
+            raise SystemExit(f"--init {args.init} does not fit a {args.model} model: {str(error)[:300]}")
         if lead:
             print(f"initialised from {args.init}")
     if world > 1:
@@ -283,7 +300,7 @@ def train(rank, args, port):
         torch.manual_seed(args.seed * 1000 + step * world + rank)
     params = sum(p.numel() for p in model.parameters())
     if lead:
-        print(f"model {MODEL}: {params / 1e6:.2f} M parameters, {world} worker(s) x "
+        print(f"model {args.model}: {params / 1e6:.2f} M parameters, {world} worker(s) x "
               f"{torch.get_num_threads()} thread(s)")
 
     stop = {"now": False}
