@@ -18,11 +18,11 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import davis_metrics  # noqa: E402
+from score_palette import load as load_palette_pngs  # noqa: E402
 
 
 def ceiling_of_clip(gt: np.ndarray, grid: int):
@@ -49,8 +49,7 @@ def main():
         sys.exit(f"error: no clip_*/gt folders in {args.clips} (generate them with Tools/eval/eval.py --clips {args.clips})")
     scores = []
     for clip in clip_dirs:
-        names = sorted(glob.glob(os.path.join(clip, "gt", "*.png")))
-        scores += ceiling_of_clip(np.stack([np.array(Image.open(n)) for n in names]), args.grid)
+        scores += ceiling_of_clip(load_palette_pngs(os.path.join(clip, "gt")), args.grid)
     j = float(np.mean([s[0] for s in scores]))
     f = float(np.mean([s[1] for s in scores]))
     print(f"{args.grid} x {args.grid} masks, {len(clip_dirs)} clips, {len(scores)} objects: "

@@ -156,17 +156,23 @@ def make_batch(step, args, rank=0):
 def save_state(path, model, optimizer, step, elapsed, args):
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed,
              "model_rng": model.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "args": vars(args), "model_name": args.model}
+             "args": vars(args)}
     tmp = path + ".tmp"
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def trained_model_name(state):
+    """The sizes a run's `last.pt` was trained with: its --model (runs from before --model trained
+    "synth" and recorded none)."""
+    return state.get("args", {}).get("model") or DEFAULT_MODEL
 
 
 def export(run_dir, out_path):
     """Writes the trained weights in the official checkpoint format ({"model": state_dict}, the
     layout of sam2.1_hiera_*.pt) plus the Swift-side config sidecar `<name>.json`."""
     state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
-    name = state.get("model_name", DEFAULT_MODEL)  # runs from before --model trained "synth"
+    name = trained_model_name(state)
     reference = instantiate(micro_models.model_config(name, video=False), _recursive_=True)
     weights = state["model"]
     missing = set(reference.state_dict()) ^ set(weights)
@@ -262,7 +268,7 @@ def train(rank, args, port):
     state = None
     if os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        trained = state.get("model_name", DEFAULT_MODEL)  # runs from before --model trained "synth"
+        trained = trained_model_name(state)
         if args.model not in (None, trained):
             raise SystemExit(f"{ckpt_path} holds a {trained} model; --model {args.model} cannot resume it "
                              "(start a new --run directory)")
