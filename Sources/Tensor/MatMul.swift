@@ -13,6 +13,7 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
+    _ = Parallel.threadCount  // first product: OpenBLAS's idle workers set to sleep (OpenBLASIdleThreads)
     if k == 0 {
         // BLAS leaves C untouched when k == 0 only if beta == 1; make beta's meaning explicit.
         for row in 0..<m { for col in 0..<n { c[row * ldc + col] *= beta } }

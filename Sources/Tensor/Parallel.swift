@@ -10,7 +10,10 @@ import COpenBLAS
 
 /// Thread configuration and parallel loops shared by every kernel.
 public enum Parallel {
-    nonisolated(unsafe) private static var configuredThreads: Int = defaultThreadCount()
+    nonisolated(unsafe) private static var configuredThreads: Int = {
+        quietOpenBLASIdleThreads()
+        return defaultThreadCount()
+    }()
 
     /// Worker count for the project's loops and OpenBLAS (default: the number of active cores, or
     /// `SAMTRACK_THREADS` / `OPENBLAS_NUM_THREADS` when set).

@@ -44,7 +44,8 @@ func residentMemoryMiB() -> (current: Double, peak: Double) {
 
 func environmentSummary() -> String {
     let coreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
-    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(Parallel.openBLASConfig)"
+    let timeout = Parallel.openBLASIdleTimeout.map { "idle workers sleep after 2^\($0) cycles" } ?? "idle-worker timeout unknown"
+    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(timeout), \(Parallel.openBLASConfig)"
 }
 
 struct KernelBench: ParsableCommand {
