@@ -104,8 +104,45 @@ public struct MultiScaleBlock: Sendable {
         proj = dim != dimOut ? try Linear(loader.child("proj"), inFeatures: dim, outFeatures: dimOut) : nil
     }
 
+    /// Tokens per band when a windowed block runs band by band (`callAsFunction`): at 1024 px the
+    /// first blocks (65,536 and 16,384 tokens) run in bands of 8,192.
+    public static let bandTokens = 8192
+
     /// x [B, H, W, C] -> [B, H/s, W/s, C'].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    ///
+    /// A windowed block over a large map runs on horizontal bands of whole window rows, one after
+    /// another: attention stays within a window, and the norms, projections, pooling and MLP are per
+    /// token, so each band's output is the block's output on those rows. The intermediates of a band
+    /// (qkv, windows, MLP hidden layer) are a fraction of the map's, stay in cache and are not
+    /// fresh pages each frame (at 1024 px the first block's qkv alone is 75 MB). `bandTokens` nil
+    /// runs the map whole.
+    public func callAsFunction(_ x: Tensor, bandTokens: Int? = MultiScaleBlock.bandTokens) -> Tensor {
+        precondition(x.rank == 4, "MultiScaleBlock: input \(x.shape)")
+        let (batch, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        // Band rows: a multiple of the window (of the input map), at least one window row.
+        guard let bandTokens, windowSize > 0, batch == 1,
+              case let bandRows = max(1, bandTokens / max(w * windowSize, 1)) * windowSize,
+              bandRows < h, h * w >= 2 * bandTokens
+        else { return whole(x) }
+        let s = qStride ?? 1
+        let (ho, wo) = (h / s, w / s)
+        var out = Tensor(uninitialized: [batch, ho, wo, dimOut])
+        var y0 = 0
+        while y0 < h {
+            let y1 = min(h, y0 + bandRows)
+            let band = whole(x.slice(axis: 1, y0..<y1))  // [1, rows / s, wo, C'] (the last band floors as the map does)
+            let (row0, rows) = (y0 / s, band.shape[1])
+            precondition(row0 + rows <= ho && band.shape[2] == wo, "MultiScaleBlock: band \(band.shape) at row \(row0) of \(ho)")
+            out.withUnsafeMutablePointer { o in
+                band.withUnsafePointer { b in (o + row0 * wo * dimOut).update(from: b, count: rows * wo * dimOut) }
+            }
+            y0 = y1
+        }
+        return out
+    }
+
+    /// The block on the whole map x [B, H, W, C] (the reference's order of operations).
+    func whole(_ x: Tensor) -> Tensor {
         let normed = norm1(x)
         var shortcut = x
         if let proj {
