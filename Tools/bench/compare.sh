@@ -48,10 +48,10 @@ theirs() {  # name, official_bench.py arguments...
     echo "== official: $name"
     Tools/reference/venv.sh python Tools/bench/official_bench.py "$@" 2>/dev/null | tee "$work/theirs_$name"
 }
-per_frame_ours() { awk '/total model/ {print $3}' "$work/ours_$1" 2>/dev/null; }
-per_frame_theirs() { awk '/^  total/ {print $2}' "$work/theirs_$1" 2>/dev/null; }
-rss_at() { awk -v f="$2:" '$1 == "frame" && $2 == f {print $4}' "$work/$1" 2>/dev/null; }
-latency_ratio() { sed -n 's/.*(p99\/median \([0-9.]*\)).*/\1/p' "$work/$1" 2>/dev/null; }
+per_frame_ours() { awk '/total model/ {print $3}' "$work/ours_$1" 2>/dev/null || true; }
+per_frame_theirs() { awk '/^  total/ {print $2}' "$work/theirs_$1" 2>/dev/null || true; }
+rss_at() { awk -v f="$2:" '$1 == "frame" && $2 == f {print $4}' "$work/$1" 2>/dev/null || true; }
+latency_ratio() { sed -n 's/.*(p99\/median \([0-9.]*\)).*/\1/p' "$work/$1" 2>/dev/null || true; }
 
 echo "samtrack $($samtrack --version), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $threads threads"
 grep -m1 "model name" /proc/cpuinfo || true
@@ -86,7 +86,8 @@ if wants decode; then
     "$samtrack" bench decode --input "$work/cups1080.mp4" --frames 250 | tee "$work/ours_decode"
 fi
 
-# The table: each cell is what this run measured ("-" = not measured in this run).
+# The table: each cell is what this run measured ("-" = not measured in this run; a row left
+# out with --rows has no file, which the helpers read as empty).
 cell() { [ -n "${1:-}" ] && echo "$1" || echo "-"; }
 ms_to_s() { [ -n "${1:-}" ] && awk -v v="$1" 'BEGIN { printf "%.2f s", v / 1000 }' || echo "-"; }
 ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }' || echo "-"; }
@@ -112,5 +113,5 @@ b=$(growth "$(rss_at ours_long 60)" "$(rss_at ours_long "$long_frames")")
 echo "| resident memory, frame 60 -> ${official_long:-?} (official) / $long_frames (samtrack), default model | $a | $b | - | flat within 2% |"
 a=$(latency_ratio theirs_latency); b=$(latency_ratio ours_latency)
 echo "| p99 / median frame latency over $latency_frames frames, default model | $(cell "$a") | $(cell "$b") | - | <= 1.2 |"
-b=$(awk '/per frame:/ {print $3}' "$work/ours_decode" 2>/dev/null)
+b=$(awk '/per frame:/ {print $3}' "$work/ours_decode" 2>/dev/null || true)
 echo "| decode + preprocess of a 1080p frame (wall, decoded ahead) | - | $(cell "${b:+$b ms}") | - | < 10 ms |"
