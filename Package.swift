@@ -55,7 +55,10 @@ let package = Package(
         ),
 
         // MARK: Numerics and weights
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], exclude: ["README.md"], swiftSettings: numericSettings),
+        // bfloat16 products on AVX-512 BF16 (the kernels carry their own target attributes, so
+        // the target builds on any x86-64; debug builds are optimised too, like the Swift numerics).
+        .target(name: "CAVX512", exclude: ["README.md"], cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Tracker", dependencies: ["SAM2", "Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),
@@ -91,7 +94,7 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CAVX512", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),

@@ -37,6 +37,8 @@ public struct WeightLoader {
 public struct Linear: Sendable {
     public let weight: Tensor
     public let bias: Tensor?
+    /// The weight packed for bf16 products, made on the first call in a bf16 scope (`Precision`).
+    let packedWeight = PackedWeightCache()
 
     public init(_ loader: WeightLoader, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
         weight = try loader.take("weight", [outFeatures, inFeatures])
@@ -47,7 +49,7 @@ public struct Linear: Sendable {
     public var outFeatures: Int { weight.shape[0] }
 
     /// x [..., in] -> [..., out].
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias, packed: packedWeight) }
 }
 
 /// `nn.LayerNorm` over the last axis.

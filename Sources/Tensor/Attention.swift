@@ -17,6 +17,7 @@
 // workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
 // alone (tiny problems) runs on the calling thread with OpenBLAS free to thread.
 
+import CAVX512
 import Foundation
 
 /// Tile sizes of the flash attention kernel: query rows per work item and keys per score tile.
@@ -60,8 +61,14 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     let queryBlocks = max(ceilDivide(lq, tiling.queryRows), min(lq, ceilDivide(threads, pairs)))
     let blockRows = ceilDivide(lq, queryBlocks)
     let items = pairs * ceilDivide(lq, blockRows)
-    let blockKeys = lk == 0 ? 1 : ceilDivide(lk, ceilDivide(lk, tiling.keys))
+    var blockKeys = lk == 0 ? 1 : ceilDivide(lk, ceilDivide(lk, tiling.keys))
     let workers = min(threads, items)
+    // bf16 scope: Q, K and V rounded to bfloat16 once (K and V packed per pair); the products
+    // then read key tiles in place, which needs tiles starting at even keys.
+    let bf16 = Precision.usesBFloat16 && lk > 0
+    if bf16 { blockKeys += blockKeys % 2 }
+    let operands = bf16 ? BF16AttentionOperands(q: q, k: k, v: v) : nil
+    defer { operands?.deallocate() }
 
     q.withUnsafePointer { pq in
         k.withUnsafePointer { pk in
@@ -69,9 +76,9 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 out.withUnsafeMutablePointer { po in
                     let problem = FlashAttentionProblem(
                         q: pq, k: pk, v: pv, out: po, lq: lq, lk: lk, d: d, dv: dv, alpha: alpha,
-                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs)
+                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs, bf16: operands)
                     if workers <= 1 {
-                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys)
+                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
                         defer { scratch.deallocate() }
                         for item in 0..<items { problem.run(item: item, scratch: scratch) }
                         return
@@ -81,7 +88,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
                     Parallel.withSerialBLAS {
                         Parallel.forEach(workers) { slots in
-                            let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys)
+                            let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
                             defer { scratch.deallocate() }
                             for _ in slots {
                                 while let claimed = counter.next() {
@@ -97,22 +104,26 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     return out
 }
 
-/// One worker's buffers: a score tile and the running row maxima and sums of its query block.
+/// One worker's buffers: a score tile and the running row maxima and sums of its query block
+/// (and in bf16, the probabilities rounded for the P V product).
 struct FlashAttentionScratch {
     let scores: UnsafeMutablePointer<Float>
     let maxima: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
+    let probabilities: UnsafeMutablePointer<UInt16>?
 
-    init(rows: Int, keys: Int) {
+    init(rows: Int, keys: Int, bf16: Bool = false) {
         scores = .allocate(capacity: rows * keys)
         maxima = .allocate(capacity: rows)
         sums = .allocate(capacity: rows)
+        probabilities = bf16 ? .allocate(capacity: rows * (keys + 1)) : nil
     }
 
     func deallocate() {
         scores.deallocate()
         maxima.deallocate()
         sums.deallocate()
+        probabilities?.deallocate()
     }
 }
 
@@ -123,6 +134,8 @@ struct FlashAttentionProblem {
     let lq: Int, lk: Int, d: Int, dv: Int
     let alpha: Float
     let blockRows: Int, blockKeys: Int, queryBlocks: Int
+    /// The bf16 operands in a bf16 scope (nil: fp32 products on OpenBLAS).
+    let bf16: BF16AttentionOperands?
 
     func run(item: Int, scratch: FlashAttentionScratch) {
         let pair = item / queryBlocks
@@ -141,33 +154,61 @@ struct FlashAttentionProblem {
         while keyStart < lk {
             let keys = min(blockKeys, lk - keyStart)
             let first = keyStart == 0
-            sgemm(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: alpha,
-                  a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scores, ldc: keys)
-            for row in 0..<rows {
-                let s = scores + row * keys
-                let previous = first ? -Float.infinity : maxima[row]
-                let maximum = Swift.max(previous, rowMaximum(s, keys))
-                // A row of -inf scores so far keeps reference 0 (exp gives 0, not NaN).
-                let reference = maximum == -.infinity ? 0 : maximum
-                let blockSum = exponentiateRow(s, keys, subtracting: reference)
-                if first {
-                    sums[row] = blockSum
-                } else if previous < maximum {
-                    // The maximum grew: shrink what was accumulated so far by exp(m - m').
-                    let factor = vectorExp(FloatVector(repeating: previous - reference))[0]
-                    sums[row] = sums[row] * factor + blockSum
-                    scaleRow(o + row * dv, dv, by: factor)
-                } else {
-                    sums[row] += blockSum
-                }
-                maxima[row] = maximum
+            if let bf16 {
+                st_bf16_gemm(rows, keys, d, alpha, bf16.queryRows(pair: pair, start: start), bf16.queryStride,
+                             bf16.keys(pair: pair) + 2 * keyStart, bf16.keyWidth, 0, scores, keys)
+            } else {
+                sgemm(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: alpha,
+                      a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scores, ldc: keys)
             }
-            sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: keys,
-                  a: scores, lda: keys, b: vBase + keyStart * dv, ldb: dv,
-                  beta: first ? 0 : 1, c: o, ldc: dv)
+            let stride = keys + keys % 2  // bf16: an odd last tile gets a zero column (the pair's other half)
+            if AVX512Kernels.enabled {
+                st_softmax_tile(scores, rows, keys, first ? 1 : 0, maxima, sums, o, dv, scratch.probabilities, stride)
+            } else {
+                onlineSoftmax(scores: scores, rows: rows, keys: keys, first: first, maxima: maxima, sums: sums, out: o)
+                if let probabilities = scratch.probabilities {
+                    st_bf16_convert_rows(scores, keys, rows, keys, probabilities, stride)
+                }
+            }
+            if let bf16, let probabilities = scratch.probabilities {
+                st_bf16_gemm(rows, dv, keys, 1, probabilities, stride,
+                             bf16.values(pair: pair) + keyStart * bf16.valueWidth, bf16.valueWidth,
+                             first ? 0 : 1, o, dv)
+            } else {
+                sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: keys,
+                      a: scores, lda: keys, b: vBase + keyStart * dv, ldb: dv,
+                      beta: first ? 0 : 1, c: o, ldc: dv)
+            }
             keyStart += keys
         }
         for row in 0..<rows { scaleRow(o + row * dv, dv, by: 1 / sums[row]) }
+    }
+}
+
+extension FlashAttentionProblem {
+    /// One key tile of the online softmax in Swift (AVX2): `st_softmax_tile` without AVX-512.
+    func onlineSoftmax(scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, first: Bool,
+                       maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                       out o: UnsafeMutablePointer<Float>) {
+        for row in 0..<rows {
+            let s = scores + row * keys
+            let previous = first ? -Float.infinity : maxima[row]
+            let maximum = Swift.max(previous, rowMaximum(s, keys))
+            // A row of -inf scores so far keeps reference 0 (exp gives 0, not NaN).
+            let reference = maximum == -.infinity ? 0 : maximum
+            let blockSum = exponentiateRow(s, keys, subtracting: reference)
+            if first {
+                sums[row] = blockSum
+            } else if previous < maximum {
+                // The maximum grew: shrink what was accumulated so far by exp(m - m').
+                let factor = vectorExp(FloatVector(repeating: previous - reference))[0]
+                sums[row] = sums[row] * factor + blockSum
+                scaleRow(o + row * dv, dv, by: factor)
+            } else {
+                sums[row] += blockSum
+            }
+            maxima[row] = maximum
+        }
     }
 }
 
@@ -192,5 +233,75 @@ final class WorkCounter: @unchecked Sendable {
         let start = nextItem
         nextItem = Swift.min(total, start + chunk)
         return start..<nextItem
+    }
+}
+
+/// Attention's operands rounded to bfloat16 for a bf16 scope: queries as rows [pairs * Lq, D
+/// rounded up to even], and per (batch x head) pair the keys packed as K^T (D x Lk) and the
+/// values as V (Lk x Dv), in `st_bf16_gemm`'s pair rows. Key tile j0 of a pair starts at
+/// `keys(pair:) + 2 * j0`; value tile j0 (even) at `values(pair:) + j0 * valueWidth`.
+struct BF16AttentionOperands {
+    let query: UnsafeMutablePointer<UInt16>, key: UnsafeMutablePointer<UInt16>, value: UnsafeMutablePointer<UInt16>
+    let lq: Int, queryStride: Int
+    let keyWidth: Int, keyCount: Int, valueWidth: Int, valueCount: Int
+
+    init(q: Tensor, k: Tensor, v: Tensor) {
+        let (pairs, lq, d) = (q.shape[0] * q.shape[1], q.shape[2], q.shape[3])
+        let (lk, dv) = (k.shape[2], v.shape[3])
+        self.lq = lq
+        queryStride = d + d % 2
+        keyWidth = st_bf16_packed_width(lk)
+        keyCount = st_bf16_packed_count(d, lk)
+        valueWidth = st_bf16_packed_width(dv)
+        valueCount = st_bf16_packed_count(lk, dv)
+        query = .allocate(capacity: max(1, pairs * lq * queryStride))
+        key = .allocate(capacity: max(1, pairs * keyCount))
+        value = .allocate(capacity: max(1, pairs * valueCount))
+        let (query, key, value, queryStride) = (self.query, self.key, self.value, self.queryStride)
+        let (keyCount, valueCount) = (self.keyCount, self.valueCount)
+        q.withUnsafePointer { pq in
+            Parallel.forEach(pairs * lq, grain: max(1, 16384 / max(d, 1))) { rows in
+                st_bf16_convert_rows(pq + rows.lowerBound * d, d, rows.count, d,
+                                     query + rows.lowerBound * queryStride, queryStride)
+            }
+        }
+        // Packing splits over pairs, or over a single pair's pair rows when there are few pairs.
+        let keyPairRows = (d + 1) / 2, valuePairRows = (lk + 1) / 2
+        k.withUnsafePointer { pk in
+            v.withUnsafePointer { pv in
+                if pairs >= Parallel.threadCount {
+                    Parallel.forEach(pairs) { range in
+                        for pair in range {
+                            st_bf16_pack_b(pk + pair * lk * d, 1, d, d, lk, 0, keyPairRows, key + pair * keyCount)
+                            st_bf16_pack_b(pv + pair * lk * dv, dv, 1, lk, dv, 0, valuePairRows,
+                                           value + pair * valueCount)
+                        }
+                    }
+                } else {
+                    for pair in 0..<pairs {
+                        Parallel.forEach(keyPairRows) { r in
+                            st_bf16_pack_b(pk + pair * lk * d, 1, d, d, lk, r.lowerBound, r.upperBound,
+                                           key + pair * keyCount)
+                        }
+                        Parallel.forEach(valuePairRows, grain: 256) { r in
+                            st_bf16_pack_b(pv + pair * lk * dv, dv, 1, lk, dv, r.lowerBound, r.upperBound,
+                                           value + pair * valueCount)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func queryRows(pair: Int, start: Int) -> UnsafePointer<UInt16> {
+        UnsafePointer(query + (pair * lq + start) * queryStride)
+    }
+    func keys(pair: Int) -> UnsafePointer<UInt16> { UnsafePointer(key + pair * keyCount) }
+    func values(pair: Int) -> UnsafePointer<UInt16> { UnsafePointer(value + pair * valueCount) }
+
+    func deallocate() {
+        query.deallocate()
+        key.deallocate()
+        value.deallocate()
     }
 }

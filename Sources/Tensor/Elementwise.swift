@@ -3,6 +3,8 @@
 // Binary operations broadcast as PyTorch does (shapes aligned at the last axis; an extent of 1
 // repeats). Same-shape and "b repeats along the leading axes" cases take fast contiguous paths.
 
+import CAVX512
+
 /// Element-wise activation functions.
 public enum Activation: Sendable {
     case relu
@@ -32,6 +34,18 @@ extension Activation {
     }
 }
 
+extension Activation {
+    /// The activation over `count` floats from `source` into `destination` (may alias); exact
+    /// GELU runs in C on AVX-512 when available (`AVX512Kernels`).
+    func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int) {
+        if self == .gelu && AVX512Kernels.enabled {
+            st_gelu(source, destination, count)
+        } else {
+            mapVectorised(source, destination, count) { self.apply($0) }
+        }
+    }
+}
+
 extension Tensor {
     /// The activation applied element-wise.
     public func applying(_ activation: Activation) -> Tensor {
@@ -40,7 +54,7 @@ extension Tensor {
         withUnsafePointer { src in
             out.withUnsafeMutablePointer { dst in
                 Parallel.forEach(n, grain: elementwiseGrain) { range in
-                    mapVectorised(src + range.lowerBound, dst + range.lowerBound, range.count) { activation.apply($0) }
+                    activation.apply(src + range.lowerBound, dst + range.lowerBound, range.count)
                 }
             }
         }
@@ -52,7 +66,7 @@ extension Tensor {
         let n = count
         withUnsafeMutablePointer { p in
             Parallel.forEach(n, grain: elementwiseGrain) { range in
-                mapVectorised(p + range.lowerBound, p + range.lowerBound, range.count) { activation.apply($0) }
+                activation.apply(p + range.lowerBound, p + range.lowerBound, range.count)
             }
         }
     }

@@ -49,8 +49,10 @@ extension Tensor {
         return out
     }
 
-    /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out].
-    public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
+    /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out]. In a bf16
+    /// scope (`Precision`) with `packed` given, the product runs on bfloat16 operands with the
+    /// weight's packing from that cache.
+    public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
                      "linear: input \(shape) with weight \(weight.shape)")
         let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
@@ -64,6 +66,14 @@ extension Tensor {
                         for row in r { (c + row * outFeatures).update(from: pb, count: outFeatures) }
                     }
                 }
+            }
+            if let packed, Precision.usesBFloat16 {
+                let b = packed.packed(for: weight)
+                withUnsafePointer { a in
+                    bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b,
+                             beta: bias == nil ? 0 : 1, c: c, ldc: outFeatures)
+                }
+                return
             }
             withUnsafePointer { a in
                 weight.withUnsafePointer { w in

@@ -1,5 +1,7 @@
 // TrackerOptions: behaviour switches of a VideoTracker (the official video predictor's options).
 
+import Tensor
+
 /// How a `VideoTracker` behaves.
 public struct TrackerOptions: Sendable, Codable, Equatable {
     /// Fill background holes of at most this many pixels in the low-res masks (0 = off). The
@@ -17,13 +19,48 @@ public struct TrackerOptions: Sendable, Codable, Equatable {
     public var frameCount: Int? = nil
     /// Store memory features rounded to bfloat16, as the official predictor does (halves memory).
     public var bfloat16Memories: Bool = true
+    /// Arithmetic of the image encoder's products (Hiera's linear layers and window attention).
+    /// `.bfloat16` needs AVX-512 BF16 (`Precision.bfloat16Supported`); elsewhere it runs as fp32.
+    public var encoderPrecision: Precision = .float32
+    /// Arithmetic of memory attention's products (projections and the attention over the memory).
+    public var memoryAttentionPrecision: Precision = .float32
 
     public init(fillHoleArea: Int = 8, correctionsAsConditioning: Bool = true, clearRecentMemoryOnCorrection: Bool = false,
-                frameCount: Int? = nil, bfloat16Memories: Bool = true) {
+                frameCount: Int? = nil, bfloat16Memories: Bool = true, encoderPrecision: Precision = .float32,
+                memoryAttentionPrecision: Precision = .float32) {
         self.fillHoleArea = fillHoleArea
         self.correctionsAsConditioning = correctionsAsConditioning
         self.clearRecentMemoryOnCorrection = clearRecentMemoryOnCorrection
         self.frameCount = frameCount
         self.bfloat16Memories = bfloat16Memories
+        self.encoderPrecision = encoderPrecision
+        self.memoryAttentionPrecision = memoryAttentionPrecision
+    }
+
+    /// The same precision for the encoder and memory attention (the stages where the time goes;
+    /// the decoder and memory encoder always run in fp32).
+    public init(fillHoleArea: Int = 8, frameCount: Int? = nil, precision: Precision) {
+        self.init(fillHoleArea: fillHoleArea, frameCount: frameCount, encoderPrecision: precision,
+                  memoryAttentionPrecision: precision)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case fillHoleArea, correctionsAsConditioning, clearRecentMemoryOnCorrection, frameCount, bfloat16Memories
+        case encoderPrecision, memoryAttentionPrecision
+    }
+
+    /// Decodes saved options; keys missing from states saved by older versions take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrackerOptions()
+        fillHoleArea = try c.decodeIfPresent(Int.self, forKey: .fillHoleArea) ?? defaults.fillHoleArea
+        correctionsAsConditioning = try c.decodeIfPresent(Bool.self, forKey: .correctionsAsConditioning)
+            ?? defaults.correctionsAsConditioning
+        clearRecentMemoryOnCorrection = try c.decodeIfPresent(Bool.self, forKey: .clearRecentMemoryOnCorrection)
+            ?? defaults.clearRecentMemoryOnCorrection
+        frameCount = try c.decodeIfPresent(Int.self, forKey: .frameCount)
+        bfloat16Memories = try c.decodeIfPresent(Bool.self, forKey: .bfloat16Memories) ?? defaults.bfloat16Memories
+        encoderPrecision = try c.decodeIfPresent(Precision.self, forKey: .encoderPrecision) ?? .float32
+        memoryAttentionPrecision = try c.decodeIfPresent(Precision.self, forKey: .memoryAttentionPrecision) ?? .float32
     }
 }

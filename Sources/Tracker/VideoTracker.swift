@@ -121,7 +121,9 @@ public final class VideoTracker: @unchecked Sendable {
         for (id, prompt) in prompts { try validate(prompt, objectID: id) }
         commitCurrentFrame()
         frameIndex += 1
-        let frame = timings.measure(\.encoder) { model.frameFeatures(image) }
+        let frame = timings.measure(\.encoder) {
+            Precision.$current.withValue(options.encoderPrecision) { model.frameFeatures(image) }
+        }
         features = frame
         memoryAttentionStart = nil
         for id in objectIDs {
@@ -217,14 +219,14 @@ public final class VideoTracker: @unchecked Sendable {
     /// (timed as `memoryAttention`; the frame's object-independent start is computed once).
     func conditionOnMemory(_ id: Int, frame: FrameFeatures) -> Tensor {
         var memoryTokens = 0
-        let conditioned = timings.measure(\.memoryAttention) {
+        let conditioned = timings.measure(\.memoryAttention) { Precision.$current.withValue(options.memoryAttentionPrecision) {
             let tokens = objects[id]!.tokens(at: frameIndex, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
             memoryTokens = tokens.memory.shape[0]
             let start = memoryAttentionStart ?? model.memoryAttentionStart(frame)
             memoryAttentionStart = start
             return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
                                            pointerTokens: tokens.pointerTokens, start: start)
-        }
+        } }
         timings.memoryTokens += memoryTokens
         return conditioned
     }

@@ -508,7 +508,8 @@ public final class JobManager: @unchecked Sendable {
             prompts: record.spec.prompts.map { $0.trackingPrompt() },
             output: OutputOptions(directory: record.outputDirectory, format: record.spec.output?.format ?? .rle),
             maxFrames: record.spec.maxFrames, live: record.spec.live ?? isStream,
-            trackerOptions: TrackerOptions(fillHoleArea: record.spec.fillHoles ?? 8))
+            trackerOptions: TrackerOptions(fillHoleArea: record.spec.fillHoles ?? 8,
+                                           precision: record.spec.precision ?? .float32))
     }
 
     /// Called on the worker thread after each frame.

@@ -6,13 +6,14 @@
 //              {"object": 2, "points": [[x, y, 1], [x, y, 0]]},
 //              {"object": 3, "mask": {"size": [H, W], "counts": "<COCO RLE>"}}],
 //  "output": {"format": "rle", "path": "relative/dir"}, "live": false,
-//  "max_frames": 300, "fill_holes": 8}
+//  "max_frames": 300, "fill_holes": 8, "precision": "fp32"}
 //
 // Coordinates are source pixels; labels 1 = foreground, 0 = background (default 1).
 
 import Foundation
 import Export
 import SAM2
+import Tensor
 
 /// One prompt for one object.
 public struct PromptSpec: Codable, Sendable, Equatable {
@@ -142,9 +143,12 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var maxFrames: Int?
     /// Hole filling in the low-res masks (pixels; 0 = off; default 8).
     public var fillHoles: Int?
+    /// Arithmetic of the encoder's and memory attention's products ("fp32", the default, or
+    /// "bf16" on CPUs with AVX-512 BF16).
+    public var precision: Precision?
 
     public init(source: String, model: String, prompts: [PromptSpec], output: OutputSpec? = nil, live: Bool? = nil,
-                maxFrames: Int? = nil, fillHoles: Int? = nil) {
+                maxFrames: Int? = nil, fillHoles: Int? = nil, precision: Precision? = nil) {
         self.source = source
         self.model = model
         self.prompts = prompts
@@ -152,10 +156,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
         self.live = live
         self.maxFrames = maxFrames
         self.fillHoles = fillHoles
+        self.precision = precision
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case source, model, prompts, output, live
+        case source, model, prompts, output, live, precision
         case maxFrames = "max_frames", fillHoles = "fill_holes"
     }
 
@@ -169,6 +174,13 @@ public struct JobSpec: Codable, Sendable, Equatable {
         live = try c.decodeIfPresent(Bool.self, forKey: .live)
         maxFrames = try c.decodeIfPresent(Int.self, forKey: .maxFrames)
         fillHoles = try c.decodeIfPresent(Int.self, forKey: .fillHoles)
+        if let text = try c.decodeIfPresent(String.self, forKey: .precision) {
+            guard let value = Precision(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .precision, in: c,
+                                                       debugDescription: "'\(text)' is not one of fp32, bf16")
+            }
+            precision = value
+        }
     }
 
     /// Checks everything that needs neither the source nor the model: prompts' shapes, object
@@ -197,6 +209,10 @@ public struct JobSpec: Codable, Sendable, Equatable {
             }
         }
         if let fillHoles, fillHoles < 0 || fillHoles > 1 << 20 { throw APIError.invalidRequest("fill_holes must be 0 or more") }
+        if precision == .bfloat16 && !Precision.bfloat16Supported {
+            throw APIError.unprocessable("bf16_unsupported",
+                                         "precision bf16 needs a CPU with AVX-512 BF16; this daemon's CPU has none: use fp32")
+        }
     }
 }
 

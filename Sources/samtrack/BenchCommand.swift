@@ -162,10 +162,11 @@ struct TrackerBench: ParsableCommand {
             }
             let s = sam.config.imageSize
             print(environmentSummary())
-            print("model \(sam.config.name), \(sam.checkpointPath), \(s) px, \(objects) object(s), \(frames) frames")
+            print("model \(sam.config.name), \(sam.checkpointPath), \(s) px, \(objects) object(s), \(frames) frames, "
+                  + "precision \(compute.precision.rawValue) (encoder, memory attention)")
             var frameSource = try BenchFrames(input: input, imageSize: s)
             let tracker = VideoTracker(model: sam, sourceHeight: frameSource.height, sourceWidth: frameSource.width,
-                                       options: TrackerOptions(frameCount: nil))
+                                       options: TrackerOptions(frameCount: nil, precision: compute.precision))
             var prompts: [Int: ObjectPrompt] = [:]
             for i in 0..<objects {
                 let w = Float(frameSource.width), h = Float(frameSource.height)

@@ -21,8 +21,14 @@ struct ComputeOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: "Arithmetic of the image encoder's and memory attention's matrix products: fp32 (exact parity) or bf16 (bfloat16 operands, fp32 sums; needs AVX-512 BF16).")
+    var precision: Precision = .float32
+
     func validate() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be at least 1") }
+        if precision == .bfloat16 && !Precision.bfloat16Supported {
+            throw ValidationError("--precision bf16 needs a CPU with AVX-512 BF16 (avx512_bf16); this one has none: use fp32")
+        }
     }
 
     func apply() throws {
@@ -32,6 +38,8 @@ struct ComputeOptions: ParsableArguments {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}
 
 /// The model to run: a checkpoint and an optional config override.
 struct ModelOptions: ParsableArguments {

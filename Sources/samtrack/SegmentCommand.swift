@@ -57,7 +57,9 @@ struct SegmentCommand: ParsableCommand {
                 throw CommandFailure("\(image): no image could be decoded")
             }
             let predictor = ImagePredictor(model: sam)
-            let features = predictor.setImage(input, sourceHeight: frame.height, sourceWidth: frame.width)
+            let features = Precision.$current.withValue(compute.precision) {
+                predictor.setImage(input, sourceHeight: frame.height, sourceWidth: frame.width)
+            }
             let prediction = try predictor.predict(features, prompt: prompt, multimaskOutput: multimask)
             let best = multimask ? prediction.bestIndex : 0
             let plane = frame.height * frame.width

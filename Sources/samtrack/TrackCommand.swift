@@ -83,7 +83,7 @@ struct TrackCommand: ParsableCommand {
                 input: input, inputOptions: InputOptions(format: inputFormat), prompts: prompts,
                 output: OutputOptions(directory: output, format: format, overlay: overlay, logitsDirectory: saveLogits),
                 maxFrames: maxFrames, live: live ? true : nil,
-                trackerOptions: TrackerOptions(fillHoleArea: fillHoles))
+                trackerOptions: TrackerOptions(fillHoleArea: fillHoles, precision: compute.precision))
             let run = TrackingRun(model: sam, request: request)
             let interrupt = InterruptHandler { run.stop() }
             defer { interrupt.cancel() }

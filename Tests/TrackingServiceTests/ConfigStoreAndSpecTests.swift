@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 import Export
 import TestSupport
+import Tensor
 @testable import TrackingService
 
 final class ConfigStoreAndSpecTests: XCTestCase {
@@ -149,6 +150,24 @@ final class ConfigStoreAndSpecTests: XCTestCase {
         let several = try APIJSON.decode(AddPromptsSpec.self, from: Array(#"{"prompts": [{"object": 4, "points": [[1, 2]]}, {"object": 5, "points": [[1, 2]]}]}"#.utf8))
         XCTAssertEqual(several.prompts.map(\.object), [4, 5])
         XCTAssertThrowsError(try APIJSON.decode(AddPromptsSpec.self, from: Array(#"{"prompts": [], "extra": 1}"#.utf8)))
+    }
+
+    func testJobSpecPrecision() throws {
+        let base = #"{"source": "/v/a.mp4", "model": "tiny", "prompts": [{"object": 1, "box": [1, 2, 3, 4]}]"#
+        XCTAssertNil(try APIJSON.decode(JobSpec.self, from: Array((base + "}").utf8)).precision)
+        let bf16 = try APIJSON.decode(JobSpec.self, from: Array((base + #", "precision": "bf16"}"#).utf8))
+        XCTAssertEqual(bf16.precision, .bfloat16)
+        XCTAssertEqual(try JSONDecoder().decode(JobSpec.self, from: Data(APIJSON.encode(bf16))), bf16)
+        if Precision.bfloat16Supported {
+            XCTAssertNoThrow(try bf16.check(maxObjects: 1))
+        } else {
+            XCTAssertThrowsError(try bf16.check(maxObjects: 1)) {
+                XCTAssertEqual(($0 as? APIError)?.code, "bf16_unsupported")
+            }
+        }
+        XCTAssertThrowsError(try APIJSON.decode(JobSpec.self, from: Array((base + #", "precision": "fp16"}"#).utf8))) {
+            XCTAssertTrue("\($0)".contains("'fp16' is not one of fp32, bf16"), "\($0)")
+        }
     }
 
     func testJobStoreRoundTrip() throws {

@@ -57,6 +57,49 @@ final class DefaultModelTests: XCTestCase {
                                     "mean J \(meanJ) on the bundled clip (shipped model measured \(Self.expectedMeanJ))")
     }
 
+    /// `--precision bf16` (bfloat16 products in the encoder and memory attention) gives nearly the
+    /// fp32 masks: mean IoU against fp32 over objects and frames >= 0.98 (0.9926 when bf16 shipped),
+    /// and not the identical masks (the option must change the arithmetic).
+    func testBF16MasksFollowFP32() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try XCTSkipUnless(flags.contains("avx512_bf16"), "this CPU has no AVX-512 BF16")
+        let clip = Fixtures.path("clips/clip_700002")
+        let prompts = try JSONDecoder().decode(ClipPrompts.self,
+                                               from: Data(contentsOf: URL(fileURLWithPath: clip + "/prompts.json")))
+        let dir = try TemporaryDirectory("default-model-bf16")
+        var labels: [String: [[UInt8]]] = [:]
+        for precision in ["fp32", "bf16"] {
+            var args = ["track", clip + "/video.mp4", "--format", "palette", "--output", dir.file(precision), "--quiet",
+                        "--precision", precision]
+            for id in prompts.objects.keys.sorted(by: { Int($0)! < Int($1)! }) {
+                args += ["--mask", "\(id):\(clip)/masks/\(id).png"]
+            }
+            let result = try Samtrack.run(args, timeout: 600, environment: ["SAMTRACK_MODEL": ""])
+            XCTAssertEqual(result.status, 0, result.summary)
+            labels[precision] = try readLabels(dir.file(precision) + "/%05d.png")
+        }
+        let (fp32, bf16) = (labels["fp32"]!, labels["bf16"]!)
+        XCTAssertEqual(fp32.count, prompts.num_frames)
+        XCTAssertEqual(bf16.count, prompts.num_frames)
+        var ious: [Double] = []
+        var differing = 0
+        for id in prompts.objects.keys.compactMap({ UInt8($0) }) {
+            for t in 0..<min(fp32.count, bf16.count) {
+                var inter = 0, union = 0
+                for (a, b) in zip(fp32[t], bf16[t]) {
+                    let x = a == id, y = b == id
+                    if x && y { inter += 1 }
+                    if x || y { union += 1 }
+                    if x != y { differing += 1 }
+                }
+                if union > 0 { ious.append(Double(inter) / Double(union)) }
+            }
+        }
+        let meanIoU = ious.reduce(0, +) / Double(max(ious.count, 1))
+        XCTAssertGreaterThanOrEqual(meanIoU, 0.98, "bf16 vs fp32 mean IoU \(meanIoU)")
+        XCTAssertGreaterThan(differing, 0, "bf16 gave exactly the fp32 masks: the option did not change the products")
+    }
+
     func testInfoWithoutCheckpointShowsTheDefaultModel() throws {
         let result = try Samtrack.run(["info"], environment: ["SAMTRACK_MODEL": ""])
         XCTAssertEqual(result.status, 0, result.summary)
