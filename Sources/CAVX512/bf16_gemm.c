@@ -137,7 +137,7 @@ void st_bf16_pack_b(const float *src, long row_stride, long col_stride, long k, 
 /// One MR x (16 * NV) tile of C over `pairs` k-pairs. `last` masks the columns of the last vector.
 ST_AVX512BF16 ST_INLINE void micro_kernel(const int MR, const int NV, long pairs, const uint16_t *a, long lda,
                                            const uint16_t *b, long ldp, float *c, long ldc, float alpha,
-                                           float beta, __mmask16 last) {
+                                           float beta, const float *bias, __mmask16 last) {
     __m512 acc[kMicroRows][kMicroVectors];
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++)
@@ -166,16 +166,17 @@ ST_AVX512BF16 ST_INLINE void micro_kernel(const int MR, const int NV, long pairs
             __mmask16 mask = v == NV - 1 ? last : (__mmask16)0xffff;
             __m512 value = _mm512_mul_ps(acc[i][v], scale);
             if (beta != 0) value = _mm512_fmadd_ps(keep, _mm512_maskz_loadu_ps(mask, out), value);
+            if (bias) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, bias + 16 * v));
             _mm512_mask_storeu_ps(out, mask, value);
         }
     }
 }
 
 #define ST_TILE_CASE(MR, NV) \
-    case (MR) * 8 + (NV): micro_kernel(MR, NV, pairs, a, lda, b, ldp, c, ldc, alpha, beta, last); break;
+    case (MR) * 8 + (NV): micro_kernel(MR, NV, pairs, a, lda, b, ldp, c, ldc, alpha, beta, bias, last); break;
 
 ST_AVX512BF16 static void tile(int mr, int nv, long pairs, const uint16_t *a, long lda, const uint16_t *b, long ldp,
-                               float *c, long ldc, float alpha, float beta, __mmask16 last) {
+                               float *c, long ldc, float alpha, float beta, const float *bias, __mmask16 last) {
     switch (mr * 8 + nv) {
         ST_TILE_CASE(1, 1) ST_TILE_CASE(1, 2) ST_TILE_CASE(1, 3) ST_TILE_CASE(1, 4)
         ST_TILE_CASE(2, 1) ST_TILE_CASE(2, 2) ST_TILE_CASE(2, 3) ST_TILE_CASE(2, 4)
@@ -189,16 +190,23 @@ ST_AVX512BF16 static void tile(int mr, int nv, long pairs, const uint16_t *a, lo
 
 void st_bf16_gemm(long m, long n, long k, float alpha, const uint16_t *a, long lda,
                   const uint16_t *b, long ldp, float beta, float *c, long ldc) {
+    st_bf16_gemm_bias(m, n, k, alpha, a, lda, b, ldp, beta, NULL, c, ldc);
+}
+
+void st_bf16_gemm_bias(long m, long n, long k, float alpha, const uint16_t *a, long lda,
+                       const uint16_t *b, long ldp, float beta, const float *bias, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     long totalPairs = (k + 1) / 2;
     if (totalPairs == 0) {
         for (long i = 0; i < m; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+            for (long j = 0; j < n; j++)
+                c[i * ldc + j] = (beta == 0 ? 0 : beta * c[i * ldc + j]) + (bias ? bias[j] : 0);
         return;
     }
     for (long p0 = 0; p0 < totalPairs; p0 += kDepthPairs) {
         long pairs = totalPairs - p0 < kDepthPairs ? totalPairs - p0 : kDepthPairs;
         float blockBeta = p0 == 0 ? beta : 1.0f;
+        const float *blockBias = p0 == 0 ? bias : NULL;
         const uint16_t *bBlock = b + p0 * ldp * 2;
         for (long i0 = 0; i0 < m; i0 += kBlockRows) {
             long rows = m - i0 < kBlockRows ? m - i0 : kBlockRows;
@@ -210,7 +218,7 @@ void st_bf16_gemm(long m, long n, long k, float alpha, const uint16_t *a, long l
                 for (long i = i0; i < i0 + rows; i += kMicroRows) {
                     int mr = (int)(i0 + rows - i < kMicroRows ? i0 + rows - i : kMicroRows);
                     tile(mr, nv, pairs, a + i * lda + 2 * p0, lda, bBlock + 2 * j0, ldp, c + i * ldc + j0, ldc,
-                         alpha, blockBeta, last);
+                         alpha, blockBeta, blockBias ? blockBias + j0 : NULL, last);
                 }
             }
         }
@@ -248,12 +256,17 @@ static float float_from_bf16(uint16_t h) {
 
 void st_bf16_gemm(long m, long n, long k, float alpha, const uint16_t *a, long lda,
                   const uint16_t *b, long ldp, float beta, float *c, long ldc) {
+    st_bf16_gemm_bias(m, n, k, alpha, a, lda, b, ldp, beta, NULL, c, ldc);
+}
+
+void st_bf16_gemm_bias(long m, long n, long k, float alpha, const uint16_t *a, long lda,
+                       const uint16_t *b, long ldp, float beta, const float *bias, float *c, long ldc) {
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
             float sum = 0;
             for (long kk = 0; kk < k; kk++)
                 sum += float_from_bf16(a[i * lda + kk]) * float_from_bf16(b[(kk / 2) * ldp * 2 + j * 2 + kk % 2]);
-            c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+            c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j]) + (bias ? bias[j] : 0);
         }
 }
 #endif

@@ -162,7 +162,7 @@ struct FlashAttentionProblem {
                       a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scores, ldc: keys)
             }
             let stride = keys + keys % 2  // bf16: an odd last tile gets a zero column (the pair's other half)
-            if AVX512Kernels.enabled {
+            if AVX512Kernels.enabled && bf16 != nil {
                 st_softmax_tile(scores, rows, keys, first ? 1 : 0, maxima, sums, o, dv, scratch.probabilities, stride)
             } else {
                 onlineSoftmax(scores: scores, rows: rows, keys: keys, first: first, maxima: maxima, sums: sums, out: o)

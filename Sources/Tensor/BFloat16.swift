@@ -79,10 +79,12 @@ public final class PackedWeightCache: @unchecked Sendable {
 /// Rows of A handled as one unit by the threaded bf16 products: a multiple of the micro-kernel's 6.
 let bf16RowBlock = 192
 
-/// C [m, n] (row stride ldc) = alpha * bf16(A) B + beta * C with A fp32 [m, k] (row stride lda),
-/// converted to bf16 block by block, and B packed. Rows are split over `Parallel.threadCount` workers.
+/// C [m, n] (row stride ldc) = alpha * bf16(A) B + beta * C (+ bias [n] on every row) with A fp32
+/// [m, k] (row stride lda), converted to bf16 block by block, and B packed. Rows are split over
+/// `Parallel.threadCount` workers.
 public func bf16Gemm(m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                     b: BF16PackedMatrix, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                     b: BF16PackedMatrix, beta: Float = 0, bias: UnsafePointer<Float>? = nil,
+                     c: UnsafeMutablePointer<Float>, ldc: Int) {
     precondition(b.k == k && b.n == n, "bf16Gemm: packed operand \(b.k) x \(b.n) for k \(k), n \(n)")
     guard m > 0, n > 0 else { return }
     let evenK = (k + 1) / 2 * 2
@@ -96,7 +98,7 @@ public func bf16Gemm(m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<
             let row = block * bf16RowBlock
             let rows = min(bf16RowBlock, m - row)
             st_bf16_convert_rows(a + row * lda, lda, rows, k, scratch, evenK)
-            st_bf16_gemm(rows, n, k, alpha, scratch, evenK, b.pairs, b.width, beta, c + row * ldc, ldc)
+            st_bf16_gemm_bias(rows, n, k, alpha, scratch, evenK, b.pairs, b.width, beta, bias, c + row * ldc, ldc)
         }
     }
 }

@@ -35,10 +35,10 @@ extension Activation {
 }
 
 extension Activation {
-    /// The activation over `count` floats from `source` into `destination` (may alias); exact
-    /// GELU runs in C on AVX-512 when available (`AVX512Kernels`).
+    /// The activation over `count` floats from `source` into `destination` (may alias); in a bf16
+    /// scope, exact GELU runs in C on AVX-512 when available (`AVX512Kernels`).
     func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int) {
-        if self == .gelu && AVX512Kernels.enabled {
+        if self == .gelu && AVX512Kernels.enabled && Precision.usesBFloat16 {
             st_gelu(source, destination, count)
         } else {
             mapVectorised(source, destination, count) { self.apply($0) }

@@ -58,6 +58,24 @@ extension Tensor {
         let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
         let rows = count / max(inFeatures, 1)
         var out = Tensor(uninitialized: Array(shape.dropLast()) + [outFeatures])
+        if let packed, Precision.usesBFloat16 {
+            // bf16: the bias is added by the kernel (no pass that fills the output with it first).
+            let b = packed.packed(for: weight)
+            if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
+            out.withUnsafeMutablePointer { c in
+                withUnsafePointer { a in
+                    if let bias {
+                        bias.withUnsafePointer { pb in
+                            bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, bias: pb,
+                                     c: c, ldc: outFeatures)
+                        }
+                    } else {
+                        bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, c: c, ldc: outFeatures)
+                    }
+                }
+            }
+            return out
+        }
         out.withUnsafeMutablePointer { c in
             if let bias {
                 precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
@@ -66,14 +84,6 @@ extension Tensor {
                         for row in r { (c + row * outFeatures).update(from: pb, count: outFeatures) }
                     }
                 }
-            }
-            if let packed, Precision.usesBFloat16 {
-                let b = packed.packed(for: weight)
-                withUnsafePointer { a in
-                    bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b,
-                             beta: bias == nil ? 0 : 1, c: c, ldc: outFeatures)
-                }
-                return
             }
             withUnsafePointer { a in
                 weight.withUnsafePointer { w in

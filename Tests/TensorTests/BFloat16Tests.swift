@@ -29,15 +29,25 @@ final class BFloat16Tests: XCTestCase {
         for (m, n, k) in [(1, 1, 1), (7, 17, 3), (13, 100, 255), (100, 70, 300), (200, 300, 513), (6, 64, 256)] {
             for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, -0.5)] {
                 let a = rng.normal([m, k]), b = rng.normal([k, n]), c0 = rng.normal([m, n])
+                // The bias row is used with beta -0.5 (st_bf16_gemm_bias), not otherwise.
+                let bias = rng.normal([n]), withBias = beta == -0.5
                 let expected = NaiveKernels.matmul(Self.roundedTensor(a), Self.roundedTensor(b)).scaled(by: alpha)
                     + (beta == 0 ? Tensor(zeros: [m, n]) : c0.scaled(by: beta))
+                    + (withBias ? Tensor.concatenate(Array(repeating: bias.reshaped([1, n]), count: m), axis: 0)
+                                : Tensor(zeros: [m, n]))
                 let evenK = k + k % 2
                 var aBits = [UInt16](repeating: 0xffff, count: m * evenK)  // NaN filler: the pad must be written
                 a.withUnsafePointer { st_bf16_convert_rows($0, k, m, k, &aBits, evenK) }
                 let packed = b.withUnsafePointer { BF16PackedMatrix(source: $0, k: k, n: n, rowStride: n, columnStride: 1) }
                 var c = c0
                 c.withUnsafeMutablePointer { pc in
-                    st_bf16_gemm(m, n, k, alpha, aBits, evenK, packed.pairs, packed.width, beta, pc, n)
+                    if withBias {
+                        bias.withUnsafePointer {
+                            st_bf16_gemm_bias(m, n, k, alpha, aBits, evenK, packed.pairs, packed.width, beta, $0, pc, n)
+                        }
+                    } else {
+                        st_bf16_gemm(m, n, k, alpha, aBits, evenK, packed.pairs, packed.width, beta, pc, n)
+                    }
                 }
                 assertTensorsClose(c, expected, relativeL2: 1e-6, "m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta)")
             }

@@ -118,7 +118,7 @@ echo "| tiny 1024 px, 3 objects, fp32, per frame | $(ms_to_s "$a") | $(ms_to_s "
 a=$(per_frame_theirs bf16); b=$(per_frame_ours bf16)
 if [ -z "$b" ] && ! grep -qw avx512_bf16 /proc/cpuinfo; then b_cell="no bf16 ($bf16_cpu)"; else b_cell=$(ms_to_s "$b"); fi
 echo "| bf16 mode, 1 object, per frame ($bf16_frames frames) | $(ms_to_s "$a") | $b_cell | $(ratio "$a" "$b") | <= 1.3 s |"
-b=$(awk '/mean IoU/ {print $3}' "$work/ours_bf16_iou" 2>/dev/null || true)
+b=$(awk '/mean IoU/ {gsub(",", "", $3); print $3}' "$work/ours_bf16_iou" 2>/dev/null || true)
 echo "| bf16 masks vs fp32, mean IoU (default model, bundled clip) | - | $(cell "$b") | - | >= 0.99 |"
 a=$(per_frame_theirs 512); b=$(per_frame_ours 512)
 echo "| tiny at 512 px, 1 object, fp32, per frame | $(ms_to_s "$a") | $(ms_to_s "$b") | $(ratio "$a" "$b") | <= 0.3 s |"

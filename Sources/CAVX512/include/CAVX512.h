@@ -42,6 +42,10 @@ void st_bf16_pack_b(const float *src, long row_stride, long col_stride, long k, 
 void st_bf16_gemm(long m, long n, long k, float alpha, const uint16_t *a, long lda,
                   const uint16_t *b, long ldp, float beta, float *c, long ldc);
 
+/// st_bf16_gemm plus a bias row: C = alpha * A B + beta * C + bias[j] (bias may be NULL).
+void st_bf16_gemm_bias(long m, long n, long k, float alpha, const uint16_t *a, long lda,
+                       const uint16_t *b, long ldp, float beta, const float *bias, float *c, long ldc);
+
 /// 1 when this CPU runs the AVX-512 F kernels below (st_softmax_tile, st_gelu), 0 otherwise.
 int st_avx512_supported(void);
 
