@@ -45,7 +45,8 @@ func residentMemoryMiB() -> (current: Double, peak: Double) {
 func environmentSummary() -> String {
     let coreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
     let timeout = Parallel.openBLASIdleTimeout.map { "idle workers sleep after 2^\($0) cycles" } ?? "idle-worker timeout unknown"
-    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(timeout), \(Parallel.openBLASConfig)"
+    let bf16 = Precision.bfloat16Supported ? "bf16 products available (AVX-512 BF16)" : "no bf16 products (no AVX-512 BF16)"
+    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(timeout), \(Parallel.openBLASConfig); \(bf16)"
 }
 
 struct KernelBench: ParsableCommand {
