@@ -35,10 +35,15 @@ extension Activation {
 }
 
 extension Activation {
-    /// The activation over `count` floats from `source` into `destination` (may alias); in a bf16
-    /// scope, exact GELU runs in C on AVX-512 when available (`AVX512Kernels`).
-    func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int) {
-        if self == .gelu && AVX512Kernels.enabled && Precision.usesBFloat16 {
+    /// Whether this activation runs in C here: exact GELU on AVX-512 in a bf16 scope
+    /// (`AVX512Kernels`). Read it on the calling thread, before fanning out: the precision is a
+    /// task-local value, which the pool's worker threads do not see.
+    var runsInC: Bool { self == .gelu && AVX512Kernels.enabled && Precision.usesBFloat16 }
+
+    /// The activation over `count` floats from `source` into `destination` (may alias), in C when
+    /// `inC` (see `runsInC`).
+    func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int, inC: Bool) {
+        if inC {
             st_gelu(source, destination, count)
         } else {
             mapVectorised(source, destination, count) { self.apply($0) }
@@ -51,10 +56,11 @@ extension Tensor {
     public func applying(_ activation: Activation) -> Tensor {
         var out = Tensor(uninitialized: shape)
         let n = count
+        let inC = activation.runsInC
         withUnsafePointer { src in
             out.withUnsafeMutablePointer { dst in
                 Parallel.forEach(n, grain: elementwiseGrain) { range in
-                    activation.apply(src + range.lowerBound, dst + range.lowerBound, range.count)
+                    activation.apply(src + range.lowerBound, dst + range.lowerBound, range.count, inC: inC)
                 }
             }
         }
@@ -64,9 +70,10 @@ extension Tensor {
     /// Applies the activation in place.
     public mutating func apply(_ activation: Activation) {
         let n = count
+        let inC = activation.runsInC
         withUnsafeMutablePointer { p in
             Parallel.forEach(n, grain: elementwiseGrain) { range in
-                activation.apply(p + range.lowerBound, p + range.lowerBound, range.count)
+                activation.apply(p + range.lowerBound, p + range.lowerBound, range.count, inC: inC)
             }
         }
     }
@@ -79,7 +86,7 @@ extension Tensor {
         withUnsafePointer { src in
             out.withUnsafeMutablePointer { dst in
                 Parallel.forEach(n, grain: elementwiseGrain) { r in
-                    mapVectorised(src + r.lowerBound, dst + r.lowerBound, r.count) { pointwiseMin(pointwiseMax($0, lower), upper) }
+                    mapVectorised(src + r.lowerBound, dst + r.lowerBound, r.count) { lanewiseMin(lanewiseMax($0, lower), upper) }
                 }
             }
         }

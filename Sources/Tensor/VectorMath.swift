@@ -18,7 +18,8 @@ public func vectorExp(_ x: FloatVector) -> FloatVector {
     let ln2Low: Float = -2.121_944_4e-4
     // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits (no int conversion).
     let magic: Float = 12_582_912
-    let clamped = pointwiseMin(pointwiseMax(x, FloatVector(repeating: -87.33)), FloatVector(repeating: 88.37))
+    // Compare + blend, not pointwiseMin/Max: those (IEEE minNum/maxNum) are scalarised lane by lane.
+    let clamped = lanewiseMin(lanewiseMax(x, FloatVector(repeating: -87.33)), FloatVector(repeating: 88.37))
     let shifted = clamped * log2e + magic
     let n = shifted - magic
     var r = clamped - n * ln2High
@@ -47,6 +48,12 @@ public func vectorExp(_ x: FloatVector) -> FloatVector {
 @inlinable @inline(__always)
 public func lanewiseMax(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
     a.replacing(with: b, where: b .> a)
+}
+
+/// Lane-wise minimum, as `lanewiseMax` (compare + blend; a NaN in `b` is ignored).
+@inlinable @inline(__always)
+public func lanewiseMin(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+    a.replacing(with: b, where: b .< a)
 }
 
 /// Largest lane, by halving (the standard `.max()` reduction is a scalar loop with NaN checks).

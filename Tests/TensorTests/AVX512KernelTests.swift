@@ -32,6 +32,28 @@ final class AVX512KernelTests: XCTestCase {
         XCTAssertEqual(short[0], 0.841_344_7, accuracy: 1e-6)
     }
 
+    /// In a bf16 scope every chunk of a threaded GELU runs the C kernel, including the chunks on
+    /// the pool's worker threads, which do not see the task-local precision (they once fell back
+    /// to the Swift loop, so one tensor mixed two GELUs).
+    func testGELUInBF16ScopeUsesTheCKernelOnEveryThread() throws {
+        try XCTSkipUnless(Precision.bfloat16Supported, "this CPU has no AVX-512 BF16")
+        try XCTSkipUnless(AVX512Kernels.enabled, "SAMTRACK_AVX512=0")
+        var rng = SeededGenerator(seed: 5)
+        let count = 16 * elementwiseGrain + 13  // many chunks: both threads take several
+        let values = (0..<count).map { _ in Float.random(in: -6...6, using: &rng) }
+        var expected = [Float](repeating: 0, count: count)
+        st_gelu(values, &expected, count)
+        let input = Tensor(shape: [count], values: values)
+        let scoped = Precision.$current.withValue(.bfloat16) { input.applying(.gelu) }
+        var inPlace = input
+        Precision.$current.withValue(.bfloat16) { inPlace.apply(.gelu) }
+        func differing(_ t: Tensor) -> Int { zip(t.scalars, expected).filter { $0 != $1 }.count }
+        XCTAssertEqual(differing(scoped), 0, "elements not from the C kernel")
+        XCTAssertEqual(differing(inPlace), 0, "elements not from the C kernel (in place)")
+        // Outside the scope the Swift loop runs (it differs from the C kernel in the last bits).
+        XCTAssertGreaterThan(differing(input.applying(.gelu)), 0)
+    }
+
     func testSoftmaxTileMatchesTheSwiftTile() {
         var rng = SeededGenerator(seed: 31)
         for (rows, keys, dv) in [(1, 1, 1), (5, 17, 3), (8, 255, 64), (3, 33, 20)] {
