@@ -186,17 +186,19 @@ struct FlashAttentionProblem {
 }
 
 extension FlashAttentionProblem {
-    /// One key tile of the online softmax in Swift (AVX2): `st_softmax_tile` without AVX-512.
+    /// One key tile of the online softmax (fp32; the row loops in C on AVX-512, with the same
+    /// results: `exponentiateRow`); in a bf16 scope on AVX-512 `st_softmax_tile` runs instead.
     func onlineSoftmax(scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, first: Bool,
                        maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
                        out o: UnsafeMutablePointer<Float>) {
+        let inC = AVX512Kernels.enabled  // the bit-exact C twins of the row loops
         for row in 0..<rows {
             let s = scores + row * keys
             let previous = first ? -Float.infinity : maxima[row]
-            let maximum = Swift.max(previous, rowMaximum(s, keys))
+            let maximum = Swift.max(previous, rowMaximum(s, keys, inC: inC))
             // A row of -inf scores so far keeps reference 0 (exp gives 0, not NaN).
             let reference = maximum == -.infinity ? 0 : maximum
-            let blockSum = exponentiateRow(s, keys, subtracting: reference)
+            let blockSum = exponentiateRow(s, keys, subtracting: reference, inC: inC)
             if first {
                 sums[row] = blockSum
             } else if previous < maximum {

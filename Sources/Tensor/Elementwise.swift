@@ -35,19 +35,20 @@ extension Activation {
 }
 
 extension Activation {
-    /// Whether this activation runs in C here: exact GELU on AVX-512 in a bf16 scope
-    /// (`AVX512Kernels`). Read it on the calling thread, before fanning out: the precision is a
-    /// task-local value, which the pool's worker threads do not see.
-    var runsInC: Bool { self == .gelu && AVX512Kernels.enabled && Precision.usesBFloat16 }
+    /// Whether this activation runs in C here: exact GELU on AVX-512 (`AVX512Kernels`), with the
+    /// same results bit for bit as the Swift loop (`st_gelu_twin`), in twice the lanes.
+    var runsInC: Bool { self == .gelu && AVX512Kernels.enabled }
 
-    /// The activation over `count` floats from `source` into `destination` (may alias), in C when
-    /// `inC` (see `runsInC`).
+    /// The activation over `count` floats from `source` into `destination` (may alias); the full
+    /// vectors in C when `inC` (see `runsInC`), the rest in Swift.
     func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int, inC: Bool) {
+        var done = 0
         if inC {
-            st_gelu(source, destination, count)
-        } else {
-            mapVectorised(source, destination, count) { self.apply($0) }
+            let vectors = count / vectorWidth
+            st_gelu_twin(source, destination, vectors)
+            done = vectors * vectorWidth
         }
+        if done < count { mapVectorised(source + done, destination + done, count - done) { self.apply($0) } }
     }
 }
 

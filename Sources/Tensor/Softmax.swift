@@ -1,5 +1,7 @@
 // Softmax over the last axis (max-subtracted, vectorised exp).
 
+import CAVX512
+
 extension Tensor {
     /// Softmax over the last axis.
     public func softmax() -> Tensor {
@@ -50,8 +52,18 @@ public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) -> Float
 /// Largest of `d` contiguous values (-inf when `d` is 0).
 @inlinable @inline(__always)
 public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int) -> Float {
+    rowMaximum(p, d, inC: AVX512Kernels.enabled)
+}
+
+/// `rowMaximum(_:_:)` with the vector loop in C on AVX-512 (`inC`: `st_row_max_twin`) or in Swift.
+@inlinable @inline(__always)
+public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int, inC: Bool) -> Float {
     var maxVector = FloatVector(repeating: -.infinity)
     var i = 0
+    if inC {
+        withUnsafeMutableBytes(of: &maxVector) { st_row_max_twin(p, d, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        i = d - d % vectorWidth
+    }
     while i + vectorWidth <= d {
         maxVector = lanewiseMax(maxVector, UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self))
         i += vectorWidth
@@ -65,8 +77,24 @@ public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int) -> Float {
 /// flash attention kernel passes its running row maximum as `reference`.
 @inlinable @inline(__always)
 public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtracting reference: Float) -> Float {
+    exponentiateRow(p, d, subtracting: reference, inC: AVX512Kernels.enabled)
+}
+
+/// `exponentiateRow(_:_:subtracting:)` with the full vectors in C on AVX-512 (`inC`, the same
+/// results bit for bit: `st_exp_row_twin`) or in Swift.
+@inlinable @inline(__always)
+public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtracting reference: Float,
+                            inC: Bool) -> Float {
     var sumVector = FloatVector(repeating: 0)
     var i = 0
+    if inC {
+        withUnsafeMutableBytes(of: &sumVector) {
+            st_exp_row_twin(p, d, reference, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+        }
+        var sum = sumVector.sum()
+        for j in (d - d % vectorWidth)..<d { sum += p[j] }
+        return sum
+    }
     while i + vectorWidth <= d {
         let e = vectorExp(UnsafeRawPointer(p + i).loadUnaligned(as: FloatVector.self) - reference)
         UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: FloatVector.self)

@@ -1,6 +1,6 @@
 // Tests the AVX-512 F kernels of CAVX512 (used instead of the AVX2 Swift loops when the CPU has
-// AVX-512): exact GELU against erf in Double, and attention's online-softmax tile against the
-// Swift tile (`FlashAttentionProblem.onlineSoftmax`) over several key tiles whose maxima rise and
+// AVX-512): the fp32 twins of GELU and of a row's exp give the Swift loops' results bit for bit,
+// and the bf16 scope's online-softmax tile follows the Swift tile (`FlashAttentionProblem.onlineSoftmax`) over several key tiles whose maxima rise and
 // fall, with odd widths. Skipped on CPUs without AVX-512 (there the Swift loops run, and the
 // attention and activation tests cover them).
 
@@ -14,44 +14,82 @@ final class AVX512KernelTests: XCTestCase {
         try XCTSkipUnless(st_avx512_supported() != 0, "this CPU has no AVX-512")
     }
 
-    func testGELUMatchesErfInDouble() {
-        var values: [Float] = (0..<20001).map { Float($0 - 10000) / 1000 }  // -10 ... 10
-        values += [0, -0.0, 1e-30, -1e-30, 50, -50, 1e6, -1e6]
+    /// Values that exercise every branch of the exp and erf approximations: a grid over -10...10,
+    /// signed zeros, tiny and huge values, the clamps of exp, infinities.
+    private func awkwardValues() -> [Float] {
+        var values: [Float] = (0..<20001).map { Float($0 - 10000) / 1000 }
+        values += [0, -0.0, 1e-30, -1e-30, 1e-45, 50, -50, 1e6, -1e6, .infinity, -.infinity,
+                   -87.33, -87.34, -87.32, 88.37, 88.38, 88.72, 88.73, -100, 100]
+        var rng = SeededGenerator(seed: 5)
+        values += (0..<5000).map { _ in Float.random(in: -120...120, using: &rng) }
+        return values
+    }
+
+    private func assertBitIdentical(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath,
+                                    line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let differing = zip(a, b).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }
+        XCTAssertEqual(differing.count, 0, "\(what): values differing, e.g. \(differing.prefix(3))", file: file, line: line)
+    }
+
+    /// The C GELU gives the Swift loop's results bit for bit (so fp32 parity cannot depend on which
+    /// one ran), for every count (tails go to Swift) and in place.
+    func testGELUTwinMatchesTheSwiftLoopBitForBit() {
+        let values = awkwardValues()
+        for count in [values.count, 16, 17, 15, 1, 0] {
+            let source = Array(values.prefix(count))
+            var swift = [Float](repeating: .nan, count: count), twin = [Float](repeating: .nan, count: count)
+            Activation.gelu.apply(source, &swift, count, inC: false)
+            Activation.gelu.apply(source, &twin, count, inC: true)
+            assertBitIdentical(swift, twin, "GELU, \(count) values")
+            var inPlace = source
+            inPlace.withUnsafeMutableBufferPointer { Activation.gelu.apply($0.baseAddress!, $0.baseAddress!, count, inC: true) }
+            assertBitIdentical(swift, inPlace, "GELU in place, \(count) values")
+        }
+        // And it is accurate: against erf in Double.
         var out = [Float](repeating: .nan, count: values.count)
-        st_gelu(values, &out, values.count)
+        Activation.gelu.apply(values, &out, values.count, inC: true)
         var worst = 0.0
-        for (x, y) in zip(values, out) {
+        for (x, y) in zip(values, out) where x.isFinite && abs(x) < 1e5 {
             let expected = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
             worst = max(worst, abs(Double(y) - expected) / max(1, abs(expected)))
         }
         XCTAssertLessThan(worst, 1e-6, "GELU error (absolute, relative above 1)")
-        // Tails shorter than a vector: the count is honoured (nothing written past it).
-        var short = [Float](repeating: 7, count: 20)
-        st_gelu([1, -1, 2], &short, 3)
-        XCTAssertEqual(short[3], 7)
-        XCTAssertEqual(short[0], 0.841_344_7, accuracy: 1e-6)
     }
 
-    /// In a bf16 scope every chunk of a threaded GELU runs the C kernel, including the chunks on
-    /// the pool's worker threads, which do not see the task-local precision (they once fell back
-    /// to the Swift loop, so one tensor mixed two GELUs).
-    func testGELUInBF16ScopeUsesTheCKernelOnEveryThread() throws {
-        try XCTSkipUnless(Precision.bfloat16Supported, "this CPU has no AVX-512 BF16")
-        try XCTSkipUnless(AVX512Kernels.enabled, "SAMTRACK_AVX512=0")
-        var rng = SeededGenerator(seed: 5)
-        let count = 16 * elementwiseGrain + 13  // many chunks: both threads take several
+    /// A row's maximum and exp(x - reference) over it in C: the same maximum, values and sum, bit
+    /// for bit, as the Swift loops, for row lengths around the vector width and references that push values into
+    /// exp's clamps.
+    func testRowTwinsMatchTheSwiftLoopsBitForBit() {
+        let values = awkwardValues().filter { !$0.isNaN }
+        for (length, reference) in [(values.count, Float(0)), (1000, 3.5), (17, -2), (16, 0), (15, 1), (33, 90), (255, -90)] {
+            let row = Array(values.suffix(length))
+            var swift = row, twin = row
+            let swiftSum = swift.withUnsafeMutableBufferPointer { exponentiateRow($0.baseAddress!, length, subtracting: reference, inC: false) }
+            let twinSum = twin.withUnsafeMutableBufferPointer { exponentiateRow($0.baseAddress!, length, subtracting: reference, inC: true) }
+            XCTAssertEqual(rowMaximum(row, length, inC: true).bitPattern, rowMaximum(row, length, inC: false).bitPattern,
+                           "maximum of the row of \(length)")
+            assertBitIdentical(swift, twin, "exp row of \(length), reference \(reference)")
+            XCTAssertEqual(swiftSum.bitPattern, twinSum.bitPattern, "sum of the row of \(length): \(swiftSum) vs \(twinSum)")
+        }
+    }
+
+    /// A threaded GELU over many chunks (both threads take several) gives the single-threaded Swift
+    /// loop's results in fp32 and in a bf16 scope alike (once, the worker threads, which do not see
+    /// the task-local precision, ran a different GELU from the calling thread's).
+    func testThreadedGELUIsTheSameOnEveryThreadAndInEveryScope() {
+        var rng = SeededGenerator(seed: 6)
+        let count = 16 * elementwiseGrain + 13
         let values = (0..<count).map { _ in Float.random(in: -6...6, using: &rng) }
         var expected = [Float](repeating: 0, count: count)
-        st_gelu(values, &expected, count)
+        Activation.gelu.apply(values, &expected, count, inC: false)
         let input = Tensor(shape: [count], values: values)
-        let scoped = Precision.$current.withValue(.bfloat16) { input.applying(.gelu) }
         var inPlace = input
         Precision.$current.withValue(.bfloat16) { inPlace.apply(.gelu) }
-        func differing(_ t: Tensor) -> Int { zip(t.scalars, expected).filter { $0 != $1 }.count }
-        XCTAssertEqual(differing(scoped), 0, "elements not from the C kernel")
-        XCTAssertEqual(differing(inPlace), 0, "elements not from the C kernel (in place)")
-        // Outside the scope the Swift loop runs (it differs from the C kernel in the last bits).
-        XCTAssertGreaterThan(differing(input.applying(.gelu)), 0)
+        assertBitIdentical(input.applying(.gelu).scalars, expected, "threaded GELU (fp32)")
+        assertBitIdentical(Precision.$current.withValue(.bfloat16) { input.applying(.gelu) }.scalars, expected,
+                           "threaded GELU (bf16 scope)")
+        assertBitIdentical(inPlace.scalars, expected, "threaded GELU in place (bf16 scope)")
     }
 
     func testSoftmaxTileMatchesTheSwiftTile() {

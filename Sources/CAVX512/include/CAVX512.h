@@ -46,7 +46,7 @@ void st_bf16_gemm(long m, long n, long k, float alpha, const uint16_t *a, long l
 void st_bf16_gemm_bias(long m, long n, long k, float alpha, const uint16_t *a, long lda,
                        const uint16_t *b, long ldp, float beta, const float *bias, float *c, long ldc);
 
-/// 1 when this CPU runs the AVX-512 F kernels below (st_softmax_tile, st_gelu), 0 otherwise.
+/// 1 when this CPU runs the AVX-512 F kernels below (st_softmax_tile and the twins), 0 otherwise.
 int st_avx512_supported(void);
 
 /// One key tile of attention's online softmax (see Sources/Tensor/Attention.swift), for `rows`
@@ -59,9 +59,17 @@ int st_avx512_supported(void);
 void st_softmax_tile(float *scores, long rows, long keys, int first, float *maxima, float *sums,
                      float *out, long dv, uint16_t *probabilities, long stride);
 
-/// Exact GELU, x / 2 * (1 + erf(x / sqrt 2)), over `count` values (dst may equal src); the same
-/// erf and exp approximations as Sources/Tensor/VectorMath.swift (absolute error < 2e-7).
-void st_gelu(const float *src, float *dst, long count);
+/// Bit-exact AVX-512 twins of Sources/Tensor's fp32 loops (swift_twins.c).
+/// st_exp_row_twin: values[0..<count] = exp(values - reference) as VectorMath.vectorExp, and
+/// lane_sums[l] = the sum, in order, of lane l's results over the full groups of 16 (the sum
+/// vector of Softmax.exponentiateRow; the caller adds the tail's values to it one by one).
+/// st_gelu_twin: exact GELU as Activation.gelu over `vectors` groups of 16 floats (the caller does
+/// the remainder; dst may equal src).
+void st_exp_row_twin(float *values, long count, float reference, float *lane_sums);
+/// st_row_max_twin: lanes[l] = the largest of lane l's values over the full groups of 16 (-inf
+/// when there are none), as Softmax.rowMaximum's vector loop; the caller reduces the lanes and the tail.
+void st_row_max_twin(const float *values, long count, float *lanes);
+void st_gelu_twin(const float *src, float *dst, long vectors);
 
 #ifdef __cplusplus
 }

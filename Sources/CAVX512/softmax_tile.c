@@ -1,7 +1,8 @@
-// AVX-512 F versions of attention's online-softmax tile and of exact GELU: the arithmetic of
-// Sources/Tensor/VectorMath.swift (the same exp and erf approximations) on 512-bit registers,
-// which the Swift code, built for AVX2, cannot use. Tensor calls them only when
-// st_avx512_supported() says the CPU has AVX-512.
+// AVX-512 version of attention's online-softmax tile for the bf16 scope: the exp approximation of
+// Sources/Tensor/VectorMath.swift with fused multiply-adds on 512-bit registers, writing the
+// probabilities in bf16 for the P V product. (In fp32 the Swift tile runs, its exp in C through
+// the bit-exact twin in swift_twins.c.) Tensor calls it only when st_avx512_supported() says the
+// CPU has AVX-512.
 
 #include "CAVX512.h"
 #include <math.h>
@@ -114,27 +115,6 @@ ST_AVX512 void st_softmax_tile(float *scores, long rows, long keys, int first, f
     }
 }
 
-ST_AVX512 void st_gelu(const float *src, float *dst, long count) {
-    // erf(|x|) = 1 - t exp(-x^2 + P(t)), t = 1 / (1 + |x| / 2), as VectorMath.vectorErf.
-    static const float c[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
-                                -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
-    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
-    const __m512 signBit = _mm512_set1_ps(-0.0f);
-    for (long i = 0; i < count; i += 16) {
-        __mmask16 mask = tail_mask(count - i);
-        __m512 v = _mm512_maskz_loadu_ps(mask, src + i);
-        __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(0.7071067811865476f));
-        __m512 a = _mm512_andnot_ps(signBit, x);
-        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(half, a, one));
-        __m512 p = _mm512_set1_ps(c[0]);
-        for (int k = 1; k < 10; k++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[k]));
-        __m512 erfc = _mm512_mul_ps(t, exp512(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a, p)));
-        // erf is odd: 1 - erfc(|x|), negated where x < 0.
-        __m512 erf = _mm512_xor_ps(_mm512_sub_ps(one, erfc), _mm512_and_ps(signBit, x));
-        _mm512_mask_storeu_ps(dst + i, mask, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
-    }
-}
-
 #else  // not x86-64: never called (st_avx512_supported() is 0).
 
 int st_avx512_supported(void) { return 0; }
@@ -143,5 +123,4 @@ void st_softmax_tile(float *scores, long rows, long keys, int first, float *maxi
     (void)scores; (void)rows; (void)keys; (void)first; (void)maxima; (void)sums;
     (void)out; (void)dv; (void)probabilities; (void)stride;
 }
-void st_gelu(const float *src, float *dst, long count) { (void)src; (void)dst; (void)count; }
 #endif
