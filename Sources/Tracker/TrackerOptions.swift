@@ -24,10 +24,12 @@ public struct TrackerOptions: Sendable, Codable, Equatable {
     public var encoderPrecision: Precision = .float32
     /// Arithmetic of memory attention's products (projections and the attention over the memory).
     public var memoryAttentionPrecision: Precision = .float32
+    /// Arithmetic of the memory encoder's products (the fuser's pointwise linear layers).
+    public var memoryEncoderPrecision: Precision = .float32
 
     public init(fillHoleArea: Int = 8, correctionsAsConditioning: Bool = true, clearRecentMemoryOnCorrection: Bool = false,
                 frameCount: Int? = nil, bfloat16Memories: Bool = true, encoderPrecision: Precision = .float32,
-                memoryAttentionPrecision: Precision = .float32) {
+                memoryAttentionPrecision: Precision = .float32, memoryEncoderPrecision: Precision = .float32) {
         self.fillHoleArea = fillHoleArea
         self.correctionsAsConditioning = correctionsAsConditioning
         self.clearRecentMemoryOnCorrection = clearRecentMemoryOnCorrection
@@ -35,18 +37,19 @@ public struct TrackerOptions: Sendable, Codable, Equatable {
         self.bfloat16Memories = bfloat16Memories
         self.encoderPrecision = encoderPrecision
         self.memoryAttentionPrecision = memoryAttentionPrecision
+        self.memoryEncoderPrecision = memoryEncoderPrecision
     }
 
-    /// The same precision for the encoder and memory attention (the stages where the time goes;
-    /// the decoder and memory encoder always run in fp32).
+    /// The same precision for the image encoder, memory attention and the memory encoder (the mask
+    /// decoder, ~0.4% of a frame's arithmetic, always runs in fp32).
     public init(fillHoleArea: Int = 8, frameCount: Int? = nil, precision: Precision) {
         self.init(fillHoleArea: fillHoleArea, frameCount: frameCount, encoderPrecision: precision,
-                  memoryAttentionPrecision: precision)
+                  memoryAttentionPrecision: precision, memoryEncoderPrecision: precision)
     }
 
     private enum CodingKeys: String, CodingKey {
         case fillHoleArea, correctionsAsConditioning, clearRecentMemoryOnCorrection, frameCount, bfloat16Memories
-        case encoderPrecision, memoryAttentionPrecision
+        case encoderPrecision, memoryAttentionPrecision, memoryEncoderPrecision
     }
 
     /// Decodes saved options; keys missing from states saved by older versions take their defaults.
@@ -62,5 +65,6 @@ public struct TrackerOptions: Sendable, Codable, Equatable {
         bfloat16Memories = try c.decodeIfPresent(Bool.self, forKey: .bfloat16Memories) ?? defaults.bfloat16Memories
         encoderPrecision = try c.decodeIfPresent(Precision.self, forKey: .encoderPrecision) ?? .float32
         memoryAttentionPrecision = try c.decodeIfPresent(Precision.self, forKey: .memoryAttentionPrecision) ?? .float32
+        memoryEncoderPrecision = try c.decodeIfPresent(Precision.self, forKey: .memoryEncoderPrecision) ?? .float32
     }
 }

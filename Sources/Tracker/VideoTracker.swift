@@ -243,9 +243,9 @@ public final class VideoTracker: @unchecked Sendable {
             model.forwardSAMHeads(conditioned, points: [nil], maskInputs: nil, highRes: frame.highRes, multimaskOutput: multimask)
         }
         let scores = heads.objectScores.scalars
-        let encoded = timings.measure(\.memoryEncoder) {
+        let encoded = timings.measure(\.memoryEncoder) { Precision.$current.withValue(options.memoryEncoderPrecision) {
             model.encodeMemory(frame, highResMasks: heads.highResMasks, objectScores: scores, maskFromPoints: false)
-        }
+        } }
         let memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
                                   bfloat16: options.bfloat16Memories)
         return PendingFrame(result: makeResult(id: id, heads: heads, prompted: false), pointer: heads.objectPointers.scalars,
@@ -293,9 +293,9 @@ public final class VideoTracker: @unchecked Sendable {
                 let side = pending.result.lowResLogits.shape
                 let highRes = pending.result.lowResLogits.reshaped([1, 1, side[0], side[1]])
                     .interpolate(height: s, width: s, mode: .bilinear(antialias: false))
-                let encoded = timings.measure(\.memoryEncoder) {
+                let encoded = timings.measure(\.memoryEncoder) { Precision.$current.withValue(options.memoryEncoderPrecision) {
                     model.encodeMemory(frame, highResMasks: highRes, objectScores: [pending.result.objectScore], maskFromPoints: true)
-                }
+                } }
                 memory = StoredMemory(encoded.features.reshaped(Array(encoded.features.shape.dropFirst())),
                                       bfloat16: options.bfloat16Memories)
             }

@@ -169,7 +169,7 @@ struct TrackerBench: ParsableCommand {
             let s = sam.config.imageSize
             print(environmentSummary())
             print("model \(sam.config.name), \(sam.checkpointPath), \(s) px, \(objects) object(s), \(frames) frames, "
-                  + "precision \(compute.precision.rawValue) (encoder, memory attention)")
+                  + "precision \(compute.precision.rawValue) (encoder, memory attention, memory encoder)")
             var frameSource = try BenchFrames(input: input, imageSize: s)
             let tracker = VideoTracker(model: sam, sourceHeight: frameSource.height, sourceWidth: frameSource.width,
                                        options: TrackerOptions(frameCount: nil, precision: compute.precision))

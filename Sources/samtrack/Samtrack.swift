@@ -21,7 +21,7 @@ struct ComputeOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "Arithmetic of the image encoder's and memory attention's matrix products: fp32 (exact parity) or bf16 (bfloat16 operands, fp32 sums; needs AVX-512 BF16).")
+    @Option(name: .long, help: "Arithmetic of the matrix products of the image encoder, memory attention and the memory encoder: fp32 (exact parity) or bf16 (bfloat16 operands, fp32 sums; needs AVX-512 BF16).")
     var precision: Precision = .float32
 
     func validate() throws {
