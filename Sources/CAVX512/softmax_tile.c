@@ -41,6 +41,25 @@ ST_AVX512 static inline __m512 exp512(__m512 x) {
                               _mm512_set1_ps(INFINITY));
 }
 
+/// e^x for x <= 0 (attention's s - max), cheaper than exp512 for probabilities that are rounded to
+/// bfloat16 anyway: Taylor degree 5 (relative error < 2.5e-6, against bf16's 3.9e-3 rounding step),
+/// no upper clamp (x <= 0), 0 below -87.33 as exp512.
+ST_AVX512 static inline __m512 exp512_nonpositive(__m512 x) {
+    const __m512 low = _mm512_set1_ps(-87.33f);
+    const __m512 clamped = _mm512_max_ps(x, low);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.4426950408889634f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.1219444e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 120.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, low, _CMP_NLT_UQ), _mm512_scalef_ps(p, n));
+}
+
 static inline __mmask16 tail_mask(long left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
@@ -75,7 +94,7 @@ ST_AVX512BF16 __attribute__((noinline)) static float exponentiate_row_bf16(const
     __m512 sum = _mm512_setzero_ps();
     for (long j = 0; j < keys; j += 16) {
         __mmask16 mask = tail_mask(keys - j);
-        __m512 e = _mm512_maskz_mov_ps(mask, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + j), shift)));
+        __m512 e = _mm512_maskz_mov_ps(mask, exp512_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + j), shift)));
         sum = _mm512_add_ps(sum, e);
         _mm256_mask_storeu_epi16((void *)(probabilities + j), mask, (__m256i)_mm512_cvtneps_pbh(e));
     }

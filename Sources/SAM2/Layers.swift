@@ -50,6 +50,11 @@ public struct Linear: Sendable {
 
     /// x [..., in] -> [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias, packed: packedWeight) }
+
+    /// The layer followed by `activation` (fused into the product's blocks in a bf16 scope).
+    public func callAsFunction(_ x: Tensor, then activation: Activation) -> Tensor {
+        x.linear(weight: weight, bias: bias, packed: packedWeight, activation: activation)
+    }
 }
 
 /// `nn.LayerNorm` over the last axis.
@@ -143,8 +148,7 @@ public struct MLP: Sendable {
         if layers.count == 2 && rows >= 2 * Self.blockRows { return blockwise(x, rows: rows) }
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = layer(h)
-            if i < layers.count - 1 { h.apply(activation) }
+            h = i < layers.count - 1 ? layer(h, then: activation) : layer(h)
         }
         if sigmoidOutput { h.apply(.sigmoid) }
         return h
@@ -160,8 +164,7 @@ public struct MLP: Sendable {
         var start = 0
         while start < rows {
             let end = min(rows, start + Self.blockRows)
-            var h = layers[0](flat.slice(axis: 0, start..<end))
-            h.apply(activation)
+            let h = layers[0](flat.slice(axis: 0, start..<end), then: activation)
             var y = layers[1](h)
             if sigmoidOutput { y.apply(.sigmoid) }
             out.withUnsafeMutablePointer { o in

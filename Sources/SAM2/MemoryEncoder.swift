@@ -23,8 +23,7 @@ struct CXBlock: Sendable {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = norm(dwconv(x)).permuted([0, 2, 3, 1])  // [B, h, w, C]
-        h = pwconv1(h)
-        h.apply(.gelu)
+        h = pwconv1(h, then: .gelu)
         h = pwconv2(h) * gamma
         var out = x
         out.add(h.permuted([0, 3, 1, 2]))

@@ -81,16 +81,19 @@ let bf16RowBlock = 192
 
 /// C [m, n] (row stride ldc) = alpha * bf16(A) B + beta * C (+ bias [n] on every row) with A fp32
 /// [m, k] (row stride lda), converted to bf16 block by block, and B packed. Rows are split over
-/// `Parallel.threadCount` workers.
+/// `Parallel.threadCount` workers. `activation` (needs ldc == n) is applied to each block of rows
+/// as soon as it is done, while it is still in cache (the same values as applying it afterwards).
 public func bf16Gemm(m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                      b: BF16PackedMatrix, beta: Float = 0, bias: UnsafePointer<Float>? = nil,
-                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, activation: Activation = .identity) {
     precondition(b.k == k && b.n == n, "bf16Gemm: packed operand \(b.k) x \(b.n) for k \(k), n \(n)")
+    precondition(activation == .identity || ldc == n, "bf16Gemm: an activation needs contiguous rows")
     guard m > 0, n > 0 else { return }
     let evenK = (k + 1) / 2 * 2
     let blocks = (m + bf16RowBlock - 1) / bf16RowBlock
     let work = 2 * m * n * k
     let grain = work >= 1 << 22 ? 1 : blocks
+    let activationInC = activation.runsInC  // decided here: workers do not see task-local values
     Parallel.forEach(blocks, grain: grain) { range in
         let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16RowBlock * evenK)
         defer { scratch.deallocate() }
@@ -99,6 +102,9 @@ public func bf16Gemm(m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<
             let rows = min(bf16RowBlock, m - row)
             st_bf16_convert_rows(a + row * lda, lda, rows, k, scratch, evenK)
             st_bf16_gemm_bias(rows, n, k, alpha, scratch, evenK, b.pairs, b.width, beta, bias, c + row * ldc, ldc)
+            if activation != .identity {
+                activation.apply(c + row * ldc, c + row * ldc, rows * n, inC: activationInC)
+            }
         }
     }
 }

@@ -49,10 +49,12 @@ extension Tensor {
         return out
     }
 
-    /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out]. In a bf16
-    /// scope (`Precision`) with `packed` given, the product runs on bfloat16 operands with the
-    /// weight's packing from that cache.
-    public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil) -> Tensor {
+    /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out], then
+    /// `activation`. In a bf16 scope (`Precision`) with `packed` given, the product runs on bfloat16
+    /// operands with the weight's packing from that cache, and the activation is applied block by
+    /// block while the output is in cache (the same values as applying it afterwards).
+    public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil,
+                       activation: Activation = .identity) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
                      "linear: input \(shape) with weight \(weight.shape)")
         let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
@@ -67,10 +69,11 @@ extension Tensor {
                     if let bias {
                         bias.withUnsafePointer { pb in
                             bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, bias: pb,
-                                     c: c, ldc: outFeatures)
+                                     c: c, ldc: outFeatures, activation: activation)
                         }
                     } else {
-                        bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, c: c, ldc: outFeatures)
+                        bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, c: c,
+                                 ldc: outFeatures, activation: activation)
                     }
                 }
             }
@@ -93,6 +96,7 @@ extension Tensor {
                 }
             }
         }
+        if activation != .identity { out.apply(activation) }
         return out
     }
 }

@@ -92,6 +92,38 @@ final class AVX512KernelTests: XCTestCase {
         assertBitIdentical(inPlace.scalars, expected, "threaded GELU in place (bf16 scope)")
     }
 
+    /// The bf16 scope's tile: probabilities written in bf16 are the Swift tile's exp values to
+    /// bf16 rounding (relative 2^-9, plus the cheaper exp's < 2.5e-6), the sums to 1e-5, and the
+    /// fp32 scores are left as they were.
+    func testSoftmaxTileBF16ProbabilitiesFollowTheSwiftTile() throws {
+        try XCTSkipUnless(Precision.bfloat16Supported, "this CPU has no AVX-512 BF16")
+        var rng = SeededGenerator(seed: 33)
+        for (rows, keys) in [(3, 255), (2, 17), (1, 1), (4, 64)] {
+            let problem = FlashAttentionProblem(
+                q: UnsafePointer(bitPattern: 8)!, k: UnsafePointer(bitPattern: 8)!, v: UnsafePointer(bitPattern: 8)!,
+                out: UnsafeMutablePointer(bitPattern: 8)!, lq: rows, lk: keys, d: 1, dv: 1, alpha: 1,
+                blockRows: rows, blockKeys: keys, queryBlocks: 1, bf16: nil)
+            let scores = rng.normal([rows, keys]).scalars.map { $0 * 8 }
+            var swiftScores = scores, cScores = scores
+            var maxima = [Float](repeating: 0, count: rows), sums = [Float](repeating: 0, count: rows)
+            var cMaxima = maxima, cSums = sums, out = [Float](repeating: 0, count: rows), cOut = out
+            problem.onlineSoftmax(scores: &swiftScores, rows: rows, keys: keys, first: true, maxima: &maxima, sums: &sums, out: &out)
+            let stride = keys + keys % 2
+            var probabilities = [UInt16](repeating: 0xFFFF, count: rows * stride)
+            st_softmax_tile(&cScores, rows, keys, 1, &cMaxima, &cSums, &cOut, 1, &probabilities, stride)
+            XCTAssertEqual(cScores, scores, "scores untouched")
+            XCTAssertEqual(cMaxima, maxima)
+            for r in 0..<rows {
+                XCTAssertEqual(cSums[r], sums[r], accuracy: 1e-5 * sums[r], "sum of row \(r)")
+                for k in 0..<keys {
+                    let p = Float(bitPattern: UInt32(probabilities[r * stride + k]) << 16), e = swiftScores[r * keys + k]
+                    XCTAssertEqual(p, e, accuracy: e / 256 + 1e-30, "row \(r) key \(k) of \(keys)")
+                }
+                if keys % 2 == 1 { XCTAssertEqual(probabilities[r * stride + keys], 0, "the pair's zero half") }
+            }
+        }
+    }
+
     func testSoftmaxTileMatchesTheSwiftTile() {
         var rng = SeededGenerator(seed: 31)
         for (rows, keys, dv) in [(1, 1, 1), (5, 17, 3), (8, 255, 64), (3, 33, 20)] {

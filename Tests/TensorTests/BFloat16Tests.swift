@@ -88,6 +88,27 @@ final class BFloat16Tests: XCTestCase {
         XCTAssertLessThan(relativeL2Error(bf16, fp32), 1e-2)
     }
 
+    /// A linear layer with its activation fused (applied per block of rows inside the bf16 product)
+    /// gives exactly the values of the product followed by the activation, in both precisions,
+    /// over several row blocks (both threads take some) and an output width off the vector size.
+    func testLinearWithFusedActivationEqualsTheTwoSteps() {
+        var rng = SeededGenerator(seed: 24)
+        let x = rng.normal([1000, 96]), w = rng.normal([203, 96]), bias = rng.normal([203])
+        let cache = PackedWeightCache()
+        for precision in [Precision.float32, .bfloat16] {
+            Precision.$current.withValue(precision) {
+                for activation in [Activation.gelu, .relu] {
+                    let fused = x.linear(weight: w, bias: bias, packed: cache, activation: activation)
+                    var twoSteps = x.linear(weight: w, bias: bias, packed: cache)
+                    twoSteps.apply(activation)
+                    XCTAssertEqual(fused.shape, [1000, 203])
+                    XCTAssertEqual(zip(fused.scalars, twoSteps.scalars).filter { $0.bitPattern != $1.bitPattern }.count, 0,
+                                   "\(precision) \(activation): fused differs from the two steps")
+                }
+            }
+        }
+    }
+
     func testAttentionInBF16ScopeOverTilings() {
         var rng = SeededGenerator(seed: 24)
         let tilings = [AttentionTiling(queryRows: 1, keys: 1), AttentionTiling(queryRows: 5, keys: 7),
