@@ -14,6 +14,13 @@ struct Samtrack: ParsableCommand {
         version: "0.1.0",
         subcommands: [TrackCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self]
     )
+
+    /// Tunes the allocator (freed tensors are reused, not returned to the kernel: `HeapTuning`),
+    /// then parses and runs the command.
+    static func main() {
+        HeapTuning.apply()
+        main(nil)
+    }
 }
 
 /// Options shared by the commands that run the model.

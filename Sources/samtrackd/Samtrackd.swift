@@ -13,6 +13,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Tensor
 import TrackingService
 #if canImport(Glibc)
 import Glibc
@@ -52,6 +53,8 @@ struct Samtrackd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Jobs run on their own threads: one heap for all, freed tensors reused (`HeapTuning`).
+        HeapTuning.apply(singleArena: true)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
