@@ -41,14 +41,23 @@ public struct FrameReaderOptions: Sendable {
     /// libswscale slice threads for the conversions.
     public var scalerThreads: Int
 
-    public init(imageSize: Int? = nil, sourceRGB: Bool = false, capacity: Int = 4, live: Bool? = nil,
+    /// `capacity` nil: `defaultCapacity(imageSize:)`.
+    public init(imageSize: Int? = nil, sourceRGB: Bool = false, capacity: Int? = nil, live: Bool? = nil,
                 maxFrames: Int? = nil, scalerThreads: Int = 1) {
         self.imageSize = imageSize
         self.sourceRGB = sourceRGB
-        self.capacity = capacity
+        self.capacity = capacity ?? Self.defaultCapacity(imageSize: imageSize)
         self.live = live
         self.maxFrames = maxFrames
         self.scalerThreads = scalerThreads
+    }
+
+    /// Frames decoded ahead by default: 4, fewer for large model inputs so that at most ~24 MiB of
+    /// them wait in the queue (at least 2). A 1024 px input is 12 MiB and its frame takes seconds
+    /// to track, so 2 ahead are plenty; 4 would keep 24 MiB more resident for nothing.
+    public static func defaultCapacity(imageSize: Int?) -> Int {
+        guard let size = imageSize, size > 0 else { return 4 }
+        return max(2, min(4, (24 << 20) / (3 * size * size * MemoryLayout<Float>.size)))
     }
 }
 

@@ -8,6 +8,17 @@ import TestSupport
 @testable import Media
 
 final class FrameReaderTests: XCTestCase {
+    /// Frames decoded ahead by default: 4, but no more than ~24 MiB of model inputs (2 at 1024 px,
+    /// where each is 12 MiB); an explicit capacity wins.
+    func testDefaultCapacityFollowsTheInputSize() {
+        XCTAssertEqual(FrameReaderOptions(imageSize: 1024).capacity, 2)
+        XCTAssertEqual(FrameReaderOptions(imageSize: 512).capacity, 4)
+        XCTAssertEqual(FrameReaderOptions(imageSize: 256).capacity, 4)
+        XCTAssertEqual(FrameReaderOptions(imageSize: 4096).capacity, 2)
+        XCTAssertEqual(FrameReaderOptions().capacity, 4)
+        XCTAssertEqual(FrameReaderOptions(imageSize: 1024, capacity: 6).capacity, 6)
+    }
+
     func testFileDeliversEveryFrameInOrder() throws {
         let path = Fixtures.sharedMedia("bedroom.mp4")
         let reader = try FrameReader(input: path, options: FrameReaderOptions(imageSize: 64, capacity: 2))
