@@ -19,14 +19,21 @@ int st_avx512_supported(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 
+/// Cody-Waite reduction by ln 2: n = round(x / ln 2) and r = x - n ln 2 (|r| <= ln2 / 2), with
+/// ln 2 split in two parts so that n ln 2 is exact to fp32 rounding.
+ST_AVX512 static inline __m512 reduce_by_ln2(__m512 x, __m512 *n) {
+    *n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fnmadd_ps(*n, _mm512_set1_ps(0.693359375f), x);
+    return _mm512_fnmadd_ps(*n, _mm512_set1_ps(-2.1219444e-4f), r);
+}
+
 /// e^x as VectorMath.vectorExp: Cody-Waite reduction by ln 2, Taylor polynomial of degree 7,
 /// 0 below -87.33 and +inf above 88.72.
 ST_AVX512 static inline __m512 exp512(__m512 x) {
     const __m512 clamped = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33f)), _mm512_set1_ps(88.37f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.4426950408889634f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.1219444e-4f), r);
+    __m512 n;
+    const __m512 r = reduce_by_ln2(clamped, &n);
     __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
@@ -46,11 +53,8 @@ ST_AVX512 static inline __m512 exp512(__m512 x) {
 /// no upper clamp (x <= 0), 0 below -87.33 as exp512.
 ST_AVX512 static inline __m512 exp512_nonpositive(__m512 x) {
     const __m512 low = _mm512_set1_ps(-87.33f);
-    const __m512 clamped = _mm512_max_ps(x, low);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.4426950408889634f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.1219444e-4f), r);
+    __m512 n;
+    const __m512 r = reduce_by_ln2(_mm512_max_ps(x, low), &n);
     __m512 p = _mm512_set1_ps(1.0f / 120.0f);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));

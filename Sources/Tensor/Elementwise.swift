@@ -43,7 +43,7 @@ extension Activation {
     /// vectors in C when `inC` (see `runsInC`), the rest in Swift.
     func apply(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ count: Int, inC: Bool) {
         var done = 0
-        if inC {
+        if inC && self == .gelu {  // the only activation with a C twin (`runsInC`)
             let vectors = count / vectorWidth
             st_gelu_twin(source, destination, vectors)
             done = vectors * vectorWidth
