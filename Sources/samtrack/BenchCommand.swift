@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Checkpoint
+import Export
 import COpenBLAS
 import Foundation
 import Media
@@ -141,6 +142,9 @@ struct TrackerBench: ParsableCommand {
     @Option(name: .long, help: "Report memory at these frame numbers (comma-separated).")
     var memoryAt = "10,100,1000"
 
+    @Option(name: .long, help: "Write each frame's latency and stage times (ms) to this CSV file.")
+    var latencyLog: String?
+
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -181,15 +185,25 @@ struct TrackerBench: ParsableCommand {
                 prompts[i + 1] = .points(ImagePrompt(box: (x0 + 1, h * 0.25, x0 + w / Float(objects) - 1, h * 0.75)))
             }
             var perFrame: [Double] = []
+            var log = "frame,total_ms,encoder_ms,memory_attention_ms,decoder_ms,memory_encoder_ms,cpu_ms,involuntary_switches\n"
             var steady = StageTimings()
             let start = DispatchTime.now().uptimeNanoseconds
             for t in 0..<frames {
                 let image = try frameSource.next()
                 let before = tracker.timings
+                let usageBefore = latencyLog == nil ? nil : processUsage()
                 let begin = DispatchTime.now().uptimeNanoseconds
                 _ = try tracker.step(frame: image, prompts: t == 0 ? prompts : [:])
                 perFrame.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
                 if t > 0 { steady.add(tracker.timings, since: before) }
+                if let usageBefore {
+                    let now = tracker.timings, usage = processUsage()
+                    log += String(format: "%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d\n", t, perFrame[t] * 1000,
+                                  (now.encoder - before.encoder) * 1000, (now.memoryAttention - before.memoryAttention) * 1000,
+                                  (now.decoder - before.decoder) * 1000, (now.memoryEncoder - before.memoryEncoder) * 1000,
+                                  (usage.cpuSeconds - usageBefore.cpuSeconds) * 1000,
+                                  usage.involuntarySwitches - usageBefore.involuntarySwitches)
+                }
                 if checkpoints.contains(t + 1) {
                     let rss = residentMemoryMiB()
                     print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.3f MiB",
@@ -197,6 +211,7 @@ struct TrackerBench: ParsableCommand {
                 }
             }
             let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if let latencyLog { try AtomicFile.write(Data(log.utf8), to: latencyLog) }
             let tracked = max(frames - 1, 1)
             // Work of the tracked frames (FLOPCount: 2 x multiply-adds of products, convolutions
             // and attention, as torch's FLOP counter counts them).
@@ -267,11 +282,15 @@ struct DecodeBench: ParsableCommand {
 }
 
 /// User + system CPU seconds of this process (all threads), from getrusage.
-func processCPUSeconds() -> Double {
+func processCPUSeconds() -> Double { processUsage().cpuSeconds }
+
+/// The process's CPU time (user + system, all threads) and how often the kernel preempted its
+/// threads (involuntary context switches), from `getrusage`.
+func processUsage() -> (cpuSeconds: Double, involuntarySwitches: Int) {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    return (seconds(usage.ru_utime) + seconds(usage.ru_stime), usage.ru_nivcsw)
 }
 
 /// Floating-point operations of each stage, from `FLOPCount` and the work a tracker counted.
