@@ -58,7 +58,9 @@ let package = Package(
         // bfloat16 products on AVX-512 BF16 (the kernels carry their own target attributes, so
         // the target builds on any x86-64; debug builds are optimised too, like the Swift numerics).
         .target(name: "CAVX512", exclude: ["README.md"], cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512"], exclude: ["README.md"], swiftSettings: numericSettings),
+        // The worker pool's spin-wait hint (pause / yield).
+        .target(name: "CSpin", exclude: ["README.md"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512", "CSpin"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Tracker", dependencies: ["SAM2", "Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),

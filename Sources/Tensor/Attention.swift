@@ -86,14 +86,12 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     // Items are claimed a few at a time from a shared counter, so a worker slowed
                     // down by another process does not hold up the others at the end.
                     let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
-                    Parallel.withSerialBLAS {
-                        Parallel.forEach(workers) { slots in
-                            let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
-                            defer { scratch.deallocate() }
-                            for _ in slots {
-                                while let claimed = counter.next() {
-                                    for item in claimed { problem.run(item: item, scratch: scratch) }
-                                }
+                    Parallel.forEach(workers) { slots in
+                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
+                        defer { scratch.deallocate() }
+                        for _ in slots {
+                            while let claimed = counter.next() {
+                                for item in claimed { problem.run(item: item, scratch: scratch) }
                             }
                         }
                     }

@@ -1,30 +1,87 @@
-// MatMul: matrix products on OpenBLAS (cblas_sgemm): plain, batched and the Linear layer.
+// MatMul: matrix products on OpenBLAS (cblas_sgemm, split over the workers): plain, batched and the Linear layer.
 //
 // Layouts are PyTorch's: a Linear weight is [out, in] and computes x @ W^T + b.
 
 import COpenBLAS
 
-/// Thin wrapper over `cblas_sgemm` in row-major order:
-/// C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C.
-@inline(__always)
+/// C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C, row-major, on OpenBLAS. A product of
+/// at least `parallelProductThreshold` multiply-adds is split into one block of rows of C per
+/// worker (or of columns, when C has few rows), each a single-threaded `cblas_sgemm` call run by
+/// `Parallel.forEach`; the blocks are aligned (`ProductSplitAlignment`) so the result is
+/// bit-identical to one call. One block per worker: at 512 px four smaller blocks per worker made the
+/// encoder ~10% slower (three times the share of time in OpenBLAS's operand packing).
 public func sgemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
-    _ = Parallel.threadCount  // first product: OpenBLAS's idle workers set to sleep (OpenBLASIdleThreads)
     if k == 0 {
         // BLAS leaves C untouched when k == 0 only if beta == 1; make beta's meaning explicit.
         for row in 0..<m { for col in 0..<n { c[row * ldc + col] *= beta } }
         return
     }
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    func block(rows: Range<Int>, columns: Range<Int>) {
+        // Row r of op(A) starts at a + r * lda (A is [m, k]) or at a + r (A is [k, m]); column j
+        // of op(B) at b + j (B is [k, n]) or b + j * ldb (B is [n, k]).
+        let blockA = transposeA ? a + rows.lowerBound : a + rows.lowerBound * lda
+        let blockB = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(rows.count), Int32(columns.count), Int32(k), alpha, blockA, Int32(lda), blockB, Int32(ldb),
+                    beta, c + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
+    }
+    let threads = Parallel.threadCount
+    if threads > 1, m * n * k >= parallelProductThreshold {
+        // Blocks start at multiples of OpenBLAS's register-tile sizes, so OpenBLAS tiles them as it
+        // tiles the whole product: same kernels on the same elements, the same bits.
+        let alignment = ProductSplitAlignment.current
+        func boundaries(_ extent: Int, _ align: Int) -> [Int] {
+            let units = (extent + align - 1) / align
+            let parts = min(threads, units)
+            return (0...parts).map { min(extent, units * $0 / parts * align) }
+        }
+        if m >= 2 * alignment.rows {
+            let rows = boundaries(m, alignment.rows)
+            Parallel.forEach(rows.count - 1) { range in
+                block(rows: rows[range.lowerBound]..<rows[range.upperBound], columns: 0..<n)
+            }
+            return
+        }
+        if let columnAlignment = alignment.columns, n >= 2 * columnAlignment {
+            let columns = boundaries(n, columnAlignment)
+            Parallel.forEach(columns.count - 1) { range in
+                block(rows: 0..<m, columns: columns[range.lowerBound]..<columns[range.upperBound])
+            }
+            return
+        }
+    }
+    block(rows: 0..<m, columns: 0..<n)
 }
 
+/// Where `sgemm` may cut a product so that every block is bit-identical to the same rows (columns)
+/// of one OpenBLAS call (checked by `WorkerPoolTests` and, per kernel set, by cutting products of
+/// the model's shapes with OpenBLAS alone): OpenBLAS's AVX-512 and AVX kernel sets (SkylakeX,
+/// Cooperlake, Sandybridge) give the same bits for blocks starting at multiples of 64 rows or 64
+/// columns; its Haswell kernels (also used on AMD Zen without AVX-512, and what
+/// `OPENBLAS_CORETYPE=Haswell` forces) at multiples of 24 rows, and for no column cut.
+struct ProductSplitAlignment: Sendable {
+    let rows: Int
+    /// nil: products are not cut by columns.
+    let columns: Int?
+
+    static let current: ProductSplitAlignment = {
+        switch Parallel.openBLASCoreName.lowercased() {
+        case "haswell", "zen": ProductSplitAlignment(rows: 24, columns: nil)
+        default: ProductSplitAlignment(rows: 64, columns: 64)
+        }
+    }()
+}
+
+/// Products with at least this many multiply-adds are split over the workers (`sgemm`).
+public let parallelProductThreshold = 1 << 20
+
 /// Products of this many multiply-adds or fewer run one per worker thread in batched products;
-/// larger ones run one at a time with OpenBLAS using every core.
+/// larger ones run one at a time, each split over the workers by `sgemm`.
 @usableFromInline let smallProductThreshold = 1 << 21
 
 extension Tensor {
@@ -124,7 +181,7 @@ public func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, tr
                           c: pc + i * m * n, ldc: n)
                 }
                 if m * n * k <= smallProductThreshold && batch > 1 {
-                    Parallel.withSerialBLAS { Parallel.forEach(batch) { range in for i in range { one(i) } } }
+                    Parallel.forEach(batch) { range in for i in range { one(i) } }
                 } else {
                     for i in 0..<batch { one(i) }
                 }

@@ -1,28 +1,52 @@
-// Parallel: splits loops over the cores with Dispatch, without oversubscribing OpenBLAS.
+// Parallel: splits loops and matrix products over the cores.
 //
-// Policy: the project's own loops (element-wise, norms, softmax, im2col, depthwise conv...) run on
-// `Parallel.threadCount` workers; OpenBLAS is called either from one thread with all of its threads,
-// or, for batches of small products, from several workers while each product stays below OpenBLAS's
-// own threading threshold. Both use the same count, so the cores are never oversubscribed.
+// Policy: every parallel piece of work goes through one pool (`WorkerPool`): the project's loops
+// (element-wise, norms, softmax, attention tiles, im2col...) and the matrix products, which
+// `sgemm` splits into row or column blocks, each a single-threaded OpenBLAS call. OpenBLAS's own
+// threads are never used, so the cores are never shared between two thread pools and a product's
+// blocks are claimed dynamically like any other loop's chunks.
 
 import Foundation
 import COpenBLAS
 
 /// Thread configuration and parallel loops shared by every kernel.
 public enum Parallel {
-    nonisolated(unsafe) private static var configuredThreads: Int = {
-        quietOpenBLASIdleThreads()
-        return defaultThreadCount()
-    }()
+    private static let configuration = NSLock()
+    nonisolated(unsafe) private static var configuredThreads = 0
+    nonisolated(unsafe) private static var currentPool: WorkerPool?
 
-    /// Worker count for the project's loops and OpenBLAS (default: the number of active cores, or
+    /// Worker count for the project's loops and products (default: the number of active cores, or
     /// `SAMTRACK_THREADS` / `OPENBLAS_NUM_THREADS` when set).
-    public static var threadCount: Int { configuredThreads }
+    public static var threadCount: Int { pool().workerCount + 1 }
 
-    /// Sets the worker count for both the project's loops and OpenBLAS. Call before tracking starts.
+    /// Sets the worker count. Call before tracking starts (a loop running on another thread at the
+    /// same time finishes on the old workers).
     public static func setThreadCount(_ count: Int) {
-        configuredThreads = max(1, count)
-        openblas_set_num_threads(Int32(configuredThreads))
+        configuration.lock()
+        defer { configuration.unlock() }
+        let count = max(1, count)
+        if configuredThreads == count, currentPool != nil { return }
+        makeOpenBLASSingleThreaded()
+        configuredThreads = count
+        currentPool?.retire()
+        currentPool = WorkerPool(workerCount: count - 1)
+    }
+
+    /// OpenBLAS runs on the calling thread only; `sgemm` splits large products itself. Set
+    /// whichever of `pool()` and `setThreadCount` creates the first pool.
+    private static func makeOpenBLASSingleThreaded() {
+        openblas_set_num_threads(1)
+    }
+
+    private static func pool() -> WorkerPool {
+        configuration.lock()
+        defer { configuration.unlock() }
+        if let currentPool { return currentPool }
+        makeOpenBLASSingleThreaded()
+        configuredThreads = defaultThreadCount()
+        let created = WorkerPool(workerCount: configuredThreads - 1)
+        currentPool = created
+        return created
     }
 
     private static func defaultThreadCount() -> Int {
@@ -33,45 +57,26 @@ public enum Parallel {
     }
 
     /// Calls `body` on disjoint sub-ranges that cover `0..<count`, in parallel when the work is large
-    /// enough. `grain` is the smallest number of iterations worth giving one worker.
-    @inlinable
+    /// enough. `grain` is the smallest number of iterations worth giving one worker. Called while
+    /// another `forEach` runs (from inside its body, or from another thread), it runs `body(0..<count)`
+    /// on the calling thread.
     public static func forEach(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let workers = min(threadCount, max(1, count / max(grain, 1)))
+        let pool = pool()
+        let workers = min(pool.workerCount + 1, max(1, count / max(grain, 1)))
         if workers <= 1 {
             body(0..<count)
             return
         }
-        // A few chunks per worker balance uneven work without much scheduling overhead.
+        // A few chunks per worker balance uneven work, and a worker another process preempts holds
+        // up only its current chunk.
         let chunks = min(count, workers * 4)
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = count * chunk / chunks
-                let end = count * (chunk + 1) / chunks
-                if start < end { task.value(start..<end) }
-            }
+        let ran = pool.run(chunks: chunks) { chunk in
+            let start = count * chunk / chunks
+            let end = count * (chunk + 1) / chunks
+            if start < end { body(start..<end) }
         }
-    }
-
-    nonisolated(unsafe) private static var serialDepth = 0
-    private static let serialLock = NSLock()
-
-    /// Runs `body` with OpenBLAS limited to one thread, so that the project's workers can each run
-    /// small products at once without OpenBLAS spreading (and synchronising) every one of them.
-    /// Nested uses keep the limit until the outermost ends.
-    public static func withSerialBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        serialLock.lock()
-        serialDepth += 1
-        if serialDepth == 1 { openblas_set_num_threads(1) }
-        serialLock.unlock()
-        defer {
-            serialLock.lock()
-            serialDepth -= 1
-            if serialDepth == 0 { openblas_set_num_threads(Int32(configuredThreads)) }
-            serialLock.unlock()
-        }
-        return try body()
+        if !ran { body(0..<count) }
     }
 
     /// Name of the CPU kernel set OpenBLAS selected (e.g. "SkylakeX", "Haswell").

@@ -45,10 +45,9 @@ func residentMemoryMiB() -> (current: Double, peak: Double) {
 
 func environmentSummary() -> String {
     let coreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
-    let timeout = Parallel.openBLASIdleTimeout.map { "idle workers sleep after 2^\($0) cycles" } ?? "idle-worker timeout unknown"
     let bf16 = Precision.bfloat16Supported ? "bf16 products available (AVX-512 BF16)" : "no bf16 products (no AVX-512 BF16)"
     let heap = HeapTuning.applied ? "freed tensors reused (heap tuning)" : "glibc heap defaults"
-    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount), \(timeout), \(Parallel.openBLASConfig); \(bf16); \(heap)"
+    return "OpenBLAS core \(Parallel.openBLASCoreName)\(coreType), threads \(Parallel.threadCount) (products split over samtrack's workers, OpenBLAS single-threaded), \(Parallel.openBLASConfig); \(bf16); \(heap)"
 }
 
 struct KernelBench: ParsableCommand {

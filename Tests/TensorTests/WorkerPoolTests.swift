@@ -1,0 +1,145 @@
+// WorkerPool (Sources/Tensor/WorkerPool.swift) and the products `sgemm` splits over it: every
+// index of a loop runs exactly once, whatever the chunking, nesting or concurrency, and a split
+// product is the product (against a double-precision sum) and bit-identical to one OpenBLAS call
+// (blocks that did not start on register-tile boundaries changed the last bits, and the full-size
+// parity video's frame 1 noticed). Run with and without OPENBLAS_CORETYPE=Haswell.
+
+import COpenBLAS
+import Foundation
+import Synchronization
+import XCTest
+@testable import Tensor
+
+final class WorkerPoolTests: XCTestCase {
+    func testEveryIndexRunsExactlyOnceOverManyJobs() {
+        let pool = WorkerPool(workerCount: 3)
+        defer { pool.retire() }
+        for job in 0..<3000 {
+            let chunks = 1 + job % 37
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: chunks)
+            hits.initialize(repeating: 0, count: chunks)
+            defer { hits.deallocate() }
+            XCTAssertTrue(pool.run(chunks: chunks) { chunk in hits[chunk] += 1 })
+            for chunk in 0..<chunks where hits[chunk] != 1 {
+                XCTFail("job \(job): chunk \(chunk) ran \(hits[chunk]) times")
+                return
+            }
+            // Every few jobs, let the workers go past their polling time and park.
+            if job % 500 == 499 { usleep(2_000) }
+        }
+    }
+
+    func testForEachCoversTheRangeInDisjointPieces() {
+        for count in [1, 2, 3, 7, 64, 1000, 4097] {
+            for grain in [1, 5, 100] {
+                var hits = [Int](repeating: 0, count: count)
+                hits.withUnsafeMutableBufferPointer { buffer in
+                    let hits = UncheckedSendable(buffer)
+                    Parallel.forEach(count, grain: grain) { range in
+                        for i in range { hits.value[i] += 1 }
+                    }
+                }
+                XCTAssertEqual(hits, [Int](repeating: 1, count: count), "count \(count), grain \(grain)")
+            }
+        }
+    }
+
+    func testNestedForEachRunsOnTheCallingThread() {
+        let total = Atomic<Int>(0)
+        Parallel.forEach(8) { outer in
+            for _ in outer {
+                Parallel.forEach(100) { inner in total.add(inner.count, ordering: .relaxed) }
+            }
+        }
+        XCTAssertEqual(total.load(ordering: .relaxed), 800)
+    }
+
+    func testLoopsFromSeveralThreadsAtOnce() {
+        // Two threads submit at the same time: one gets the pool, the other runs its loop itself.
+        let sums = Mutex<[Int]>([0, 0, 0, 0])
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for _ in 0..<200 {
+                let part = Atomic<Int>(0)
+                Parallel.forEach(1000) { range in part.add(range.reduce(0, +), ordering: .relaxed) }
+                let value = part.load(ordering: .relaxed)
+                sums.withLock { $0[thread] += value }
+            }
+        }
+        XCTAssertEqual(sums.withLock { $0 }, [Int](repeating: 200 * 999 * 1000 / 2, count: 4))
+    }
+
+    func testOpenBLASStaysSingleThreaded() {
+        // Whichever call creates the pool (a first loop, or the daemon's setThreadCount at start),
+        // OpenBLAS must not run threads of its own beside the pool's.
+        let original = Parallel.threadCount
+        defer { Parallel.setThreadCount(original) }
+        openblas_set_num_threads(2)  // as OpenBLAS starts: one thread per core
+        Parallel.setThreadCount(original + 1)
+        XCTAssertEqual(openblas_get_num_threads(), 1)
+    }
+
+    func testRetiredPoolsLetTheNextOneWork() {
+        let original = Parallel.threadCount
+        defer { Parallel.setThreadCount(original) }
+        for count in [1, 3, 2, 4] {
+            Parallel.setThreadCount(count)
+            XCTAssertEqual(Parallel.threadCount, count)
+            let total = Atomic<Int>(0)
+            Parallel.forEach(10_000) { range in total.add(range.count, ordering: .relaxed) }
+            XCTAssertEqual(total.load(ordering: .relaxed), 10_000)
+        }
+    }
+
+    func testSplitProductsAreTheProduct() {
+        let original = Parallel.threadCount
+        defer { Parallel.setThreadCount(original) }
+        Parallel.setThreadCount(3)
+        // (m, n, k): split by rows, split by columns (few rows), and one too small to split.
+        for (m, n, k) in [(515, 300, 97), (1000, 77, 130), (40, 2000, 64), (40, 1003, 600), (16, 16, 16)] {
+            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                var rng = SplitMix(seed: UInt64(m * 31 + n * 7 + k))
+                let a = (0..<(m * k)).map { _ in rng.nextFloat() }
+                let b = (0..<(k * n)).map { _ in rng.nextFloat() }
+                let c0 = (0..<(m * n)).map { _ in rng.nextFloat() }
+                let lda = transposeA ? m : k, ldb = transposeB ? k : n
+                var split = c0
+                sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                      a: a, lda: lda, b: b, ldb: ldb, beta: 0.25, c: &split, ldc: n)
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = 0.0
+                        for l in 0..<k {
+                            let x = transposeA ? a[l * m + i] : a[i * k + l]
+                            let y = transposeB ? b[j * k + l] : b[l * n + j]
+                            sum += Double(x) * Double(y)
+                        }
+                        let expected = 0.5 * sum + 0.25 * Double(c0[i * n + j])
+                        worst = max(worst, abs(Double(split[i * n + j]) - expected))
+                    }
+                }
+                // k <= 97 products of values in [-1, 1]: float32 sums are good to ~1e-5.
+                XCTAssertLessThan(worst, 2e-5, "\(m)x\(n)x\(k), transposes \(transposeA) \(transposeB)")
+                var whole = c0
+                cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), 0.5, a, Int32(lda), b, Int32(ldb), 0.25, &whole, Int32(n))
+                let differing = zip(split, whole).filter { $0 != $1 }.count
+                XCTAssertEqual(differing, 0, "\(m)x\(n)x\(k), transposes \(transposeA) \(transposeB): elements differing from one call")
+            }
+        }
+    }
+}
+
+/// A small deterministic generator for test operands.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func nextFloat() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 24) * 2 - 1
+    }
+}
