@@ -12,7 +12,6 @@ import COpenBLAS
 /// Thread configuration and parallel loops shared by every kernel.
 public enum Parallel {
     private static let configuration = NSLock()
-    nonisolated(unsafe) private static var configuredThreads = 0
     nonisolated(unsafe) private static var currentPool: WorkerPool?
 
     /// Worker count for the project's loops and products (default: the number of active cores, or
@@ -24,27 +23,23 @@ public enum Parallel {
     public static func setThreadCount(_ count: Int) {
         configuration.lock()
         defer { configuration.unlock() }
-        let count = max(1, count)
-        if configuredThreads == count, currentPool != nil { return }
-        makeOpenBLASSingleThreaded()
-        configuredThreads = count
-        currentPool?.retire()
-        currentPool = WorkerPool(workerCount: count - 1)
-    }
-
-    /// OpenBLAS runs on the calling thread only; `sgemm` splits large products itself. Set
-    /// whichever of `pool()` and `setThreadCount` creates the first pool.
-    private static func makeOpenBLASSingleThreaded() {
-        openblas_set_num_threads(1)
+        let workers = max(1, count) - 1
+        if currentPool?.workerCount != workers { _ = replacePool(workers: workers) }
     }
 
     private static func pool() -> WorkerPool {
         configuration.lock()
         defer { configuration.unlock() }
-        if let currentPool { return currentPool }
-        makeOpenBLASSingleThreaded()
-        configuredThreads = defaultThreadCount()
-        let created = WorkerPool(workerCount: configuredThreads - 1)
+        return currentPool ?? replacePool(workers: defaultThreadCount() - 1)
+    }
+
+    /// Retires the current pool and starts one of `workers` threads (callers hold `configuration`).
+    /// OpenBLAS is set to run on the calling thread only, however the first pool comes about: `sgemm`
+    /// splits large products itself.
+    private static func replacePool(workers: Int) -> WorkerPool {
+        openblas_set_num_threads(1)
+        currentPool?.retire()
+        let created = WorkerPool(workerCount: workers)
         currentPool = created
         return created
     }

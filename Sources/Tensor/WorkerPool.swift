@@ -80,20 +80,12 @@ final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
             }
             runChunks(of: job)
-            if unfinished.load(ordering: .acquiring) > 0 {
-                let deadline = DispatchTime.now().uptimeNanoseconds + Self.waitSpinMicroseconds * 1000
-                var polls = 0
-                while unfinished.load(ordering: .acquiring) > 0 {
-                    st_spin_pause()
-                    polls += 1
-                    if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds > deadline {
-                        finished.lock()
-                        submitterParked.store(true, ordering: .sequentiallyConsistent)
-                        while unfinished.load(ordering: .sequentiallyConsistent) > 0 { finished.wait() }
-                        submitterParked.store(false, ordering: .relaxed)
-                        finished.unlock()
-                    }
-                }
+            if poll(forMicroseconds: Self.waitSpinMicroseconds, while: { unfinished.load(ordering: .acquiring) > 0 }) {
+                finished.lock()
+                submitterParked.store(true, ordering: .sequentiallyConsistent)
+                while unfinished.load(ordering: .sequentiallyConsistent) > 0 { finished.wait() }
+                submitterParked.store(false, ordering: .relaxed)
+                finished.unlock()
             }
             self.body = nil
         }
@@ -110,35 +102,35 @@ final class WorkerPool: @unchecked Sendable {
 
     private func workerLoop() {
         var seen = state.load(ordering: .acquiring) >> 32
-        while !retired.load(ordering: .relaxed) {
-            var current = state.load(ordering: .acquiring) >> 32
-            if current == seen {
-                let deadline = DispatchTime.now().uptimeNanoseconds + Self.spinMicroseconds * 1000
-                var polls = 0
-                while current == seen {
-                    st_spin_pause()
-                    polls += 1
-                    if polls & 63 == 0 {
-                        if retired.load(ordering: .relaxed) { return }
-                        if DispatchTime.now().uptimeNanoseconds > deadline { break }
-                    }
-                    current = state.load(ordering: .acquiring) >> 32
+        while true {
+            let idle = { self.state.load(ordering: .acquiring) >> 32 == seen && !self.retired.load(ordering: .relaxed) }
+            if poll(forMicroseconds: Self.spinMicroseconds, while: idle) {
+                condition.lock()
+                parked.add(1, ordering: .sequentiallyConsistent)
+                while state.load(ordering: .sequentiallyConsistent) >> 32 == seen,
+                      !retired.load(ordering: .sequentiallyConsistent) {
+                    condition.wait()
                 }
-                if current == seen {
-                    condition.lock()
-                    parked.add(1, ordering: .sequentiallyConsistent)
-                    while state.load(ordering: .sequentiallyConsistent) >> 32 == seen,
-                          !retired.load(ordering: .sequentiallyConsistent) {
-                        condition.wait()
-                    }
-                    parked.subtract(1, ordering: .sequentiallyConsistent)
-                    condition.unlock()
-                    continue
-                }
+                parked.subtract(1, ordering: .sequentiallyConsistent)
+                condition.unlock()
             }
-            seen = current
-            runChunks(of: current)
+            if retired.load(ordering: .relaxed) { return }
+            seen = state.load(ordering: .acquiring) >> 32
+            runChunks(of: seen)
         }
+    }
+
+    /// Polls `waiting` with the CPU's spin-wait hint for up to `microseconds`; returns whether it
+    /// still holds then (the caller parks), false as soon as it stops holding.
+    private func poll(forMicroseconds microseconds: UInt64, while waiting: () -> Bool) -> Bool {
+        let deadline = DispatchTime.now().uptimeNanoseconds + microseconds * 1000
+        var polls = 0
+        while waiting() {
+            st_spin_pause()
+            polls += 1
+            if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds > deadline { return waiting() }
+        }
+        return false
     }
 
     /// Claims and runs chunks of job `job` until none is left (or another job replaced it).

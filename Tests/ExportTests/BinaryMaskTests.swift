@@ -4,6 +4,7 @@
 import XCTest
 import Tensor
 @testable import Export
+import TestSupport
 
 final class BinaryMaskTests: XCTestCase {
     func testThresholdIsStrictlyPositive() throws {

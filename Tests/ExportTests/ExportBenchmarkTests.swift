@@ -10,6 +10,7 @@ import XCTest
 import Foundation
 import Tensor
 import Export
+import TestSupport
 
 final class ExportBenchmarkTests: XCTestCase {
     private func median(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {

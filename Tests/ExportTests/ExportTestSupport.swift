@@ -1,9 +1,10 @@
-// Helpers for the Export tests: temporary folders, a seeded generator, synthetic masks, the naive
-// RLE encoder used as the oracle of the fast one, and running Python.
+// Helpers for the Export tests: temporary folders, synthetic masks (seeded by TestSupport's
+// SeededGenerator), the naive RLE encoder used as the oracle of the fast one, and running Python.
 
 import Foundation
 import XCTest
 @testable import Export
+import TestSupport
 
 /// A fresh folder under the system's temporary directory, removed on deinit.
 final class TemporaryDirectory {
@@ -26,19 +27,6 @@ final class TemporaryDirectory {
         // Restore permissions a test may have removed, then delete.
         chmod(path, 0o755)
         try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
-/// SplitMix64: a small seeded generator, so every synthetic mask is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

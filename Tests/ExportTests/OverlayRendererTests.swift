@@ -5,6 +5,7 @@
 import XCTest
 import Media
 @testable import Export
+import TestSupport
 
 final class OverlayRendererTests: XCTestCase {
     private func grey(_ width: Int, _ height: Int, _ value: UInt8) -> [UInt8] {

@@ -9,6 +9,7 @@ import Foundation
 import Synchronization
 import XCTest
 @testable import Tensor
+import TestSupport
 
 final class WorkerPoolTests: XCTestCase {
     func testEveryIndexRunsExactlyOnceOverManyJobs() {
@@ -97,10 +98,10 @@ final class WorkerPoolTests: XCTestCase {
         // (m, n, k): split by rows, split by columns (few rows), and one too small to split.
         for (m, n, k) in [(515, 300, 97), (1000, 77, 130), (40, 2000, 64), (40, 1003, 600), (16, 16, 16)] {
             for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                var rng = SplitMix(seed: UInt64(m * 31 + n * 7 + k))
-                let a = (0..<(m * k)).map { _ in rng.nextFloat() }
-                let b = (0..<(k * n)).map { _ in rng.nextFloat() }
-                let c0 = (0..<(m * n)).map { _ in rng.nextFloat() }
+                var rng = SeededGenerator(seed: UInt64(m * 31 + n * 7 + k))
+                let a = (0..<(m * k)).map { _ in Float.random(in: -1..<1, using: &rng) }
+                let b = (0..<(k * n)).map { _ in Float.random(in: -1..<1, using: &rng) }
+                let c0 = (0..<(m * n)).map { _ in Float.random(in: -1..<1, using: &rng) }
                 let lda = transposeA ? m : k, ldb = transposeB ? k : n
                 var split = c0
                 sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
@@ -130,16 +131,3 @@ final class WorkerPoolTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for test operands.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func nextFloat() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 24) * 2 - 1
-    }
-}
