@@ -30,9 +30,11 @@ func timeBest(repeats: Int = 3, _ body: () -> Void) -> Double {
     return best
 }
 
-/// Resident and peak resident memory of this process in MiB (from /proc/self/status).
-func residentMemoryMiB() -> (current: Double, peak: Double) {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+/// Resident and peak resident memory of this process in MiB (from /proc/self/status); `anonymous`
+/// is the part that is the process's own memory (heap, stacks), `file` the mapped files' pages
+/// (code of the libraries, which grows as new code paths run).
+func residentMemoryMiB() -> (current: Double, peak: Double, anonymous: Double, file: Double) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0, 0) }
     func field(_ name: String) -> Double {
         for line in status.split(separator: "\n") where line.hasPrefix(name) {
             let digits = line.split(separator: " ").compactMap { Double($0) }
@@ -40,7 +42,7 @@ func residentMemoryMiB() -> (current: Double, peak: Double) {
         }
         return 0
     }
-    return (field("VmRSS:"), field("VmHWM:"))
+    return (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"), field("RssFile:") + field("RssShmem:"))
 }
 
 func environmentSummary() -> String {
@@ -205,8 +207,8 @@ struct TrackerBench: ParsableCommand {
                 }
                 if checkpoints.contains(t + 1) {
                     let rss = residentMemoryMiB()
-                    print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB), tracker memories %.3f MiB",
-                                 t + 1, rss.current, rss.peak, Double(tracker.memoryByteCount) / 1048576))
+                    print(String(format: "frame %5d: RSS %.1f MiB (peak %.1f MiB; anonymous %.1f, files %.1f), tracker memories %.3f MiB",
+                                 t + 1, rss.current, rss.peak, rss.anonymous, rss.file, Double(tracker.memoryByteCount) / 1048576))
                 }
             }
             let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
