@@ -92,6 +92,12 @@ public struct Hiera: Sendable {
 
     /// image [B, 3, S, S] (normalised) -> the output of each stage [B, C_i, H_i, W_i], finest first.
     public func callAsFunction(_ image: Tensor) -> [Tensor] {
+        stageOutputs(image).map { $0.permuted([0, 3, 1, 2]) }
+    }
+
+    /// image [B, 3, S, S] (normalised) -> the output of each stage channels-last [B, H_i, W_i, C_i]
+    /// (the blocks' own layout), finest first.
+    public func stageOutputs(_ image: Tensor) -> [Tensor] {
         var x = patchEmbed(image)  // [B, H, W, C]
         let (h, w) = (x.shape[1], x.shape[2])
         let position: Tensor
@@ -105,7 +111,7 @@ public struct Hiera: Sendable {
         let ends = Set(stageEnds)
         for (i, block) in blocks.enumerated() {
             x = block(x)
-            if ends.contains(i) { outputs.append(x.permuted([0, 3, 1, 2])) }
+            if ends.contains(i) { outputs.append(x) }
         }
         return outputs
     }

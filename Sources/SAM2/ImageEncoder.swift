@@ -101,8 +101,8 @@ public struct ImageEncoder: Sendable {
     public func callAsFunction(_ image: Tensor, keepIntermediates: Bool = false) -> ImageEncoderOutput {
         precondition(image.rank == 4 && image.shape[1] == 3, "ImageEncoder expects [B, 3, S, S], got \(image.shape)")
         let batch = image.shape[0]
-        let trunkOutputs = trunk(image)
-        let features = neck(trunkOutputs)
+        let trunkOutputs = trunk.stageOutputs(image)  // channels-last
+        let features = neck(channelsLast: trunkOutputs)
         let levels = features.count - config.neck.scalp
         var fpn = Array(features.prefix(levels))
         let positions = fpn.enumerated().map { level, f in position(level: level, batch: batch, like: f) }
@@ -114,7 +114,7 @@ public struct ImageEncoder: Sendable {
         var output = ImageEncoderOutput(backboneFPN: fpn, visionPositions: positions, visionFeatures: visionFeatures,
                                         trunk: [], neckFeatures: [], neckPositions: [])
         if keepIntermediates {
-            output.trunk = trunkOutputs
+            output.trunk = trunkOutputs.map { $0.permuted([0, 3, 1, 2]) }
             output.neckFeatures = features
             output.neckPositions = features.enumerated().map { level, f in
                 level < levels ? positions[level] : position(level: level, batch: batch, like: f)

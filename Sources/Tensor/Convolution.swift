@@ -68,6 +68,32 @@ extension Tensor {
         return out
     }
 
+    /// A 1x1 convolution (stride 1, no padding, one group) of a channels-last map self [B, H, W, Cin]
+    /// with weight [Cout, Cin, 1, 1] -> channels-first [B, Cout, H, W], as `conv2d` of the
+    /// channels-first map: the product reads the tokens transposed (W x X^T), so no permute of the
+    /// input is needed.
+    public func pointwiseConv2dChannelsLast(weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4 && weight.shape[1] == shape[3] && weight.shape[2] == 1 && weight.shape[3] == 1,
+                     "pointwiseConv2dChannelsLast: input \(shape), weight \(weight.shape)")
+        let (batch, h, w, cin) = (shape[0], shape[1], shape[2], shape[3])
+        let cout = weight.shape[0], columns = h * w
+        precondition(bias == nil || bias!.shape == [cout], "pointwiseConv2dChannelsLast: bias \(bias!.shape) for \(cout) outputs")
+        var out = Tensor(uninitialized: [batch, cout, h, w])
+        withUnsafePointer { px in
+            weight.withUnsafePointer { pw in
+                out.withUnsafeMutablePointer { po in
+                    for b in 0..<batch {
+                        // out[b] [Cout, HW] = W [Cout, Cin] x X[b]^T, X[b] = [HW, Cin]
+                        sgemm(transposeA: false, transposeB: true, m: cout, n: columns, k: cin, a: pw, lda: cin,
+                              b: px + b * columns * cin, ldb: cin, c: po + b * cout * columns, ldc: columns)
+                    }
+                    if let bias { addChannelBias(po, bias: bias, batch: batch, channels: cout, plane: columns) }
+                }
+            }
+        }
+        return out
+    }
+
     /// Depthwise case (groups == Cin == Cout): a direct loop per channel, parallel over channels.
     private func depthwiseConv2d(into out: inout Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions) {
         let (batch, channels, h, w) = (shape[0], shape[1], shape[2], shape[3])
