@@ -168,9 +168,11 @@ def trained_model_name(state):
     return state.get("args", {}).get("model") or DEFAULT_MODEL
 
 
-def export(run_dir, out_path):
+def export(run_dir, out_path, fp16=False):
     """Writes the trained weights in the official checkpoint format ({"model": state_dict}, the
-    layout of sam2.1_hiera_*.pt) plus the Swift-side config sidecar `<name>.json`."""
+    layout of sam2.1_hiera_*.pt) plus the Swift-side config sidecar `<name>.json`. `fp16` stores the
+    floating-point tensors as float16 (half the size; load_state_dict and samtrack read them and
+    compute in fp32)."""
     state = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=False)
     name = trained_model_name(state)
     reference = instantiate(micro_models.model_config(name, video=False), _recursive_=True)
@@ -179,11 +181,13 @@ def export(run_dir, out_path):
     if missing:
         raise SystemExit(f"state dict keys differ from SAM2Base: {sorted(missing)[:5]}")
     tmp = out_path + ".tmp"
-    torch.save({"model": {k: v.contiguous().clone() for k, v in weights.items()}}, tmp)
+    def stored(v):
+        return v.half().contiguous() if fp16 and v.is_floating_point() else v.contiguous().clone()
+    torch.save({"model": {k: stored(v) for k, v in weights.items()}}, tmp)
     os.replace(tmp, out_path)
     micro_models.write_swift_config(name, os.path.splitext(out_path)[0] + ".json")
     params = sum(v.numel() for v in weights.values())
-    print(f"exported step {state['step']} ({params / 1e6:.2f} M parameters) to {out_path}")
+    print(f"exported step {state['step']} ({params / 1e6:.2f} M parameters{', fp16' if fp16 else ''}) to {out_path}")
 
 
 def main():
@@ -216,12 +220,13 @@ def main():
     ap.add_argument("--init", metavar="PT", help="start a new run from these weights (a run's last.pt or an "
                     "exported checkpoint), e.g. the image-pretraining stage's")
     ap.add_argument("--export", metavar="PT", help="export the run's weights to PT and exit")
+    ap.add_argument("--fp16", action="store_true", help="with --export: store the weights as float16")
     args = ap.parse_args()
     if args.init_cond_frames < 1 or args.max_frames < 1:
         ap.error("--init-cond-frames and --max-frames must be at least 1")
 
     if args.export:
-        export(args.run, args.export)
+        export(args.run, args.export, args.fp16)
         return
     if args.workers > 1:
         port = 29500 + os.getpid() % 1000
