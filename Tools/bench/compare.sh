@@ -18,7 +18,9 @@
 #              one long stream: the input repeated by ffmpeg without re-encoding (-stream_loop,
 #              -c copy), so the run is one decoder session as a long video or a camera is, not
 #              the benchmark's reopen-at-the-end loop (each reopen starts new decoder threads)
-#     latency  p99 / median frame latency over 1,000 frames, default model
+#     latency  p99 / median frame latency over 1,000 frames, default model, on the long stream
+#              (as the long row: reopening the video every 200 frames put its decoder start-up in
+#              the tail)
 #     decode   decode + preprocess of a 1080p frame (cups.mp4 scaled to 1920x1080; samtrack only)
 # Needs the reference virtualenv (Tools/reference/venv.sh) and ../shared/fixtures. The default
 # run takes about 45 minutes on 2 cores; run it on an otherwise idle machine.
@@ -86,17 +88,22 @@ if wants 512; then
     ours 512 tracker --config tiny --image-size 512 --input "$input" --frames "$small_frames" --memory-at 0
     theirs 512 tiny "$input" "$small_frames" 1 "$threads" --image-size 512 --memory-at 0
 fi
-if wants long; then
+long_stream() {  # the input repeated without re-encoding to at least $1 frames -> $work/long.mp4
+    local input_frames
     input_frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets \
         -of csv=p=0 "$input")
-    ffmpeg -v error -y -stream_loop $(( long_frames / input_frames )) -i "$input" -map 0:v:0 -c copy "$work/long.mp4"
+    ffmpeg -v error -y -stream_loop $(( $1 / input_frames )) -i "$input" -map 0:v:0 -c copy "$work/long.mp4"
+}
+if wants long; then
+    long_stream "$long_frames"
     ours long tracker --model "$synth" --input "$work/long.mp4" --frames "$long_frames" --memory-at "60,1000,$long_frames"
     official_long=$(( long_frames < 1000 ? long_frames : 1000 ))
     theirs long "$synth" "$work/long.mp4" "$official_long" 1 "$threads" --memory-at "60,$official_long"
 fi
 if wants latency; then
-    ours latency tracker --model "$synth" --input "$input" --frames "$latency_frames" --memory-at 0
-    theirs latency "$synth" "$input" "$latency_frames" 1 "$threads" --memory-at 0
+    long_stream "$latency_frames"
+    ours latency tracker --model "$synth" --input "$work/long.mp4" --frames "$latency_frames" --memory-at 0
+    theirs latency "$synth" "$work/long.mp4" "$latency_frames" 1 "$threads" --memory-at 0
 fi
 if wants decode; then
     ffmpeg -v error -y -i ../shared/fixtures/cups.mp4 -vf scale=1920:1080 -c:v libx264 -preset fast \
