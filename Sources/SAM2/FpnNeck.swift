@@ -42,27 +42,17 @@ public struct FpnNeck: Sendable {
         }
     }
 
-    /// Trunk outputs xs [B, C_i, H_i, W_i] (finest first) -> features [B, d, H_i, W_i], finest first.
-    /// A top-down level must be exactly twice the size of the next coarser one.
+    /// Channels-last trunk outputs xs [B, H_i, W_i, C_i] (Hiera's own layout, finest first) ->
+    /// features [B, d, H_i, W_i], finest first. The lateral 1x1 convolutions read the tokens
+    /// transposed, so the trunk outputs are never permuted. A top-down level must be exactly twice
+    /// the size of the next coarser one.
     public func callAsFunction(_ xs: [Tensor]) -> [Tensor] {
-        fuse(xs, channelsLast: false)
-    }
-
-    /// The same from channels-last trunk outputs xs [B, H_i, W_i, C_i] (Hiera's own layout): the
-    /// lateral 1x1 convolutions read them transposed, so the trunk outputs are never permuted.
-    public func callAsFunction(channelsLast xs: [Tensor]) -> [Tensor] {
-        fuse(xs, channelsLast: true)
-    }
-
-    private func fuse(_ xs: [Tensor], channelsLast: Bool) -> [Tensor] {
         precondition(xs.count == convs.count, "FpnNeck: \(xs.count) trunk levels for \(convs.count) convs")
         let n = convs.count - 1
         var out = [Tensor](repeating: Tensor(zeros: [0]), count: convs.count)
         var previous: Tensor? = nil
         for i in stride(from: n, through: 0, by: -1) {
-            let conv = convs[n - i]
-            var features = channelsLast  // lateral
-                ? xs[i].pointwiseConv2dChannelsLast(weight: conv.weight, bias: conv.bias) : conv(xs[i])
+            var features = xs[i].pointwiseConv2dChannelsLast(weight: convs[n - i].weight, bias: convs[n - i].bias)  // lateral
             if fpnTopDownLevels.contains(i), let coarser = previous {
                 let (h, w) = (coarser.shape[2], coarser.shape[3])
                 precondition(features.shape[2] == 2 * h && features.shape[3] == 2 * w,

@@ -90,14 +90,9 @@ public struct Hiera: Sendable {
     /// neck's `backbone_channel_list` must equal).
     public var channelList: [Int] { stageEnds.reversed().map { blocks[$0].dimOut } }
 
-    /// image [B, 3, S, S] (normalised) -> the output of each stage [B, C_i, H_i, W_i], finest first.
-    public func callAsFunction(_ image: Tensor) -> [Tensor] {
-        stageOutputs(image).map { $0.permuted([0, 3, 1, 2]) }
-    }
-
     /// image [B, 3, S, S] (normalised) -> the output of each stage channels-last [B, H_i, W_i, C_i]
-    /// (the blocks' own layout), finest first.
-    public func stageOutputs(_ image: Tensor) -> [Tensor] {
+    /// (the blocks' own layout; the reference returns them channels-first), finest first.
+    public func callAsFunction(_ image: Tensor) -> [Tensor] {
         var x = patchEmbed(image)  // [B, H, W, C]
         let (h, w) = (x.shape[1], x.shape[2])
         let position: Tensor

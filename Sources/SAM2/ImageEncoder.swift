@@ -101,8 +101,8 @@ public struct ImageEncoder: Sendable {
     public func callAsFunction(_ image: Tensor, keepIntermediates: Bool = false) -> ImageEncoderOutput {
         precondition(image.rank == 4 && image.shape[1] == 3, "ImageEncoder expects [B, 3, S, S], got \(image.shape)")
         let batch = image.shape[0]
-        let trunkOutputs = trunk.stageOutputs(image)  // channels-last
-        let features = neck(channelsLast: trunkOutputs)
+        let trunkOutputs = trunk(image)  // channels-last
+        let features = neck(trunkOutputs)
         let levels = features.count - config.neck.scalp
         var fpn = Array(features.prefix(levels))
         let positions = fpn.enumerated().map { level, f in position(level: level, batch: batch, like: f) }
