@@ -96,7 +96,7 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CAVX512", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CAVX512", "CSpin", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),

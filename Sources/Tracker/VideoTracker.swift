@@ -42,21 +42,18 @@ public struct ObjectFrameResult: Sendable {
 }
 
 /// Errors from tracker calls.
-public enum TrackerError: Error, Equatable, CustomStringConvertible {
+public enum TrackerError: Error, Equatable, CustomStringConvertible, Sendable {
     case noFrame
-    case invalidObjectID(Int)
     case unknownObject(Int)
     case imageShape(expected: [Int], actual: [Int])
-    case maskShape(expected: [Int], actual: [Int])
+    /// A prompt that breaks `PromptRules` (object id, clicks, box or mask size).
     case prompt(PromptError)
 
     public var description: String {
         switch self {
         case .noFrame: return "no frame yet: call step(frame:) before prompting"
-        case let .invalidObjectID(id): return "object id \(id) is invalid: ids are positive integers"
         case let .unknownObject(id): return "object \(id) is not being tracked"
         case let .imageShape(expected, actual): return "frame tensor has shape \(actual), expected \(expected)"
-        case let .maskShape(expected, actual): return "mask prompt has shape \(actual), expected the source size \(expected)"
         case let .prompt(error): return error.description
         }
     }
@@ -139,7 +136,6 @@ public final class VideoTracker: @unchecked Sendable {
     /// Adds an object, or corrects one, on the current frame.
     @discardableResult
     public func prompt(objectID id: Int, _ prompt: ObjectPrompt) throws -> ObjectFrameResult {
-        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
         guard let frame = features else { throw TrackerError.noFrame }
         try validate(prompt, objectID: id)
         let t = frameIndex
@@ -152,7 +148,7 @@ public final class VideoTracker: @unchecked Sendable {
                 model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
             }
         case let .points(imagePrompt):
-            let points = try modelPoints(imagePrompt)
+            let points = modelPoints(imagePrompt)
             // A correction on a tracked frame starts from the frame's current logits.
             var previous: Tensor? = nil
             if tracked, let last = current[id]?.result.lowResLogits {
@@ -188,24 +184,24 @@ public final class VideoTracker: @unchecked Sendable {
     }
 
     /// Checks a prompt without running anything (so that `step` fails before changing state).
+    /// The prompt rules (`PromptRules`) for this source; their errors become `TrackerError.prompt`.
     func validate(_ prompt: ObjectPrompt, objectID id: Int) throws {
-        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
-        switch prompt {
-        case let .mask(mask):
-            guard mask.shape == [sourceHeight, sourceWidth] else {
-                throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
+        do {
+            try PromptRules.checkObjectID(id)
+            switch prompt {
+            case let .mask(mask):
+                guard mask.rank == 2 else { throw PromptError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape) }
+                try PromptRules.checkMask(width: mask.shape[1], height: mask.shape[0],
+                                          sourceWidth: sourceWidth, sourceHeight: sourceHeight)
+            case let .points(imagePrompt):
+                try PromptRules.check(imagePrompt, width: sourceWidth, height: sourceHeight)
             }
-        case let .points(imagePrompt):
-            _ = try modelPoints(imagePrompt)
-        }
+        } catch let error as PromptError { throw TrackerError.prompt(error) }
     }
 
-    /// Source-pixel clicks/box as model-input point prompts; prompt errors become `TrackerError.prompt`.
-    func modelPoints(_ prompt: ImagePrompt) throws -> PointPrompts? {
-        do {
-            guard !prompt.isEmpty else { throw PromptError.empty }
-            return try prompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
-        } catch let error as PromptError { throw TrackerError.prompt(error) }
+    /// Source-pixel clicks/box as model-input point prompts (call `validate` first).
+    func modelPoints(_ prompt: ImagePrompt) -> PointPrompts? {
+        prompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
     }
 
     /// Stops tracking an object and forgets its memory.
@@ -220,7 +216,8 @@ public final class VideoTracker: @unchecked Sendable {
     func conditionOnMemory(_ id: Int, frame: FrameFeatures) -> Tensor {
         var memoryTokens = 0
         let conditioned = timings.measure(\.memoryAttention) { Precision.$current.withValue(options.memoryAttentionPrecision) {
-            let tokens = objects[id]!.tokens(at: frameIndex, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+            let selection = objects[id]!.selection(at: frameIndex, config: model.config, maxPointers: maxPointers)
+            let tokens = model.memoryTokens(selection, memoryPosition: memoryPosition, maxPointers: maxPointers)
             memoryTokens = tokens.memory.shape[0]
             let start = memoryAttentionStart ?? model.memoryAttentionStart(frame)
             memoryAttentionStart = start

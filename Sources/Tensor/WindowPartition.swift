@@ -1,6 +1,6 @@
-// HieraKernels: window partition and unpartition for Hiera's windowed attention, fused with the
-// head split / merge and (for q-pooling blocks) the k x k max-pool, so that a block moves its
-// tokens between the channels-last map and the attention layout in one copy each way.
+// WindowPartition: window partition and unpartition for windowed attention over a channels-last
+// map, fused with the head split / merge and (optionally) a k x k max-pool, so that a block moves
+// its tokens between the map and the attention layout in one copy each way.
 //
 // Legend: B batch, H/W map extents, C channels, N heads, D = channels per head,
 // (wh, ww) window extents, (nWh, nWw) = (ceil(H / wh), ceil(W / ww)) window grid.

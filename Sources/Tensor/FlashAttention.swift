@@ -1,4 +1,4 @@
-// Attention: scaled dot-product attention with heads, as a flash-style kernel: the [Lq, Lk] score
+// FlashAttention: scaled dot-product attention with heads, as a flash-style kernel: the [Lq, Lk] score
 // matrix (4096 x 28672 for SAM 2.1 memory attention) is never materialised; each worker walks
 // key blocks for one query block at a time with an online softmax, so its score tile stays in cache.
 //
@@ -15,7 +15,8 @@
 //
 // Work items are (batch x head, query block) pairs, handed out dynamically to `Parallel.threadCount`
 // workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
-// alone (tiny problems) runs on the calling thread with OpenBLAS free to thread.
+// alone (tiny problems) runs on the calling thread. The fp32 tile step is here; the bf16 one (a
+// bf16 `Precision` scope on AVX-512 BF16) and its operand packing are in FlashAttentionBF16.swift.
 
 import CAVX512
 import Foundation
@@ -142,7 +143,7 @@ struct FlashAttentionProblem {
         let qBlock = q + (pair * lq + start) * d
         let kBase = k + pair * lk * d, vBase = v + pair * lk * dv
         let o = out + (pair * lq + start) * dv
-        let scores = scratch.scores, maxima = scratch.maxima, sums = scratch.sums
+        let sums = scratch.sums
         guard lk > 0 else {
             // No keys: PyTorch's softmax over an empty axis gives an empty sum; return zeros.
             o.update(repeating: 0, count: rows * dv)
@@ -151,31 +152,11 @@ struct FlashAttentionProblem {
         var keyStart = 0
         while keyStart < lk {
             let keys = min(blockKeys, lk - keyStart)
-            let first = keyStart == 0
+            let tile = KeyTile(pair: pair, queryStart: start, rows: rows, keyStart: keyStart, keys: keys, first: keyStart == 0)
             if let bf16 {
-                st_bf16_gemm(rows, keys, d, alpha, bf16.queryRows(pair: pair, start: start), bf16.queryStride,
-                             bf16.keys(pair: pair) + 2 * keyStart, bf16.keyWidth, 0, scores, keys)
+                bf16Tile(tile, operands: bf16, scratch: scratch, out: o)
             } else {
-                sgemm(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: alpha,
-                      a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scores, ldc: keys)
-            }
-            let stride = keys + keys % 2  // bf16: an odd last tile gets a zero column (the pair's other half)
-            if AVX512Kernels.enabled && bf16 != nil {
-                st_softmax_tile(scores, rows, keys, first ? 1 : 0, maxima, sums, o, dv, scratch.probabilities, stride)
-            } else {
-                onlineSoftmax(scores: scores, rows: rows, keys: keys, first: first, maxima: maxima, sums: sums, out: o)
-                if let probabilities = scratch.probabilities {
-                    st_bf16_convert_rows(scores, keys, rows, keys, probabilities, stride)
-                }
-            }
-            if let bf16, let probabilities = scratch.probabilities {
-                st_bf16_gemm(rows, dv, keys, 1, probabilities, stride,
-                             bf16.values(pair: pair) + keyStart * bf16.valueWidth, bf16.valueWidth,
-                             first ? 0 : 1, o, dv)
-            } else {
-                sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: keys,
-                      a: scores, lda: keys, b: vBase + keyStart * dv, ldb: dv,
-                      beta: first ? 0 : 1, c: o, ldc: dv)
+                fp32Tile(tile, query: qBlock, keys: kBase, values: vBase, scratch: scratch, out: o)
             }
             keyStart += keys
         }
@@ -183,7 +164,28 @@ struct FlashAttentionProblem {
     }
 }
 
+/// One key tile of one work item: `rows` query rows from `queryStart` of pair `pair` against keys
+/// `keyStart ..< keyStart + keys`.
+struct KeyTile {
+    let pair: Int, queryStart: Int, rows: Int, keyStart: Int, keys: Int
+    /// The item's first key tile (the running maxima, sums and output start here).
+    let first: Bool
+}
+
 extension FlashAttentionProblem {
+    /// One key tile in fp32 on OpenBLAS: S = scale * Q K^T, the online softmax, O (+)= P V.
+    func fp32Tile(_ tile: KeyTile, query qBlock: UnsafePointer<Float>, keys kBase: UnsafePointer<Float>,
+                  values vBase: UnsafePointer<Float>, scratch: FlashAttentionScratch, out o: UnsafeMutablePointer<Float>) {
+        let (rows, keys, keyStart) = (tile.rows, tile.keys, tile.keyStart)
+        sgemm(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: alpha,
+              a: qBlock, lda: d, b: kBase + keyStart * d, ldb: d, c: scratch.scores, ldc: keys)
+        onlineSoftmax(scores: scratch.scores, rows: rows, keys: keys, first: tile.first,
+                      maxima: scratch.maxima, sums: scratch.sums, out: o)
+        sgemm(transposeA: false, transposeB: false, m: rows, n: dv, k: keys,
+              a: scratch.scores, lda: keys, b: vBase + keyStart * dv, ldb: dv,
+              beta: tile.first ? 0 : 1, c: o, ldc: dv)
+    }
+
     /// One key tile of the online softmax (fp32; the row loops in C on AVX-512, with the same
     /// results: `exponentiateRow`); in a bf16 scope on AVX-512 `st_softmax_tile` runs instead.
     func onlineSoftmax(scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, first: Bool,
@@ -233,75 +235,5 @@ final class WorkCounter: @unchecked Sendable {
         let start = nextItem
         nextItem = Swift.min(total, start + chunk)
         return start..<nextItem
-    }
-}
-
-/// Attention's operands rounded to bfloat16 for a bf16 scope: queries as rows [pairs * Lq, D
-/// rounded up to even], and per (batch x head) pair the keys packed as K^T (D x Lk) and the
-/// values as V (Lk x Dv), in `st_bf16_gemm`'s pair rows. Key tile j0 of a pair starts at
-/// `keys(pair:) + 2 * j0`; value tile j0 (even) at `values(pair:) + j0 * valueWidth`.
-struct BF16AttentionOperands {
-    let query: UnsafeMutablePointer<UInt16>, key: UnsafeMutablePointer<UInt16>, value: UnsafeMutablePointer<UInt16>
-    let lq: Int, queryStride: Int
-    let keyWidth: Int, keyCount: Int, valueWidth: Int, valueCount: Int
-
-    init(q: Tensor, k: Tensor, v: Tensor) {
-        let (pairs, lq, d) = (q.shape[0] * q.shape[1], q.shape[2], q.shape[3])
-        let (lk, dv) = (k.shape[2], v.shape[3])
-        self.lq = lq
-        queryStride = d + d % 2
-        keyWidth = st_bf16_packed_width(lk)
-        keyCount = st_bf16_packed_count(d, lk)
-        valueWidth = st_bf16_packed_width(dv)
-        valueCount = st_bf16_packed_count(lk, dv)
-        query = .allocate(capacity: max(1, pairs * lq * queryStride))
-        key = .allocate(capacity: max(1, pairs * keyCount))
-        value = .allocate(capacity: max(1, pairs * valueCount))
-        let (query, key, value, queryStride) = (self.query, self.key, self.value, self.queryStride)
-        let (keyCount, valueCount) = (self.keyCount, self.valueCount)
-        q.withUnsafePointer { pq in
-            Parallel.forEach(pairs * lq, grain: max(1, 16384 / max(d, 1))) { rows in
-                st_bf16_convert_rows(pq + rows.lowerBound * d, d, rows.count, d,
-                                     query + rows.lowerBound * queryStride, queryStride)
-            }
-        }
-        // Packing splits over pairs, or over a single pair's pair rows when there are few pairs.
-        let keyPairRows = (d + 1) / 2, valuePairRows = (lk + 1) / 2
-        k.withUnsafePointer { pk in
-            v.withUnsafePointer { pv in
-                if pairs >= Parallel.threadCount {
-                    Parallel.forEach(pairs) { range in
-                        for pair in range {
-                            st_bf16_pack_b(pk + pair * lk * d, 1, d, d, lk, 0, keyPairRows, key + pair * keyCount)
-                            st_bf16_pack_b(pv + pair * lk * dv, dv, 1, lk, dv, 0, valuePairRows,
-                                           value + pair * valueCount)
-                        }
-                    }
-                } else {
-                    for pair in 0..<pairs {
-                        Parallel.forEach(keyPairRows) { r in
-                            st_bf16_pack_b(pk + pair * lk * d, 1, d, d, lk, r.lowerBound, r.upperBound,
-                                           key + pair * keyCount)
-                        }
-                        Parallel.forEach(valuePairRows, grain: 256) { r in
-                            st_bf16_pack_b(pv + pair * lk * dv, dv, 1, lk, dv, r.lowerBound, r.upperBound,
-                                           value + pair * valueCount)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    func queryRows(pair: Int, start: Int) -> UnsafePointer<UInt16> {
-        UnsafePointer(query + (pair * lq + start) * queryStride)
-    }
-    func keys(pair: Int) -> UnsafePointer<UInt16> { UnsafePointer(key + pair * keyCount) }
-    func values(pair: Int) -> UnsafePointer<UInt16> { UnsafePointer(value + pair * valueCount) }
-
-    func deallocate() {
-        query.deallocate()
-        key.deallocate()
-        value.deallocate()
     }
 }

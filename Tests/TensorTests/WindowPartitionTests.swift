@@ -1,4 +1,4 @@
-// Tests `windowPartition` / `windowUnpartition` (Sources/Tensor/HieraKernels.swift) against naive
+// Tests `windowPartition` / `windowUnpartition` (Sources/Tensor/WindowPartition.swift) against naive
 // twins written in this file, which follow the reference (sam2/modeling/backbones/utils.py and
 // hieradet.py) step by step on the padded map with per-element subscripts: pad, partition into
 // windows, max-pool each window's q (as the reference does, per window), split heads.
@@ -9,7 +9,7 @@ import XCTest
 import Tensor
 import TestSupport
 
-final class HieraKernelTests: XCTestCase {
+final class WindowPartitionTests: XCTestCase {
     /// The reference's route for one of q/k/v: x [B, H, W, Ctot] -> channel range -> pad with `pad`
     /// to whole windows -> windows [B*nW, ws, ws, C] -> per-window k x k max-pool -> heads
     /// [B*nW, N, (ws/k)^2, D].
