@@ -1,6 +1,7 @@
 // SafeTensorsWriter: writes named tensors (float32, or raw bfloat16 bits) and string metadata in
 // the safetensors format, atomically (temp file in the same directory, then rename).
 
+import FileIO
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -49,21 +50,7 @@ public struct SafeTensorsWriter {
 
     /// Writes the file atomically: a temporary file beside `path`, then rename.
     public func write(to path: String) throws {
-        let data = try encoded()
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw CheckpointError.cannotOpen(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
-        // rename(2) replaces the destination atomically: readers see the old file or the new one.
-        if rename(temporary.path, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw CheckpointError.cannotOpen(path: path, reason: "cannot write: \(reason)")
-        }
+        // A temporary beside `path`, then rename: readers see the old file or the new one.
+        try AtomicFile.write(try encoded(), to: path)
     }
 }

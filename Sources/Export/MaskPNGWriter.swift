@@ -2,6 +2,7 @@
 // DIR/<id>/<frame %05d>.png, pixel 255 = object, 0 = background, at the mask's resolution.
 // Encoding goes through Media's PNGWriter (libavcodec); files are written atomically.
 
+import FileIO
 import Media
 import Tensor
 
@@ -16,7 +17,8 @@ public final class MaskPNGWriter {
     public let compressionLevel: Int?
 
     private var slots: [Slot] = []
-    private var knownFolders: Set<Int> = []
+    private let handle: DirectoryHandle
+    private var folders: [Int: DirectoryHandle] = [:]
 
     /// An encoder with its scratch image, used by one object at a time.
     private final class Slot {
@@ -31,7 +33,7 @@ public final class MaskPNGWriter {
         self.directory = directory
         self.createDirectory = createDirectory
         self.compressionLevel = compressionLevel
-        try AtomicFile.ensureDirectory(directory, create: createDirectory)
+        handle = try DirectoryHandle.open(directory, create: createDirectory)
     }
 
     /// Writes DIR/<id>/<frame %05d>.png for every object.
@@ -43,9 +45,8 @@ public final class MaskPNGWriter {
             guard object.mask.width > 0, object.mask.height > 0 else {
                 throw ExportError.invalidArgument("mask of object \(object.id) is \(object.mask.width)x\(object.mask.height)")
             }
-            if !knownFolders.contains(object.id) {
-                try AtomicFile.ensureDirectory(OutputLayout.maskFolder(in: directory, id: object.id), create: true)
-                knownFolders.insert(object.id)
+            if folders[object.id] == nil {
+                folders[object.id] = try handle.subdirectory(OutputLayout.maskFolderName(id: object.id), create: true)
             }
         }
         while slots.count < objects.count { slots.append(Slot(compressionLevel: compressionLevel)) }
@@ -66,7 +67,7 @@ public final class MaskPNGWriter {
         }
         for i in objects.indices {
             if let failure = slots[i].failure { throw failure }
-            try AtomicFile.write(slots[i].png, to: paths[i])
+            try AtomicFile.write(slots[i].png, named: OutputLayout.framePNGName(frame), in: folders[objects[i].id]!)
         }
     }
 

@@ -7,8 +7,24 @@
 //
 // Frame numbers are zero-padded to five digits as printf's %05d does (frame 123456 -> "123456").
 
-/// File names of the output formats.
+/// File names of the output formats: the one place they are decided.
 public enum OutputLayout {
+    /// `masks.jsonl`.
+    public static let masksJSONLName = "masks.jsonl"
+    /// Suffix of the masks.jsonl being written: `masks.jsonl.partial`.
+    public static let partialSuffix = ".partial"
+    /// The `run.json` manifest beside a run's outputs.
+    public static let manifestName = "run.json"
+
+    /// `<id>`, the folder of one object's grey PNGs.
+    public static func maskFolderName(id: Int) -> String { String(id) }
+
+    /// `<frame %05d>.png`: a grey PNG inside its object's folder, or a palette PNG.
+    public static func framePNGName(_ frame: Int) -> String { frameName(frame) + ".png" }
+
+    /// `<frame %05d>_<id>.npy`.
+    public static func logitsName(frame: Int, id: Int) -> String { "\(frameName(frame))_\(id).npy" }
+
     /// `frame` as printf's `%05d`.
     public static func frameName(_ frame: Int) -> String {
         let digits = String(frame.magnitude)
@@ -18,30 +34,30 @@ public enum OutputLayout {
 
     /// DIR/masks.jsonl.
     public static func masksJSONL(in directory: String) -> String {
-        join(directory, MaskJSONLWriter.fileName)
+        join(directory, masksJSONLName)
     }
 
     /// DIR/<id>, the folder of one object's grey PNGs.
     public static func maskFolder(in directory: String, id: Int) -> String {
-        join(directory, String(id))
+        join(directory, maskFolderName(id: id))
     }
 
     /// DIR/<id>/<frame %05d>.png.
     public static func maskPNG(in directory: String, id: Int, frame: Int) -> String {
-        join(maskFolder(in: directory, id: id), frameName(frame) + ".png")
+        join(maskFolder(in: directory, id: id), framePNGName(frame))
     }
 
     /// DIR/<frame %05d>.png.
     public static func palettePNG(in directory: String, frame: Int) -> String {
-        join(directory, frameName(frame) + ".png")
+        join(directory, framePNGName(frame))
     }
 
     /// DIR/<frame %05d>_<id>.npy.
     public static func logits(in directory: String, frame: Int, id: Int) -> String {
-        join(directory, "\(frameName(frame))_\(id).npy")
+        join(directory, logitsName(frame: frame, id: id))
     }
 
-    static func join(_ directory: String, _ name: String) -> String {
+    public static func join(_ directory: String, _ name: String) -> String {
         if directory.isEmpty { return name }
         return directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }

@@ -6,6 +6,7 @@
 // between equal scores the one later in the list wins (`ObjectMask.paintingOrder`).
 // Encoding goes through Media's PNGWriter (libavcodec); files are written atomically.
 
+import FileIO
 import Media
 import Tensor
 
@@ -17,6 +18,7 @@ public final class PalettePNGWriter {
     public let palette: [UInt8]
 
     private let encoder: PNGWriter
+    private let handle: DirectoryHandle
     private var indices: [UInt8] = []
 
     /// - Parameters:
@@ -30,7 +32,7 @@ public final class PalettePNGWriter {
         self.directory = directory
         self.palette = palette
         encoder = PNGWriter(compressionLevel: compressionLevel)
-        try AtomicFile.ensureDirectory(directory, create: createDirectory)
+        handle = try DirectoryHandle.open(directory, create: createDirectory)
     }
 
     /// Writes DIR/<frame %05d>.png of size `width` x `height` (the source size; every mask must
@@ -45,7 +47,7 @@ public final class PalettePNGWriter {
         } catch {
             throw ExportError.encodeFailed(path: path, reason: "\(error)")
         }
-        try AtomicFile.write(png, to: path)
+        try AtomicFile.write(png, named: OutputLayout.framePNGName(frame), in: handle)
     }
 
     /// The index image [H, W]: 0 for background, else the id of the object the pixel shows

@@ -92,23 +92,24 @@ public enum PromptRules {
     }
 
     /// Clicks and box: present, finite, labels 0 or 1, the box ordered, everything inside the
-    /// `width` x `height` frame. (Mask logits, for refinement, are checked where they are used.)
-    public static func check(_ prompt: ImagePrompt, width: Int, height: Int) throws(PromptError) {
+    /// `width` x `height` frame (not checked when the size is not known yet: nil). Mask logits,
+    /// for refinement, are checked where they are used.
+    public static func check(_ prompt: ImagePrompt, width: Int?, height: Int?) throws(PromptError) {
         guard !prompt.isEmpty else { throw .empty }
         guard prompt.points.count <= maxPoints else { throw .tooManyPoints(count: prompt.points.count, limit: maxPoints) }
-        let w = Float(width), h = Float(height)
+        let w = width.map(Float.init) ?? .infinity, h = height.map(Float.init) ?? .infinity
         if let box = prompt.box {
             guard box.x1.isFinite, box.y1.isFinite, box.x2.isFinite, box.y2.isFinite else { throw .notFinite }
             guard box.x1 < box.x2, box.y1 < box.y2 else { throw .invalidBox(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2) }
             guard box.x1 >= 0, box.y1 >= 0, box.x2 <= w, box.y2 <= h else {
-                throw .boxOutsideImage(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, width: width, height: height)
+                throw .boxOutsideImage(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, width: width ?? 0, height: height ?? 0)
             }
         }
         for p in prompt.points {
             guard p.x.isFinite, p.y.isFinite else { throw .notFinite }
             guard p.label == 0 || p.label == 1 else { throw .invalidLabel(p.label) }
             guard p.x >= 0, p.y >= 0, p.x <= w, p.y <= h else {
-                throw .pointOutsideImage(x: p.x, y: p.y, width: width, height: height)
+                throw .pointOutsideImage(x: p.x, y: p.y, width: width ?? 0, height: height ?? 0)
             }
         }
     }

@@ -6,6 +6,7 @@ import ArgumentParser
 import Checkpoint
 import Export
 import COpenBLAS
+import FileIO
 import Foundation
 import Media
 import SAM2
@@ -356,7 +357,7 @@ struct BenchFrames {
             current = try FrameReader(input: input, options: options)
             reader = current
             guard let frame = try current.next(), let image = frame.image else {
-                throw CommandFailure("\(input): no frames could be decoded")
+                throw CommandFailure("\(input): no frames could be decoded", exit: .dataError)
             }
             return image
         }

@@ -16,10 +16,19 @@ struct Samtrack: ParsableCommand {
     )
 
     /// Tunes the allocator (freed tensors are reused, not returned to the kernel: `HeapTuning`),
-    /// then parses and runs the command.
+    /// then parses and runs the command; a `CommandFailure` prints "Error: <reason>" and exits
+    /// with its code (`CLIExit`, the table in samtrack(1)).
     static func main() {
         HeapTuning.apply()
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("Error: \(failure.description)\n".utf8))
+            Foundation.exit(failure.exit.rawValue)
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 
@@ -32,17 +41,17 @@ struct ComputeOptions: ParsableArguments {
     var precision: Precision = .float32
 
     func validate() throws {
-        if let threads, threads <= 0 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads <= 0 || threads > ComputeContext.maxThreads {
+            throw ValidationError("--threads must be in 1...\(ComputeContext.maxThreads) (4 x the cores of this machine)")
+        }
         if precision == .bfloat16 && !Precision.bfloat16Supported {
             throw ValidationError("--precision bf16 needs a CPU with AVX-512 BF16 (avx512_bf16); this one has none: use fp32")
         }
     }
 
+    /// Makes `--threads` the process's default compute context.
     func apply() throws {
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-            Parallel.setThreadCount(threads)
-        }
+        if let threads { ComputeContext.setProcessDefault(threads: threads) }
     }
 }
 
@@ -63,23 +72,3 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// A runtime failure reported as one line and a non-zero exit.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
-
-/// Runs `body`, turning library errors into one-line failures.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as CommandFailure {
-        throw error
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        throw CommandFailure("\(error)")
-    }
-}

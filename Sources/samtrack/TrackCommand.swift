@@ -7,7 +7,7 @@ import Media
 import SAM2
 import Tensor
 import Tracker
-import TrackingService
+import TrackingRun
 
 struct TrackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,7 +99,7 @@ struct TrackCommand: ParsableCommand {
             if summary.droppedFrames > 0 { line += ", \(summary.droppedFrames) frames dropped (live)" }
             FileHandle.standardError.write(Data((line + " -> \(output)\n").utf8))
         }
-        if summary.stopped { throw ExitCode(130) }
+        if summary.stopped { throw ExitCode(CLIExit.interrupted.rawValue) }
     }
 
     /// Parses ID[@FRAME]:VALUES.
@@ -156,7 +156,7 @@ extension MaskFormat: ExpressibleByArgument {}
 enum MaskImage {
     static func load(_ path: String) throws -> BinaryMask {
         let reader = try FrameReader(input: path, options: FrameReaderOptions(sourceRGB: true, maxFrames: 1))
-        guard let frame = try reader.next(), let rgb = frame.rgb else { throw CommandFailure("\(path): no image could be decoded") }
+        guard let frame = try reader.next(), let rgb = frame.rgb else { throw CommandFailure("\(path): no image could be decoded", exit: .dataError) }
         return BinaryMask(width: rgb.width, height: rgb.height) { x, y in
             let i = (y * rgb.width + x) * 3
             return rgb.pixels[i] != 0 || rgb.pixels[i + 1] != 0 || rgb.pixels[i + 2] != 0

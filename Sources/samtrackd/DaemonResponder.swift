@@ -4,7 +4,7 @@
 
 import Foundation
 import Hummingbird
-import TrackingService
+import TrackingDaemon
 
 struct DaemonResponder: HTTPResponder {
     typealias Context = BasicRequestContext

@@ -3,6 +3,7 @@
 // colours map back to ids one to one). Pillow's view of the same files: InteropTests.
 
 import XCTest
+import FileIO
 import Media
 @testable import Export
 
@@ -99,7 +100,7 @@ final class PNGOutputTests: XCTestCase {
     func testWriterErrors() throws {
         let dir = try TemporaryDirectory("png-errors")
         XCTAssertThrowsError(try PalettePNGWriter(directory: dir.file("missing"), createDirectory: false)) { error in
-            XCTAssertEqual(error as? ExportError, .directoryNotFound(path: dir.file("missing")))
+            XCTAssertEqual(error as? FileError, .directoryNotFound(path: dir.file("missing")))
         }
         let grey = try MaskPNGWriter(directory: dir.path)
         XCTAssertThrowsError(try grey.write(frame: 0, objects: [ObjectMask(id: 0, score: 0, mask: BinaryMask(width: 2, height: 2))]))
