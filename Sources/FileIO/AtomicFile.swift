@@ -60,7 +60,12 @@ public enum AtomicFile {
     public static func write(_ name: String, in directory: DirectoryHandle, options: AtomicWriteOptions = .init(),
                              _ body: (FileSink) throws -> Void) throws {
         let temporary = temporaryName(for: name)
-        let fd = try directory.openFile(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: options.permissions)
+        let fd: Int32
+        do {
+            fd = try directory.openFile(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: options.permissions)
+        } catch let error as FileError {
+            throw error.reported(as: directory.child(name))
+        }
         let sink = FileSink(descriptor: fd, path: directory.child(name))
         do {
             try body(sink)

@@ -46,6 +46,17 @@ public enum FileError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     static func isOutOfSpace(_ code: Int32) -> Bool { code == ENOSPC || code == EDQUOT }
+
+    /// The same failure reported for `path` (a temporary's error named after its destination).
+    func reported(as path: String) -> FileError {
+        switch self {
+        case .directoryNotFound: return .directoryNotFound(path: path)
+        case let .cannotCreateDirectory(_, reason): return .cannotCreateDirectory(path: path, reason: reason)
+        case let .writeFailed(_, reason, code): return .writeFailed(path: path, reason: reason, code: code)
+        case let .readFailed(_, reason, code): return .readFailed(path: path, reason: reason, code: code)
+        case .symbolicLink: return .symbolicLink(path: path)
+        }
+    }
 }
 
 /// The system's text for `code`, e.g. "Permission denied (errno 13)".

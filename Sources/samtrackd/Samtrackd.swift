@@ -145,10 +145,11 @@ struct Samtrackd: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(line.utf8))
             },
             logger: logger)
-        // Graceful shutdown on SIGTERM / SIGINT: the server stops accepting, the scheduler drains
-        // (running jobs finish their frame and save their state).
+        // Graceful shutdown on SIGTERM / SIGINT, in reverse order of the services: first the
+        // scheduler drains (running jobs finish their frame and save their state, their event
+        // streams end), then the server stops.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: JobService(manager: manager, logger: logger)), .init(service: app)],
+            services: [.init(service: app), .init(service: JobService(manager: manager, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -59,7 +59,7 @@ final class APIHandlerTests: XCTestCase {
         let metrics = await h.call("GET", "/metrics")
         XCTAssertEqual(metrics.status, 200)
         XCTAssertTrue(metrics.text.contains("samtrackd_frames_tracked_total 12\n"), metrics.text)
-        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"succeeded\"} 1\n"))
+        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"succeeded\"} 1.0\n"))
         XCTAssertTrue(metrics.text.contains("samtrackd_stage_seconds_count{stage=\"encoder\"} 12\n"))
         XCTAssertTrue(metrics.text.contains("samtrackd_stage_seconds_bucket{stage=\"frame\",le=\"+Inf\"} 12\n"))
         let health = await h.call("GET", "/healthz")

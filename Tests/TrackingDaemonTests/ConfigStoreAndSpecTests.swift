@@ -232,12 +232,12 @@ final class ConfigStoreAndSpecTests: XCTestCase {
         metrics.jobFinished(.failed)
         metrics.httpRequest(status: 201)
         let text = metrics.render(jobCounts: [.running: 1], loadedModels: 1)
-        for line in ["samtrackd_jobs{state=\"running\"} 1", "samtrackd_jobs{state=\"queued\"} 0",
+        for line in ["samtrackd_jobs{state=\"running\"} 1.0", "samtrackd_jobs{state=\"queued\"} 0.0",
                      "samtrackd_jobs_finished_total{state=\"failed\"} 1", "samtrackd_frames_tracked_total 1",
                      "samtrackd_dropped_frames_total 2", "samtrackd_stage_seconds_bucket{stage=\"encoder\",le=\"0.0025\"} 0",
                      "samtrackd_stage_seconds_bucket{stage=\"encoder\",le=\"0.005\"} 1",
                      "samtrackd_stage_seconds_bucket{stage=\"frame\",le=\"0.25\"} 1", "samtrackd_stage_seconds_count{stage=\"decode\"} 1",
-                     "samtrackd_http_requests_total{code=\"201\"} 1", "samtrackd_models_loaded 1",
+                     "samtrackd_http_requests_total{code=\"201\"} 1", "samtrackd_models_loaded 1.0",
                      "# TYPE samtrackd_stage_seconds histogram"] {
             XCTAssertTrue(text.contains(line + "\n"), "missing: \(line)")
         }

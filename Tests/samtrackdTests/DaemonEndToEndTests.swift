@@ -95,7 +95,7 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual((list.json["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [id, long])
         let metrics = try client.request("GET", "/metrics")
         XCTAssertTrue(metrics.headers["content-type"]?.hasPrefix("text/plain") ?? false)
-        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"cancelled\"} 1"), metrics.text)
+        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"cancelled\"} 1.0"), metrics.text)
         XCTAssertTrue(metrics.text.contains("samtrackd_frames_tracked_total \(30 + done)"), metrics.text)
         XCTAssertEqual(daemon.terminate(), 0, daemon.stderr)
     }
@@ -139,7 +139,7 @@ final class DaemonEndToEndTests: XCTestCase {
 
         // A second daemon on the same data directory is refused while the first runs.
         let (status, message) = try runRefusedDaemon(["--listen", "127.0.0.1:0", "--data", data, "--config", config])
-        XCTAssertEqual(status, 64)
+        XCTAssertEqual(status, 69, "EX_UNAVAILABLE")
         XCTAssertTrue(message.contains("another samtrackd"), message)
         XCTAssertEqual(daemon.terminate(), 0)
 

@@ -131,7 +131,7 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         var record = JobRecord(id: id, spec: spec, status: .queued, outputDirectory: directory, live: live, createdAt: Date())
         if let maxFrames = spec.maxFrames { record.totalFrames = maxFrames }
         if let count = job.frameCount { record.totalFrames = min(record.totalFrames ?? count, count) }
-        let active: ActiveJob = try lock.withLock {
+        let submitted: JobRecord = try lock.withLock {
             guard !draining else { throw APIError.shuttingDown }
             guard scheduler.queuedCount < config.limits.maxQueuedJobs else {
                 throw APIError.tooManyJobs("\(scheduler.queuedCount) jobs are already queued (limits.max_queued_jobs); retry later")
@@ -144,14 +144,13 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
             } catch {
                 throw APIError(.storageError, "cannot record the job: \(error)")
             }
-            let job = ActiveJob(record: record)
-            self.active[id] = job
-            return job
+            self.active[id] = ActiveJob(record: record)
+            return record
         }
         scheduler.enqueue(id)
         metrics.jobSubmitted()
         log("job \(id): queued (\(spec.model), \(spec.source))")
-        return active.record
+        return submitted
     }
 
     // MARK: - Queries
