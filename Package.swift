@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "samtrackd",
             dependencies: [
-                "TrackingDaemon", "Tensor",
+                "TrackingDaemon", "Tensor", "FileIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,7 +128,8 @@ let package = Package(
         // ffprobe and the Python interop check; help snapshots in Snapshots/.
         .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media"], exclude: ["Snapshots"]),
         .testTarget(name: "TrackingRunTests", dependencies: ["TrackingRun", "Export", "SAM2", "TestSupport"]),
-        .testTarget(name: "TrackingDaemonTests", dependencies: ["TrackingDaemon", "TrackingRun", "Export", "SAM2", "TestSupport"]),
+        .testTarget(name: "TrackingDaemonTests", dependencies: ["TrackingDaemon", "TrackingRun", "Export", "SAM2", "Media", "FileIO", "TestSupport",
+                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         // End to end: starts the built samtrackd binary (a dependency so that it is built first).
         .testTarget(name: "samtrackdTests", dependencies: ["samtrackd", "Export", "TestSupport"]),
     ]

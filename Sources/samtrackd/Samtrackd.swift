@@ -14,6 +14,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import FileIO
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -90,9 +91,9 @@ struct Samtrackd: AsyncParsableCommand {
         let dataDirectory = URL(fileURLWithPath: data).standardizedFileURL.path
 
         do {
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try DirectoryHandle.makeDirectories(dataDirectory)
         } catch {
-            fail(.cannotCreate, "cannot create the data directory '\(dataDirectory)': \(error.localizedDescription)")
+            fail(.cannotCreate, "cannot create the data directory: \(error)")
         }
         let lock = DataDirectoryLock(directory: dataDirectory)
         guard lock.acquire() else {

@@ -91,31 +91,27 @@ final class WorkerPoolTests: XCTestCase {
     }
 
     func testTwoContextsRunAtTheSameTimeEachOnItsOwnThreads() {
-        // Two jobs with a context of 2 threads each: both loops run in parallel on their own
-        // pools (with one process-wide pool the second would find it busy and run serially).
+        // Two jobs with a context of 2 threads each: all four chunks run at the same time, each
+        // job on its own threads (with one process-wide pool the second job would find it busy
+        // and run serially on its caller). Every chunk waits until all four are inside.
         let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
-        let threadsSeen = Mutex<[Set<String>]>([[], []])
-        let inside = Atomic<Int>(0), overlapped = Atomic<Bool>(false)
+        let threadsSeen = Mutex<[Set<ObjectIdentifier>]>([[], []])
+        let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
         DispatchQueue.concurrentPerform(iterations: 2) { job in
             contexts[job].run {
                 Parallel.forEach(2, grain: 1) { _ in
-                    if inside.add(1, ordering: .sequentiallyConsistent).newValue >= 3 {
-                        overlapped.store(true, ordering: .relaxed)
-                    }
-                    let name = Thread.current.name ?? "caller-\(job)"
-                    threadsSeen.withLock { _ = $0[job].insert(name + "/\(ObjectIdentifier(Thread.current).hashValue)") }
-                    // Hold the chunk long enough for the other job's chunks to start.
-                    let deadline = Date().addingTimeInterval(0.2)
-                    while Date() < deadline, !overlapped.load(ordering: .relaxed) { usleep(1000) }
-                    inside.subtract(1, ordering: .sequentiallyConsistent)
+                    threadsSeen.withLock { _ = $0[job].insert(ObjectIdentifier(Thread.current)) }
+                    if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
+                    let deadline = Date().addingTimeInterval(10)
+                    while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
                 }
             }
         }
-        XCTAssertTrue(overlapped.load(ordering: .relaxed), "the two contexts' chunks never ran at the same time")
+        XCTAssertTrue(allInside.load(ordering: .relaxed), "the two contexts' four chunks never ran at the same time")
         let seen = threadsSeen.withLock { $0 }
-        XCTAssertEqual(seen[0].count, 2, "job 0 used \(seen[0])")
-        XCTAssertEqual(seen[1].count, 2, "job 1 used \(seen[1])")
-        XCTAssertTrue(seen[0].isDisjoint(with: seen[1]), "the jobs shared threads: \(seen)")
+        XCTAssertEqual(seen[0].count, 2, "job 0 used \(seen[0].count) threads")
+        XCTAssertEqual(seen[1].count, 2, "job 1 used \(seen[1].count) threads")
+        XCTAssertTrue(seen[0].isDisjoint(with: seen[1]), "the jobs shared threads")
     }
 
     func testBatchWorkersRunAtALowerPriority() {

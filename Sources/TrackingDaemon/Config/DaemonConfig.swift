@@ -15,6 +15,7 @@
 //   "token": "s3cret"            (or "token_file": "/etc/samtrackd/token")
 // }
 
+import FileIO
 import Foundation
 
 /// Errors reading or checking the config file (the daemon refuses to start).
@@ -165,9 +166,9 @@ public struct DaemonConfig: Sendable {
             throw ConfigFileError("source pattern '\(pattern)' would allow anything; name devices or URLs, e.g. /dev/video* or udp://127.0.0.1:*")
         }
         do {
-            try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
+            try DirectoryHandle.makeDirectories(outputRoot)
         } catch {
-            throw ConfigFileError("cannot create the output root '\(outputRoot)': \(error.localizedDescription)")
+            throw ConfigFileError("cannot create the output root: \(error)")
         }
         guard let realOutput = PathPolicy.realPath(outputRoot) else {
             throw ConfigFileError("the output root '\(outputRoot)' cannot be resolved")
