@@ -95,12 +95,12 @@ final class WorkerPoolTests: XCTestCase {
         // job on its own threads (with one process-wide pool the second job would find it busy
         // and run serially on its caller). Every chunk waits until all four are inside.
         let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
-        let threadsSeen = Mutex<[Set<ObjectIdentifier>]>([[], []])
+        let threadsSeen = Mutex<[Set<UInt>]>([[], []])
         let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
         DispatchQueue.concurrentPerform(iterations: 2) { job in
             contexts[job].run {
                 Parallel.forEach(2, grain: 1) { _ in
-                    threadsSeen.withLock { _ = $0[job].insert(ObjectIdentifier(Thread.current)) }
+                    threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
                     if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
                     let deadline = Date().addingTimeInterval(10)
                     while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }

@@ -29,7 +29,8 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(added.status, 400, "\(size): \(added.text)")
             XCTAssertNotNil(added.errorCode)
         }
-        XCTAssertEqual(await h.call("GET", "/healthz").status, 200)
+        let health = await h.call("GET", "/healthz")
+        XCTAssertEqual(health.status, 200)
     }
 
     /// Finding 6: a 238 KB body with 1,024 mask prompts on a 1280x720 source took the daemon to
