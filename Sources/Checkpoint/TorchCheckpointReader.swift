@@ -116,15 +116,25 @@ public enum TorchCheckpointReader {
         if case let .dict(model)? = top["model"] { stateDict = model }
         var collected: [(key: String, reference: TorchTensorReference)] = []
         var seen: Set<String> = []
-        try collect(.dict(stateDict), prefix: nil, depth: 0, into: &collected, seen: &seen, path: path)
+        var budget = maximumVisits
+        try collect(.dict(stateDict), prefix: nil, depth: 0, into: &collected, seen: &seen, budget: &budget, path: path)
         return collected
     }
 
+    /// Most values visited while collecting tensors. A pickle can reference one container from
+    /// many places (memo), so a small stream can describe an exponentially large tree; real
+    /// checkpoints hold a few thousand values.
+    static let maximumVisits = 1 << 20
+
     private static func collect(_ value: PickleValue, prefix: String?, depth: Int,
                                 into collected: inout [(key: String, reference: TorchTensorReference)],
-                                seen: inout Set<String>, path: String) throws {
+                                seen: inout Set<String>, budget: inout Int, path: String) throws {
         guard depth <= maximumDepth else {
             throw CheckpointError.unsupportedPickle(path: path, reason: "containers nested deeper than \(maximumDepth) levels at '\(prefix ?? "")'")
+        }
+        budget -= 1
+        guard budget >= 0 else {
+            throw CheckpointError.unsupportedPickle(path: path, reason: "the saved object expands to more than \(maximumVisits) values (containers shared many times over)")
         }
         func join(_ component: String) -> String { prefix.map { "\($0).\(component)" } ?? component }
         switch value {
@@ -143,11 +153,11 @@ public enum TorchCheckpointReader {
                 default:
                     throw CheckpointError.unsupportedPickle(path: path, reason: "a dict under '\(prefix ?? "")' has a key of type \(key.typeName); tensor names must be strings")
                 }
-                try collect(child, prefix: join(component), depth: depth + 1, into: &collected, seen: &seen, path: path)
+                try collect(child, prefix: join(component), depth: depth + 1, into: &collected, seen: &seen, budget: &budget, path: path)
             }
         case .tuple, .list:
             for (index, child) in (value.sequence ?? []).enumerated() {
-                try collect(child, prefix: join(String(index)), depth: depth + 1, into: &collected, seen: &seen, path: path)
+                try collect(child, prefix: join(String(index)), depth: depth + 1, into: &collected, seen: &seen, budget: &budget, path: path)
             }
         case .none, .bool, .int, .bigInt, .float, .string, .bytes, .global, .storage:
             return
