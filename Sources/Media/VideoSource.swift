@@ -27,15 +27,22 @@ public struct InputOptions: Sendable, Equatable {
     /// Aborts blocking opens and reads from another thread, including while `VideoSource.init`
     /// is still connecting.
     public var interrupt: InterruptSignal?
+    /// Restricts a file or image-sequence input to local files under given directories, for the
+    /// input and everything FFmpeg opens on its behalf, and to demuxers that open nothing else
+    /// (see `InputConfinement`); nil = no restriction. Use it for inputs named by untrusted
+    /// callers (the daemon's file sources).
+    public var confinement: InputConfinement?
 
     public init(format: String? = nil, options: [String: String] = [:], live: Bool? = nil,
-                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil) {
+                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil,
+                confinement: InputConfinement? = nil) {
         self.format = format
         self.options = options
         self.live = live
         self.decoderThreads = decoderThreads
         self.openTimeout = openTimeout
         self.interrupt = interrupt
+        self.confinement = confinement
     }
 }
 
@@ -127,11 +134,14 @@ public final class VideoSource: @unchecked Sendable {
     private var finished = false
     private var pendingReadError: MediaError?
     private var lastDecodeError: Int32 = 0
+    /// The installed confinement (kept alive as long as the format context).
+    private let confinementState: ConfinementState?
 
     /// Opens `input` (path, URL, device or `-`) and its best video stream's decoder.
     /// - Throws: `MediaError` naming the input: `.fileNotFound`, `.notMediaFile`,
     ///   `.deviceUnavailable`, `.cannotOpen`, `.noVideoStream`, `.decoderNotFound`,
-    ///   `.invalidArgument` (unknown option or format name).
+    ///   `.invalidArgument` (unknown option or format name); with `options.confinement`, also
+    ///   `.outsideAllowedDirectories` and `.formatNotAllowed`.
     public init(_ input: String, options: InputOptions = InputOptions()) throws {
         FFmpegSetup.ensure()
         let url = Self.ffmpegURL(for: input)
@@ -145,6 +155,7 @@ public final class VideoSource: @unchecked Sendable {
         var format: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
         var codec: UnsafeMutablePointer<AVCodecContext>?
         var success = false
+        let confinement = options.confinement.map(ConfinementState.init)
         defer {
             if !success {
                 avcodec_free_context(&codec)
@@ -155,6 +166,8 @@ public final class VideoSource: @unchecked Sendable {
                 av_frame_free(&f)
                 interruptState.deallocate()
             }
+            // The confined io_open reads this state until the context is closed.
+            withExtendedLifetime(confinement) {}
         }
         guard let packet, let frame, let allocated = format else { throw MediaError.cannotOpen(input: input, reason: "out of memory") }
         samtrack_install_interrupt(allocated, interruptState)
@@ -166,6 +179,9 @@ public final class VideoSource: @unchecked Sendable {
             if inputFormat == nil {
                 throw MediaError.invalidArgument("unknown input format '\(name)' for '\(input)' (see `ffmpeg -formats`)")
             }
+            if let rules = options.confinement, let found = inputFormat, !rules.allows(format: String(cString: found.pointee.name)) {
+                throw MediaError.formatNotAllowed(input: input, format: name)
+            }
         }
         let deviceLike = Self.isDevice(url: url, format: inputFormat)
 
@@ -173,13 +189,26 @@ public final class VideoSource: @unchecked Sendable {
         for (key, value) in options.options.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&dictionary, key, value, 0)
         }
+        if let confinement, let rules = options.confinement {
+            confinement.install(in: allocated)
+            // Both whitelists are copied by FFmpeg into nested format contexts.
+            av_dict_set(&dictionary, "protocol_whitelist", "file", 0)
+            av_dict_set(&dictionary, "format_whitelist", rules.formatWhitelist, 0)
+        }
         defer { av_dict_free(&dictionary) }
 
         let openResult = avformat_open_input(&format, url, inputFormat, &dictionary)
         if openResult < 0 {
             // avformat_open_input freed the context.
+            if let refused = confinement?.refusedURL {
+                throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+            }
             if openResult == AVErrorCode.exit && options.interrupt?.isInterrupted != true {
                 throw MediaError.cannotOpen(input: input, reason: "timed out after \(options.openTimeout ?? 0) s")
+            }
+            if let rules = options.confinement, openResult == AVErrorCode.posix(EINVAL), inputFormat == nil,
+               let probed = probedFormatName(path: url), !rules.allows(format: probed) {
+                throw MediaError.formatNotAllowed(input: input, format: probed)
             }
             throw Self.openError(input: input, url: url, code: openResult, device: deviceLike)
         }
@@ -191,6 +220,9 @@ public final class VideoSource: @unchecked Sendable {
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
+        if let refused = confinement?.refusedURL {
+            throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+        }
         if infoResult < 0 {
             if infoResult == AVErrorCode.exit {
                 if options.interrupt?.isInterrupted == true { throw MediaError.interrupted(input: input) }
@@ -257,6 +289,7 @@ public final class VideoSource: @unchecked Sendable {
         self.frame = frame
         self.interruptState = interruptState
         self.signal = options.interrupt
+        self.confinementState = confinement
         success = true
     }
 
@@ -350,7 +383,10 @@ public final class VideoSource: @unchecked Sendable {
                 if read == AVErrorCode.exit || isInterrupted {
                     throw MediaError.interrupted(input: info.input)
                 }
-                if read != AVErrorCode.eof {
+                if let refused = confinementState?.refusedURL {
+                    // A frame or segment outside the allowed directories: the error says which.
+                    pendingReadError = .outsideAllowedDirectories(input: info.input, url: refused)
+                } else if read != AVErrorCode.eof {
                     pendingReadError = .readFailed(input: info.input, reason: ffmpegErrorString(read))
                 }
                 draining = true
