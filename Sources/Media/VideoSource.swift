@@ -121,6 +121,10 @@ public final class VideoSource: @unchecked Sendable {
     public private(set) var decodeErrors = 0
     /// Frames decoded so far (the next frame's index).
     public private(set) var framesDecoded = 0
+    /// Packets of the video stream the demuxer delivered so far.
+    public private(set) var packetsRead = 0
+    /// Why decoding ended; nil while frames may still come (and after `close()` before the end).
+    public private(set) var endReason: EndReason?
 
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
     private var codecContext: UnsafeMutablePointer<AVCodecContext>?
@@ -326,7 +330,9 @@ public final class VideoSource: @unchecked Sendable {
     /// CLI does). A read error other than end-of-file first lets the decoder flush the frames it
     /// holds, then throws `.readFailed` on the following call.
     /// - Throws: `.interrupted` after `interrupt()`, `.readFailed`, or `.notMediaFile` when the
-    ///   input ends without a single decodable frame but with decode errors.
+    ///   input ends without a single decodable frame but with decode errors; with a confinement,
+    ///   `.outsideAllowedDirectories` when a frame or segment lies outside it. Once the input is
+    ///   drained, `endReason` says whether it was complete.
     public func nextFrame() throws -> DecodedFrame? {
         guard let codec = codecContext, let format = formatContext, let frame, let packet else { return nil }
         while true {
@@ -345,10 +351,13 @@ public final class VideoSource: @unchecked Sendable {
             }
             if received == AVErrorCode.eof {
                 finished = true
+                endReason = currentEndReason()
                 if framesDecoded == 0 && decodeErrors > 0 && pendingReadError == nil {
-                    throw MediaError.notMediaFile(
+                    let error = MediaError.notMediaFile(
                         input: info.input,
                         reason: "no frame could be decoded (\(decodeErrors) errors, last: \(ffmpegErrorString(lastDecodeError)))")
+                    endReason = .failed(error)
+                    throw error
                 }
                 continue
             }
@@ -361,6 +370,7 @@ public final class VideoSource: @unchecked Sendable {
             if draining {
                 // Flush packet already sent and the decoder wants more input: nothing left.
                 finished = true
+                endReason = currentEndReason()
                 continue
             }
             try feedDecoder(codec: codec, format: format, packet: packet)
@@ -395,6 +405,7 @@ public final class VideoSource: @unchecked Sendable {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            packetsRead += 1
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != AVErrorCode.again {
                 decodeErrors += 1
@@ -403,6 +414,39 @@ public final class VideoSource: @unchecked Sendable {
             }
             return
         }
+    }
+
+    /// The end reason once the decoder is drained: a read failure first; then truncation; then
+    /// skipped packets or frames. Truncation: an index entry of the stream (MP4, AVI... build one
+    /// from the container's tables) lies past the end of the file; or, for demuxers other than
+    /// MP4/QuickTime, fewer packets than the container's declared frame count. (MP4 edit lists
+    /// can legitimately drop samples from the declared count, so for MP4 only the index counts.)
+    private func currentEndReason() -> EndReason {
+        if let error = pendingReadError { return .failed(error) }
+        if let format = formatContext, let stream = format.pointee.streams[Int(streamIndex)] {
+            let entries = Int(avformat_index_get_entries_count(stream))
+            let fileSize = format.pointee.pb.map { avio_size($0) } ?? -1
+            var beyondEnd = false
+            if fileSize > 0 {
+                for index in 0..<entries {
+                    if let entry = avformat_index_get_entry(stream, Int32(index)),
+                       entry.pointee.pos + Int64(entry.pointee.size) > fileSize {
+                        beyondEnd = true
+                        break
+                    }
+                }
+            }
+            let isMOV = info.formatName.hasPrefix("mov,")
+            if beyondEnd {
+                let expected = isMOV ? entries : max(info.frameCount ?? 0, entries)
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
+            if !isMOV, let expected = info.frameCount, packetsRead < expected {
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
+        }
+        if decodeErrors > 0 { return .decodeErrors(count: decodeErrors, last: ffmpegErrorString(lastDecodeError)) }
+        return .endOfStream
     }
 
     // MARK: - Classification helpers
