@@ -1,25 +1,138 @@
-// CRC32: the zip checksum (IEEE 802.3 polynomial, reflected), used to verify the small entries
-// of a checkpoint (the pickle, the byte-order record). Tensor storages are not checksummed:
-// that would read a 900 MB checkpoint once more before any tensor is used.
+// CRC32: the zip checksum (IEEE 802.3 polynomial, reflected), used to verify every entry of a
+// checkpoint archive and the whole of a checksummed safetensors file.
+//
+// Speed: slicing-by-8 (eight 256-entry tables; each step folds 8 input bytes into the CRC with
+// eight independent table lookups) instead of one lookup per byte. Large inputs are split into
+// pieces that are checksummed in parallel (`Parallel.forEach`) and joined with `combine`, which
+// appends a piece's CRC to the CRC of what precedes it without reading the bytes again.
+//
+// Combining, in brief: with the reflected polynomial P, crc(A || B) = crc(A) * x^(8 |B|) mod P
+// xor crc(B) (the initial value and final xor cancel out, because both CRCs carry them). The
+// factor x^(8 |B|) mod P is built by squaring x^8 (powers x^(2^k * 8)) and multiplying the
+// powers that match the bits of |B|: O(log |B|) products of 32 x 32 bits in GF(2).
 
-/// CRC-32 as zip computes it (polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF).
-enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { index -> UInt32 in
-        var value = UInt32(index)
-        for _ in 0..<8 {
-            value = (value & 1) != 0 ? (0xEDB8_8320 ^ (value >> 1)) : (value >> 1)
+import Tensor
+
+/// CRC-32 as zip computes it (polynomial 0xEDB88320 reflected, initial value and final xor
+/// 0xFFFFFFFF). `checksum` of "123456789" is 0xCBF43926.
+public enum CRC32 {
+    /// The reflected polynomial.
+    static let polynomial: UInt32 = 0xEDB8_8320
+
+    /// tables[k * 256 + b]: the CRC contribution of byte b followed by k zero bytes.
+    private static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var value = UInt32(index)
+            for _ in 0..<8 { value = (value & 1) != 0 ? (polynomial ^ (value >> 1)) : (value >> 1) }
+            tables[index] = value
         }
-        return value
-    }
-
-    /// The checksum of `bytes`.
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes {
-                crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
+        for k in 1..<8 {
+            for index in 0..<256 {
+                let previous = tables[(k - 1) * 256 + index]
+                tables[k * 256 + index] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
             }
         }
-        return crc ^ 0xFFFF_FFFF
+        return tables
+    }()
+
+    /// The checksum of `bytes` (one thread).
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        update(0, bytes)
     }
+
+    /// The checksum of `previous`'s bytes followed by `bytes` (`update(0, x)` == `checksum(x)`).
+    public static func update(_ previous: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = ~previous
+        guard var p = bytes.baseAddress else { return previous }
+        var remaining = bytes.count
+        tables.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            while remaining >= 8 {
+                let low = UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)) ^ crc
+                let high = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                crc = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+                p += 8
+                remaining -= 8
+            }
+            while remaining > 0 {
+                crc = t[Int((crc ^ UInt32(p.load(as: UInt8.self))) & 0xFF)] ^ (crc >> 8)
+                p += 1
+                remaining -= 1
+            }
+        }
+        return ~crc
+    }
+
+    /// Size of the pieces `parallelChecksum` hands to one worker.
+    static let pieceSize = 4 << 20
+
+    /// The checksum of `bytes`, computed in pieces of `pieceSize` on the project's thread pool
+    /// when the input is large (equal to `checksum(bytes)`).
+    public static func parallelChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        parallelChecksum(bytes, pieceSize: pieceSize)
+    }
+
+    /// `parallelChecksum` with a given piece size (tests use small ones).
+    static func parallelChecksum(_ bytes: UnsafeRawBufferPointer, pieceSize: Int) -> UInt32 {
+        let pieces = (bytes.count + pieceSize - 1) / pieceSize
+        guard pieces > 1, let base = bytes.baseAddress else { return checksum(bytes) }
+        var crcs = [UInt32](repeating: 0, count: pieces)
+        crcs.withUnsafeMutableBufferPointer { out in
+            let results = out.baseAddress!
+            Parallel.forEach(pieces) { range in
+                for piece in range {
+                    let start = piece * pieceSize
+                    let length = min(pieceSize, bytes.count - start)
+                    results[piece] = checksum(UnsafeRawBufferPointer(start: base + start, count: length))
+                }
+            }
+        }
+        var crc = crcs[0]
+        for piece in 1..<pieces {
+            crc = combine(crc, crcs[piece], length: min(pieceSize, bytes.count - piece * pieceSize))
+        }
+        return crc
+    }
+
+    /// The CRC of A || B from crc(A), crc(B) and B's length in bytes.
+    public static func combine(_ first: UInt32, _ second: UInt32, length: Int) -> UInt32 {
+        guard length > 0 else { return first }
+        return multiply(first, powerOfX(bytes: length)) ^ second
+    }
+
+    /// a * b mod P in the reflected bit order (bit 31 is x^0).
+    static func multiply(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var product: UInt32 = 0
+        var a = a
+        var bit: UInt32 = 1 << 31
+        while bit != 0 {
+            if b & bit != 0 { product ^= a }
+            a = (a & 1) != 0 ? (a >> 1) ^ polynomial : a >> 1  // a * x mod P
+            bit >>= 1
+        }
+        return product
+    }
+
+    /// x^(8 * bytes) mod P (reflected), by square-and-multiply over the bits of `bytes`.
+    static func powerOfX(bytes: Int) -> UInt32 {
+        var result: UInt32 = 1 << 31          // x^0
+        var square: UInt32 = 1 << 23          // x^8
+        var n = bytes
+        while n > 0 {
+            if n & 1 != 0 { result = multiply(result, square) }
+            square = multiply(square, square)
+            n >>= 1
+        }
+        return result
+    }
+}
+
+/// `value` as exactly 8 lowercase hex digits.
+func hex8(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
 }

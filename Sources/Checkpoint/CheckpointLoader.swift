@@ -18,7 +18,11 @@ public enum CheckpointLoader {
     /// Reads the checkpoint at `path` (PyTorch zip or safetensors, chosen by content). Throws a
     /// `CheckpointError` naming the file (and tensor) for anything it cannot read.
     public static func load(path: String) throws -> WeightStore {
-        let file = try MappedFile(path: path)
+        try load(file: MappedFile(path: path))
+    }
+
+    /// Reads a mapped (or in-memory) checkpoint of any supported format, chosen by content.
+    public static func load(file: MappedFile) throws -> WeightStore {
         switch try detectFormat(of: file) {
         case .pytorch: return try TorchCheckpointReader.load(file: file)
         case .safetensors: return try SafeTensorsReader.load(file: file).store
@@ -59,7 +63,7 @@ public enum CheckpointLoader {
     /// True when the file starts with a plausible safetensors header length followed by "{".
     /// The length is not compared with the file size, so that a file cut inside its header is
     /// reported by the safetensors reader as truncated rather than as unknown content.
-    static func looksLikeSafetensors(_ file: MappedFile) -> Bool {
+    public static func looksLikeSafetensors(_ file: MappedFile) -> Bool {
         guard let head = file.bytes(0..<min(file.size, 9)), head.count == 9 else { return false }
         let length = UInt64(littleEndian: head.loadUnaligned(as: UInt64.self))
         return length >= 2 && length <= maximumSafetensorsHeader && head[8] == UInt8(ascii: "{")

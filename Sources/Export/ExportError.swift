@@ -6,6 +6,9 @@ public enum ExportError: Error, Equatable, CustomStringConvertible, Sendable {  
     case malformedFile(path: String, reason: String)
     /// A COCO RLE string or count list is invalid (bad character, truncated value, wrong total).
     case invalidRLE(String)
+    /// A COCO RLE describes a mask of more than `maximumPixels` pixels (or so many that H * W
+    /// overflows); it is refused before anything is decoded.
+    case rleTooLarge(height: Int, width: Int, maximumPixels: Int)
     /// `MaskJSONLWriter.resume` found no partial file to continue.
     case nothingToResume(path: String)
     /// The PNG encoder (libavcodec, through Media) failed for `path`.
@@ -19,6 +22,8 @@ public enum ExportError: Error, Equatable, CustomStringConvertible, Sendable {  
             return "'\(path)' is malformed: \(reason)"
         case let .invalidRLE(reason):
             return "invalid COCO RLE: \(reason)"
+        case let .rleTooLarge(height, width, maximumPixels):
+            return "COCO RLE mask of size [\(height), \(width)] is larger than the \(maximumPixels) pixels allowed (send a mask the size of the video frame)"
         case let .nothingToResume(path):
             return "cannot resume: '\(path)' does not exist (start a new output instead)"
         case let .encodeFailed(path, reason):

@@ -106,6 +106,12 @@ public final class FrameReader: @unchecked Sendable {
     /// Corrupt packets or frames the decoder skipped so far.
     public var decodeErrors: Int { pipeline.decodeErrors }
 
+    /// Why decoding ended; nil while it goes on. Read it once `next()` returned nil (or threw):
+    /// `.endOfStream` for a complete input, `.truncated` for a file cut short (fewer frames than
+    /// its container declares), `.decodeErrors` when frames were skipped, `.failed` with the
+    /// error `next()` threw, `.stopped` after `stop()` or `maxFrames`.
+    public var endReason: EndReason? { pipeline.endReason }
+
     /// The next frame; blocks until one is decoded. Returns nil at the end of the input, after
     /// `maxFrames` frames, or after `stop()`.
     /// - Throws: the `MediaError` that ended decoding, after every frame decoded before it.
@@ -138,6 +144,7 @@ private final class ReaderPipeline: @unchecked Sendable {
     private var dropped = 0
     private var delivered = 0
     private var decodeErrorCount = 0
+    private var end: EndReason?
 
     private enum Entry {
         case ready(VideoFrame)
@@ -176,6 +183,12 @@ private final class ReaderPipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return decodeErrorCount
+    }
+
+    var endReason: EndReason? {
+        condition.lock()
+        defer { condition.unlock() }
+        return end
     }
 
     func next() throws -> VideoFrame? {
@@ -241,8 +254,10 @@ private final class ReaderPipeline: @unchecked Sendable {
             // (Freeing it only with the reader overlapped it with the next reader's decoder when
             // inputs were opened one after another; glibc then spread the threads over ever more
             // malloc arenas: `samtrack bench tracker --input` grew ~1.3 MB of RSS per reopen.)
+            let sourceEnd = source.endReason
             source.close()
             condition.lock()
+            if end == nil { end = stopped ? .stopped : (sourceEnd ?? .stopped) }
             producerFinished = true
             producerExited = true
             condition.broadcast()
@@ -285,7 +300,10 @@ private final class ReaderPipeline: @unchecked Sendable {
                 condition.unlock()
             } catch {
                 condition.lock()
-                if !stopped { producerError = error }
+                if !stopped {
+                    producerError = error
+                    if let error = error as? MediaError { end = .failed(error) }
+                }
                 condition.unlock()
                 return
             }

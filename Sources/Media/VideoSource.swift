@@ -27,15 +27,22 @@ public struct InputOptions: Sendable, Equatable {
     /// Aborts blocking opens and reads from another thread, including while `VideoSource.init`
     /// is still connecting.
     public var interrupt: InterruptSignal?
+    /// Restricts a file or image-sequence input to local files under given directories, for the
+    /// input and everything FFmpeg opens on its behalf, and to demuxers that open nothing else
+    /// (see `InputConfinement`); nil = no restriction. Use it for inputs named by untrusted
+    /// callers (the daemon's file sources).
+    public var confinement: InputConfinement?
 
     public init(format: String? = nil, options: [String: String] = [:], live: Bool? = nil,
-                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil) {
+                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil,
+                confinement: InputConfinement? = nil) {
         self.format = format
         self.options = options
         self.live = live
         self.decoderThreads = decoderThreads
         self.openTimeout = openTimeout
         self.interrupt = interrupt
+        self.confinement = confinement
     }
 }
 
@@ -114,6 +121,10 @@ public final class VideoSource: @unchecked Sendable {
     public private(set) var decodeErrors = 0
     /// Frames decoded so far (the next frame's index).
     public private(set) var framesDecoded = 0
+    /// Packets of the video stream the demuxer delivered so far.
+    public private(set) var packetsRead = 0
+    /// Why decoding ended; nil while frames may still come (and after `close()` before the end).
+    public private(set) var endReason: EndReason?
 
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
     private var codecContext: UnsafeMutablePointer<AVCodecContext>?
@@ -127,11 +138,14 @@ public final class VideoSource: @unchecked Sendable {
     private var finished = false
     private var pendingReadError: MediaError?
     private var lastDecodeError: Int32 = 0
+    /// The installed confinement (kept alive as long as the format context).
+    private let confinementState: ConfinementState?
 
     /// Opens `input` (path, URL, device or `-`) and its best video stream's decoder.
     /// - Throws: `MediaError` naming the input: `.fileNotFound`, `.notMediaFile`,
     ///   `.deviceUnavailable`, `.cannotOpen`, `.noVideoStream`, `.decoderNotFound`,
-    ///   `.invalidArgument` (unknown option or format name).
+    ///   `.invalidArgument` (unknown option or format name); with `options.confinement`, also
+    ///   `.outsideAllowedDirectories` and `.formatNotAllowed`.
     public init(_ input: String, options: InputOptions = InputOptions()) throws {
         FFmpegSetup.ensure()
         let url = Self.ffmpegURL(for: input)
@@ -145,6 +159,7 @@ public final class VideoSource: @unchecked Sendable {
         var format: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
         var codec: UnsafeMutablePointer<AVCodecContext>?
         var success = false
+        let confinement = options.confinement.map(ConfinementState.init)
         defer {
             if !success {
                 avcodec_free_context(&codec)
@@ -155,6 +170,8 @@ public final class VideoSource: @unchecked Sendable {
                 av_frame_free(&f)
                 interruptState.deallocate()
             }
+            // The confined io_open reads this state until the context is closed.
+            withExtendedLifetime(confinement) {}
         }
         guard let packet, let frame, let allocated = format else { throw MediaError.cannotOpen(input: input, reason: "out of memory") }
         samtrack_install_interrupt(allocated, interruptState)
@@ -166,6 +183,9 @@ public final class VideoSource: @unchecked Sendable {
             if inputFormat == nil {
                 throw MediaError.invalidArgument("unknown input format '\(name)' for '\(input)' (see `ffmpeg -formats`)")
             }
+            if let rules = options.confinement, let found = inputFormat, !rules.allows(format: String(cString: found.pointee.name)) {
+                throw MediaError.formatNotAllowed(input: input, format: name)
+            }
         }
         let deviceLike = Self.isDevice(url: url, format: inputFormat)
 
@@ -173,13 +193,26 @@ public final class VideoSource: @unchecked Sendable {
         for (key, value) in options.options.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&dictionary, key, value, 0)
         }
+        if let confinement, let rules = options.confinement {
+            confinement.install(in: allocated)
+            // Both whitelists are copied by FFmpeg into nested format contexts.
+            av_dict_set(&dictionary, "protocol_whitelist", "file", 0)
+            av_dict_set(&dictionary, "format_whitelist", rules.formatWhitelist, 0)
+        }
         defer { av_dict_free(&dictionary) }
 
         let openResult = avformat_open_input(&format, url, inputFormat, &dictionary)
         if openResult < 0 {
             // avformat_open_input freed the context.
+            if let refused = confinement?.refusedURL {
+                throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+            }
             if openResult == AVErrorCode.exit && options.interrupt?.isInterrupted != true {
                 throw MediaError.cannotOpen(input: input, reason: "timed out after \(options.openTimeout ?? 0) s")
+            }
+            if let rules = options.confinement, openResult == AVErrorCode.posix(EINVAL), inputFormat == nil,
+               let probed = probedFormatName(path: url), !rules.allows(format: probed) {
+                throw MediaError.formatNotAllowed(input: input, format: probed)
             }
             throw Self.openError(input: input, url: url, code: openResult, device: deviceLike)
         }
@@ -191,6 +224,9 @@ public final class VideoSource: @unchecked Sendable {
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
+        if let refused = confinement?.refusedURL {
+            throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+        }
         if infoResult < 0 {
             if infoResult == AVErrorCode.exit {
                 if options.interrupt?.isInterrupted == true { throw MediaError.interrupted(input: input) }
@@ -257,6 +293,7 @@ public final class VideoSource: @unchecked Sendable {
         self.frame = frame
         self.interruptState = interruptState
         self.signal = options.interrupt
+        self.confinementState = confinement
         success = true
     }
 
@@ -293,7 +330,9 @@ public final class VideoSource: @unchecked Sendable {
     /// CLI does). A read error other than end-of-file first lets the decoder flush the frames it
     /// holds, then throws `.readFailed` on the following call.
     /// - Throws: `.interrupted` after `interrupt()`, `.readFailed`, or `.notMediaFile` when the
-    ///   input ends without a single decodable frame but with decode errors.
+    ///   input ends without a single decodable frame but with decode errors; with a confinement,
+    ///   `.outsideAllowedDirectories` when a frame or segment lies outside it. Once the input is
+    ///   drained, `endReason` says whether it was complete.
     public func nextFrame() throws -> DecodedFrame? {
         guard let codec = codecContext, let format = formatContext, let frame, let packet else { return nil }
         while true {
@@ -312,10 +351,13 @@ public final class VideoSource: @unchecked Sendable {
             }
             if received == AVErrorCode.eof {
                 finished = true
+                endReason = currentEndReason()
                 if framesDecoded == 0 && decodeErrors > 0 && pendingReadError == nil {
-                    throw MediaError.notMediaFile(
+                    let error = MediaError.notMediaFile(
                         input: info.input,
                         reason: "no frame could be decoded (\(decodeErrors) errors, last: \(ffmpegErrorString(lastDecodeError)))")
+                    endReason = .failed(error)
+                    throw error
                 }
                 continue
             }
@@ -328,6 +370,7 @@ public final class VideoSource: @unchecked Sendable {
             if draining {
                 // Flush packet already sent and the decoder wants more input: nothing left.
                 finished = true
+                endReason = currentEndReason()
                 continue
             }
             try feedDecoder(codec: codec, format: format, packet: packet)
@@ -350,7 +393,10 @@ public final class VideoSource: @unchecked Sendable {
                 if read == AVErrorCode.exit || isInterrupted {
                     throw MediaError.interrupted(input: info.input)
                 }
-                if read != AVErrorCode.eof {
+                if let refused = confinementState?.refusedURL {
+                    // A frame or segment outside the allowed directories: the error says which.
+                    pendingReadError = .outsideAllowedDirectories(input: info.input, url: refused)
+                } else if read != AVErrorCode.eof {
                     pendingReadError = .readFailed(input: info.input, reason: ffmpegErrorString(read))
                 }
                 draining = true
@@ -359,6 +405,7 @@ public final class VideoSource: @unchecked Sendable {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            packetsRead += 1
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != AVErrorCode.again {
                 decodeErrors += 1
@@ -367,6 +414,39 @@ public final class VideoSource: @unchecked Sendable {
             }
             return
         }
+    }
+
+    /// The end reason once the decoder is drained: a read failure first; then truncation; then
+    /// skipped packets or frames. Truncation: an index entry of the stream (MP4, AVI... build one
+    /// from the container's tables) lies past the end of the file; or, for demuxers other than
+    /// MP4/QuickTime, fewer packets than the container's declared frame count. (MP4 edit lists
+    /// can legitimately drop samples from the declared count, so for MP4 only the index counts.)
+    private func currentEndReason() -> EndReason {
+        if let error = pendingReadError { return .failed(error) }
+        if let format = formatContext, let stream = format.pointee.streams[Int(streamIndex)] {
+            let entries = Int(avformat_index_get_entries_count(stream))
+            let fileSize = format.pointee.pb.map { avio_size($0) } ?? -1
+            var beyondEnd = false
+            if fileSize > 0 {
+                for index in 0..<entries {
+                    if let entry = avformat_index_get_entry(stream, Int32(index)),
+                       entry.pointee.pos + Int64(entry.pointee.size) > fileSize {
+                        beyondEnd = true
+                        break
+                    }
+                }
+            }
+            let isMOV = info.formatName.hasPrefix("mov,")
+            if beyondEnd {
+                let expected = isMOV ? entries : max(info.frameCount ?? 0, entries)
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
+            if !isMOV, let expected = info.frameCount, packetsRead < expected {
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
+        }
+        if decodeErrors > 0 { return .decodeErrors(count: decodeErrors, last: ffmpegErrorString(lastDecodeError)) }
+        return .endOfStream
     }
 
     // MARK: - Classification helpers
