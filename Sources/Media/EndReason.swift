@@ -25,6 +25,9 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     case failed(MediaError)
     /// Decoding was stopped before the end of the input: `stop()`, `interrupt()`, `maxFrames`.
     case stopped
+    /// The input delivered nothing for `seconds` (`InputOptions.idleTimeout`): a live stream
+    /// whose sender stopped. Every frame received was delivered.
+    case idle(seconds: Double)
 
     /// True for `.endOfStream` only: the consumer saw the whole input.
     public var isComplete: Bool { self == .endOfStream }
@@ -41,6 +44,8 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
             return "decoding failed before the end: \(error)"
         case .stopped:
             return "stopped before the end of the input"
+        case let .idle(seconds):
+            return "the input sent nothing for \(seconds) s and was closed"
         }
     }
 }

@@ -32,10 +32,14 @@ public struct InputOptions: Sendable, Equatable {
     /// (see `InputConfinement`); nil = no restriction. Use it for inputs named by untrusted
     /// callers (the daemon's file sources).
     public var confinement: InputConfinement?
+    /// End the input when it delivers no packet for this many seconds (a live stream whose
+    /// sender stopped); the end reason is then `.idle`. nil = wait as long as the protocol does.
+    public var idleTimeout: Double?
 
     public init(format: String? = nil, options: [String: String] = [:], live: Bool? = nil,
                 decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil,
-                confinement: InputConfinement? = nil) {
+                confinement: InputConfinement? = nil, idleTimeout: Double? = nil) {
+        self.idleTimeout = idleTimeout
         self.format = format
         self.options = options
         self.live = live
@@ -137,6 +141,9 @@ public final class VideoSource: @unchecked Sendable {
     private var draining = false
     private var finished = false
     private var pendingReadError: MediaError?
+    /// The input delivered nothing for `idleTimeout` seconds (0: no limit).
+    private var wentIdle = false
+    private let idleTimeout: Double
     private var lastDecodeError: Int32 = 0
     /// The installed confinement (kept alive as long as the format context).
     private let confinementState: ConfinementState?
@@ -293,6 +300,7 @@ public final class VideoSource: @unchecked Sendable {
         self.frame = frame
         self.interruptState = interruptState
         self.signal = options.interrupt
+        self.idleTimeout = options.idleTimeout ?? 0
         self.confinementState = confinement
         success = true
     }
@@ -381,15 +389,29 @@ public final class VideoSource: @unchecked Sendable {
     private func feedDecoder(codec: UnsafeMutablePointer<AVCodecContext>,
                              format: UnsafeMutablePointer<AVFormatContext>,
                              packet: UnsafeMutablePointer<AVPacket>) throws {
+        let idleSince = DispatchTime.now().uptimeNanoseconds
+        func idle() -> Bool {
+            idleTimeout > 0 && Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9 >= idleTimeout
+        }
         while true {
+            if idle() { read_idle(codec); return }
+            // The interrupt callback's deadline ends a blocking read when nothing arrives in time.
+            if idleTimeout > 0 { samtrack_interrupt_set_timeout(interruptState, idleTimeout - Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9) }
             let read = av_read_frame(format, packet)
+            if idleTimeout > 0 { samtrack_interrupt_set_timeout(interruptState, 0) }
             if read == AVErrorCode.again {
                 // Non-blocking devices: no packet yet.
                 if isInterrupted { throw MediaError.interrupted(input: info.input) }
+                if idle() { read_idle(codec); return }
                 usleep(2_000)
                 continue
             }
             if read < 0 {
+                // Without a set flag, AVERROR_EXIT can only come from the idle deadline.
+                if read == AVErrorCode.exit && !isInterrupted && idleTimeout > 0 {
+                    read_idle(codec)
+                    return
+                }
                 if read == AVErrorCode.exit || isInterrupted {
                     throw MediaError.interrupted(input: info.input)
                 }
@@ -421,8 +443,16 @@ public final class VideoSource: @unchecked Sendable {
     /// from the container's tables) lies past the end of the file; or, for demuxers other than
     /// MP4/QuickTime, fewer packets than the container's declared frame count. (MP4 edit lists
     /// can legitimately drop samples from the declared count, so for MP4 only the index counts.)
+    /// Nothing arrived for `idleTimeout` seconds: the input ends (decoder drained).
+    private func read_idle(_ codec: UnsafeMutablePointer<AVCodecContext>) {
+        wentIdle = true
+        draining = true
+        avcodec_send_packet(codec, nil)
+    }
+
     private func currentEndReason() -> EndReason {
         if let error = pendingReadError { return .failed(error) }
+        if wentIdle { return .idle(seconds: idleTimeout) }
         if let format = formatContext, let stream = format.pointee.streams[Int(streamIndex)] {
             let entries = Int(avformat_index_get_entries_count(stream))
             let fileSize = format.pointee.pb.map { avio_size($0) } ?? -1

@@ -2,6 +2,7 @@
 // checkpoints of the tracker state, resuming from one, and callbacks about them.
 
 import Foundation
+import Media
 import Tracker
 
 /// Periodic saving of the tracker state.
@@ -95,12 +96,21 @@ public enum RunEndReason: String, Sendable {
     case maxFrames = "max_frames"
     /// `stop()` or `suspend()` (or an interrupted source).
     case stopped
+    /// A live source sent nothing for `InputOptions.idleTimeout` seconds.
+    case sourceIdle = "source_idle"
+    /// The file ends before the frames its container declares (a cut-off file): every frame
+    /// that could be decoded was tracked (`TrackingSummary.sourceEnd` says how many).
+    case truncated
+    /// Frames of the source could not be decoded and were skipped.
+    case damaged
 }
 
 /// Summary of a finished (or stopped) run.
 public struct TrackingSummary: Sendable {
     /// Why the run ended.
     public var endReason: RunEndReason = .endOfSource
+    /// How decoding of the source ended, in detail (nil when unknown).
+    public var sourceEnd: EndReason? = nil
     public var framesTracked: Int
     public var droppedFrames: Int
     public var seconds: Double

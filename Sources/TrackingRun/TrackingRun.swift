@@ -201,9 +201,18 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             try outputs.finish()
         }
         let lastFrame = tracker.frameIndex
-        let endReason: RunEndReason = stopped ? .stopped
+        let sourceEnd = reader.endReason
+        var endReason: RunEndReason = stopped ? .stopped
             : (request.maxFrames.map { lastFrame + 1 >= $0 } ?? false) ? .maxFrames : .endOfSource
-        return TrackingSummary(endReason: endReason, framesTracked: tracked, droppedFrames: reader.droppedFrames,
+        if endReason == .endOfSource {
+            switch sourceEnd {
+            case .truncated?: endReason = .truncated
+            case .decodeErrors?: endReason = .damaged
+            case .idle?: endReason = .sourceIdle
+            default: break
+            }
+        }
+        return TrackingSummary(endReason: endReason, sourceEnd: sourceEnd, framesTracked: tracked, droppedFrames: reader.droppedFrames,
                                seconds: clock.elapsed, stopped: stopped, sourceWidth: width, sourceHeight: height,
                                suspended: suspended, resumedAfterFrame: resumedAfter, checkpointFrame: lastCheckpoint)
     }

@@ -61,13 +61,13 @@ struct DecodeBench: ParsableCommand {
     @Option(name: .long, help: "Video to decode (looped when shorter than --frames).")
     var input: String
 
-    @Option(name: .long, help: "Frames to decode.")
+    @Option(name: .long, parsing: .unconditional, help: "Frames to decode.")
     var frames = 200
 
-    @Option(name: .long, help: "Model input size in pixels.")
+    @Option(name: .long, parsing: .unconditional, help: "Model input size in pixels.")
     var imageSize = 1024
 
-    @Option(name: .long, help: "libswscale slice threads for the resize (`track` uses 1).")
+    @Option(name: .long, parsing: .unconditional, help: "libswscale slice threads for the resize (`track` uses 1).")
     var scalerThreads = 1
 
     func validate() throws {

@@ -69,7 +69,9 @@ struct CommandFailure: Error, CustomStringConvertible {
     static func exit(for error: MediaError) -> CLIExit {
         switch error {
         case .fileNotFound, .cannotOpen, .deviceUnavailable: return .noInput
-        case .notMediaFile, .noVideoStream, .decoderNotFound, .unsupportedPixelFormat, .readFailed, .invalidArgument: return .dataError
+        case .notMediaFile, .noVideoStream, .decoderNotFound, .unsupportedPixelFormat, .readFailed, .invalidArgument,
+             .formatNotAllowed: return .dataError
+        case .outsideAllowedDirectories: return .noInput
         case .interrupted: return .interrupted
         case .encoderNotFound, .encodeFailed, .writeFailed: return .cannotCreate
         }

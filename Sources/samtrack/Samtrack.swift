@@ -34,7 +34,7 @@ struct Samtrack: ParsableCommand {
 
 /// Options shared by the commands that run the model.
 struct ComputeOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Worker threads for the model and OpenBLAS (default: all cores).")
     var threads: Int?
 
     @Option(name: .long, help: "Arithmetic of the matrix products of the image encoder, memory attention and the memory encoder: fp32 (exact parity) or bf16 (bfloat16 operands, fp32 sums; needs AVX-512 BF16).")

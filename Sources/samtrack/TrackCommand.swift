@@ -47,17 +47,20 @@ struct TrackCommand: ParsableCommand {
     @Option(name: .long, help: "Also write each object's low-res logits per frame as .npy files here.")
     var saveLogits: String?
 
-    @Option(name: .long, help: "Stop after N frames.")
+    @Option(name: .long, parsing: .unconditional, help: "Stop after N frames.")
     var maxFrames: Int?
 
     @Flag(name: .long, help: "Live mode: when tracking is slower than the source, skip to the newest frame (automatic for devices and network streams).")
     var live = false
 
-    @Option(name: .long, help: "Fill background holes up to N pixels in the low-res masks (0 = off).")
+    @Option(name: .long, parsing: .unconditional, help: "Fill background holes up to N pixels in the low-res masks (0 = off).")
     var fillHoles = 8
 
     @Option(name: .long, help: "Input format for FFmpeg (e.g. v4l2, mpegts), when it cannot be guessed.")
     var inputFormat: String?
+
+    @Option(name: .long, parsing: .unconditional, help: "Stop when the input sends nothing for this many seconds (a stream whose sender stopped); 0 waits forever.")
+    var idleTimeout: Double = 10
 
     @Flag(name: .long, help: "No progress bar or summary.")
     var quiet = false
@@ -68,6 +71,7 @@ struct TrackCommand: ParsableCommand {
         if box.isEmpty && point.isEmpty && mask.isEmpty { throw ValidationError("give at least one --box, --point or --mask") }
         if let maxFrames, maxFrames <= 0 { throw ValidationError("--max-frames must be positive") }
         if fillHoles < 0 { throw ValidationError("--fill-holes must be 0 or more") }
+        if !(idleTimeout >= 0 && idleTimeout <= 86_400) { throw ValidationError("--idle-timeout must be 0...86400 seconds") }
         // Prompt syntax is checked here, not only in run(), so that the usage printed with the
         // error is this subcommand's.
         _ = try parsePrompts(loadingMasks: false)
@@ -80,7 +84,8 @@ struct TrackCommand: ParsableCommand {
         let summary: TrackingSummary = try reportingErrors {
             let sam = try modelOptions.load()
             let request = TrackingRequest(
-                input: input, inputOptions: InputOptions(format: inputFormat), prompts: prompts,
+                input: input, inputOptions: InputOptions(format: inputFormat, idleTimeout: idleTimeout > 0 ? idleTimeout : nil),
+                prompts: prompts,
                 output: OutputOptions(directory: output, format: format, overlay: overlay, logitsDirectory: saveLogits),
                 maxFrames: maxFrames, live: live ? true : nil,
                 trackerOptions: TrackerOptions(fillHoleArea: fillHoles, precision: compute.precision))
@@ -100,6 +105,15 @@ struct TrackCommand: ParsableCommand {
             FileHandle.standardError.write(Data((line + " -> \(output)\n").utf8))
         }
         if summary.stopped { throw ExitCode(CLIExit.interrupted.rawValue) }
+        switch summary.endReason {
+        case .truncated, .damaged:
+            // The outputs hold every frame that could be decoded; the exit status says the input was incomplete.
+            throw CommandFailure("\(input): \(summary.sourceEnd.map { "\($0)" } ?? "the input is damaged"); "
+                                 + "the masks of the \(summary.framesTracked) frames decoded were written", exit: .dataError)
+        case .sourceIdle where !quiet:
+            FileHandle.standardError.write(Data("the input sent nothing for \(idleTimeout) s: stopped (--idle-timeout)\n".utf8))
+        default: break
+        }
     }
 
     /// Parses ID[@FRAME]:VALUES.

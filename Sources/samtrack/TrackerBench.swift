@@ -24,16 +24,16 @@ struct TrackerBench: ParsableCommand {
     @Option(name: .long, help: "Official config with random weights: tiny, small, base_plus, large (SAM 2.1).")
     var config = "tiny"
 
-    @Option(name: .long, help: "Input size in pixels for --config (a multiple of 16; the memory-attention RoPE grid follows, e.g. 512 -> 32x32). Default: the config's 1024.")
+    @Option(name: .long, parsing: .unconditional, help: "Input size in pixels for --config (a multiple of 16; the memory-attention RoPE grid follows, e.g. 512 -> 32x32). Default: the config's 1024.")
     var imageSize: Int?
 
     @Option(name: .long, help: "Video to track (the run stops at its end: loop it with ffmpeg -stream_loop for longer runs). Default: generated 1280x720 noise.")
     var input: String?
 
-    @Option(name: .long, help: "Frames to track.")
+    @Option(name: .long, parsing: .unconditional, help: "Frames to track.")
     var frames = 10
 
-    @Option(name: .long, help: "Objects to track (boxes spread over the frame).")
+    @Option(name: .long, parsing: .unconditional, help: "Objects to track (boxes spread over the frame).")
     var objects = 1
 
     @Option(name: .long, help: "Report memory at these frame numbers (comma-separated).")

@@ -109,6 +109,33 @@ final class HardeningTests: XCTestCase {
         }
     }
 
+    /// Finding 10: a live job stayed `running` for 60+ s after its sender stopped. It now ends
+    /// after `limits.live_idle_timeout_s`, succeeded with end_reason `source_idle`.
+    func testLiveJobEndsWhenItsStreamStops() async throws {
+        let h = try ServiceHarness(limits: .init(maxRunningJobs: 1, liveIdleTimeout: 2))
+        defer { h.directory.cleanUp() }
+        let port = Int.random(in: 40_000..<60_000)
+        var body = h.jobBody(maxFrames: 100_000, path: "live")
+        body["source"] = "udp://127.0.0.1:\(port)"
+        let id = await h.submit(body)
+        // Give the job a moment to open the socket, then send two seconds of stream and stop.
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let sender = Process()
+        sender.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        sender.arguments = ["-nostdin", "-v", "error", "-re", "-i", TestMedia.bedroom, "-t", "2", "-an", "-f", "mpegts",
+                            "udp://127.0.0.1:\(port)?pkt_size=1316"]
+        try sender.run()
+        sender.waitUntilExit()
+        let stopped = Date()
+        let events = await h.events(id)
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 30, "the job ended long after its stream stopped")
+        let end = try XCTUnwrap(events.last)
+        XCTAssertEqual(end.json["status"] as? String, "succeeded", end.data)
+        XCTAssertEqual(end.json["end_reason"] as? String, "source_idle", end.data)
+        XCTAssertGreaterThan(events.filter { $0.name == "frame" }.count, 0)
+        await h.shutdown()
+    }
+
     /// Finding 11: requests that could only fail later are refused at submission.
     func testRequestsThatCouldOnlyFailLaterAreRefused() async throws {
         let h = try ServiceHarness(start: false)

@@ -38,6 +38,8 @@ public enum JobEndReason: String, Codable, Sendable, CaseIterable {
     case sourceIdle = "source_idle"
     /// The file ended before the frame count its container declares (a truncated file).
     case truncated
+    /// Frames of the source could not be decoded and were skipped (a damaged stream).
+    case damaged
 }
 
 /// One job as stored.

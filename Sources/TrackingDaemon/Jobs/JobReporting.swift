@@ -21,8 +21,11 @@ extension ErrorCode {
             case .noPrompts: return (.invalidPrompt, error.description)
             case .noPromptOnFirstFrame: return (.noPromptOnFirstFrame, error.description)
             case let .source(media):
-                if case .fileNotFound = media { return (.sourceNotFound, error.description) }
-                return (.sourceError, error.description)
+                switch media {
+                case .fileNotFound: return (.sourceNotFound, error.description)
+                case .outsideAllowedDirectories, .formatNotAllowed: return (.sourceNotAllowed, error.description)
+                default: return (.sourceError, error.description)
+                }
             case let .output(file): return (file.isOutOfSpace ? .diskFull : .outputError, error.description)
             case .outputFormat, .overlay: return (.outputError, error.description)
             case .tracker: return (.trackerError, error.description)

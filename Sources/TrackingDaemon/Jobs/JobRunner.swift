@@ -81,10 +81,12 @@ struct JobRunner {
         switch kind {
         case let .file(path):
             input = path
-            // A playlist or concat file under a root must not reach the network.
-            inputOptions.options = ["protocol_whitelist": "file"]
+            // The file and everything FFmpeg opens for it (playlists, concat lists, sequences)
+            // stay under the source roots.
+            inputOptions.confinement = InputConfinement(allowedDirectories: config.sourceRoots)
         case let .stream(url):
             input = url
+            inputOptions.idleTimeout = config.limits.liveIdleTimeout
         }
         _ = try manager.policy.outputDirectory(record.spec.output?.path ?? record.id)
         let isStream: Bool = { if case .stream = kind { return true } else { return false } }()
@@ -133,7 +135,17 @@ struct JobRunner {
             } else if summary.stopped {
                 event = .cancelled
             } else {
-                let reason: JobEndReason = summary.endReason == .maxFrames ? .maxFrames : .endOfSource
+                let reason: JobEndReason
+                switch summary.endReason {
+                case .maxFrames: reason = .maxFrames
+                case .sourceIdle: reason = .sourceIdle
+                case .truncated: reason = .truncated
+                case .damaged: reason = .damaged
+                case .endOfSource, .stopped: reason = .endOfSource
+                }
+                if reason == .truncated || reason == .damaged, let detail = summary.sourceEnd {
+                    manager.log("job \(job.record.id): \(detail)")
+                }
                 event = .succeeded(reason: reason, framesTracked: summary.framesTracked, seconds: summary.seconds,
                                    droppedFrames: summary.droppedFrames)
             }

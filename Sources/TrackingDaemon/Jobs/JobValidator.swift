@@ -35,7 +35,7 @@ struct JobValidator {
             return ValidatedJob(spec: spec, source: source, sourceSize: nil, frameCount: nil)
         }
         // Files are probed even when the request asks for live mode: their prompts can be checked.
-        let info = try await Self.probe(path)
+        let info = try await Self.probe(path, roots: config.sourceRoots)
         let frameCount = spec.maxFrames.map { max in info.frameCount.map { Swift.min($0, max) } ?? max } ?? info.frameCount
         for (i, prompt) in spec.prompts.enumerated() {
             do {
@@ -49,12 +49,12 @@ struct JobValidator {
     }
 
     /// Opens a file source to read its frame size and count (off the caller's thread).
-    static func probe(_ path: String) async throws -> (width: Int, height: Int, frameCount: Int?) {
+    static func probe(_ path: String, roots: [String]) async throws -> (width: Int, height: Int, frameCount: Int?) {
         let result: Result<(Int, Int, Int?), Error> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 do {
-                    let source = try VideoSource(path, options: InputOptions(options: ["protocol_whitelist": "file"],
-                                                                            decoderThreads: 1, openTimeout: 10))
+                    let source = try VideoSource(path, options: InputOptions(decoderThreads: 1, openTimeout: 10,
+                                                                            confinement: InputConfinement(allowedDirectories: roots)))
                     continuation.resume(returning: .success((source.info.width, source.info.height, source.info.frameCount)))
                 } catch {
                     continuation.resume(returning: .failure(error))
@@ -63,7 +63,11 @@ struct JobValidator {
         }
         switch result {
         case let .success(info): return info
-        case let .failure(error as MediaError): throw APIError(.unreadableSource, error.description)
+        case let .failure(error as MediaError):
+            switch error {
+            case .outsideAllowedDirectories, .formatNotAllowed: throw APIError(.sourceNotAllowed, error.description)
+            default: throw APIError(.unreadableSource, error.description)
+            }
         case let .failure(error): throw APIError(.unreadableSource, "\(error)")
         }
     }
