@@ -18,6 +18,12 @@ public struct PredictorFrame: Sendable {
     /// Ids of the objects whose result is a placeholder.
     public var objectsWithoutOutput: [Int]
 
+    public init(frame: Int, objects: [ObjectFrameResult], objectsWithoutOutput: [Int]) {
+        self.frame = frame
+        self.objects = objects
+        self.objectsWithoutOutput = objectsWithoutOutput
+    }
+
     /// The result of object `id`, if it exists.
     public func result(_ id: Int) -> ObjectFrameResult? { objects.first { $0.objectID == id } }
 }
@@ -29,6 +35,11 @@ public struct MaskCandidate: Sendable {
     public var lowResLogits: Tensor
     /// Predicted IoU.
     public var iou: Float
+
+    public init(lowResLogits: Tensor, iou: Float) {
+        self.lowResLogits = lowResLogits
+        self.iou = iou
+    }
 }
 
 /// What a prompt returns.
@@ -38,6 +49,11 @@ public struct PromptResult: Sendable {
     /// The prompted object's candidates when the decoder gave several (in decoder order; the
     /// result is the one with the highest `iou`, first on ties); empty otherwise.
     public var candidates: [MaskCandidate]
+
+    public init(frame: PredictorFrame, candidates: [MaskCandidate]) {
+        self.frame = frame
+        self.candidates = candidates
+    }
 }
 
 /// What a propagation callback tells the predictor after each frame.
