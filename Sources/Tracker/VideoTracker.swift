@@ -190,13 +190,11 @@ public final class VideoTracker: @unchecked Sendable {
             try PromptRules.checkObjectID(id)
             switch prompt {
             case let .mask(mask):
-                guard mask.rank == 2 else { throw PromptError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape) }
-                try PromptRules.checkMask(width: mask.shape[1], height: mask.shape[0],
-                                          sourceWidth: sourceWidth, sourceHeight: sourceHeight)
+                try MaskPrompt.check(mask, sourceWidth: sourceWidth, sourceHeight: sourceHeight)
             case let .points(imagePrompt):
                 try PromptRules.check(imagePrompt, width: sourceWidth, height: sourceHeight)
             }
-        } catch let error as PromptError { throw TrackerError.prompt(error) }
+        } catch { throw TrackerError.prompt(error) }
     }
 
     /// Source-pixel clicks/box as model-input point prompts (call `validate` first).
@@ -251,28 +249,14 @@ public final class VideoTracker: @unchecked Sendable {
 
     /// Result of the heads for one object, hole-filled.
     func makeResult(id: Int, heads: SAMHeadsOutput, prompted: Bool) -> ObjectFrameResult {
-        let side = heads.lowResMasks.shape[2]
-        var logits = heads.lowResMasks.reshaped([side, heads.lowResMasks.shape[3]])
-        if options.fillHoleArea > 0 {
-            let (h, w) = (logits.shape[0], logits.shape[1])
-            logits.withUnsafeMutablePointer { HoleFilling.fill($0, planes: 1, height: h, width: w, maxArea: options.fillHoleArea) }
-        }
-        return ObjectFrameResult(objectID: id, frame: frameIndex, lowResLogits: logits,
-                                 objectScore: heads.objectScores.scalars[0], prompted: prompted)
+        ObjectFrameResult(objectID: id, frame: frameIndex,
+                          lowResLogits: HoleFilling.filledPlane(heads.lowResMasks, maxArea: options.fillHoleArea),
+                          objectScore: heads.objectScores.scalars[0], prompted: prompted)
     }
 
-    /// A source-resolution mask [H, W] as the model's binary mask input [1, 1, S, S]
-    /// (antialiased bilinear resize, then >= 0.5), as `add_new_mask` prepares it.
+    /// A source-resolution mask [H, W] as the model's binary mask input [1, 1, S, S].
     func modelInputMask(_ mask: Tensor) -> Tensor {
-        let s = model.config.imageSize
-        var binary = mask
-        binary.withUnsafeMutablePointer { p in for i in 0..<mask.count { p[i] = p[i] > 0 ? 1 : 0 } }
-        var resized = binary.reshaped([1, 1, sourceHeight, sourceWidth])
-        if sourceHeight != s || sourceWidth != s {
-            resized = resized.interpolate(height: s, width: s, mode: .bilinear(antialias: true))
-            resized.withUnsafeMutablePointer { p in for i in 0..<(s * s) { p[i] = p[i] >= 0.5 ? 1 : 0 } }
-        }
-        return resized
+        MaskPrompt.modelInput(mask, imageSize: model.config.imageSize)
     }
 
     /// Writes the current frame's results into the objects' memories (prompted frames get their
