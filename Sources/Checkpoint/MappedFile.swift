@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// A file mapped into memory (read-only, private). Tensors that borrow from it keep it alive.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: @unchecked Sendable {  // immutable: a read-only mapping, unmapped on deinit
     /// Path the file was opened from (used in error messages).
     public let path: String
     /// Start of the mapping (nil for an empty file).

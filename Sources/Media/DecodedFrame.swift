@@ -5,7 +5,7 @@ import Foundation
 
 /// A decoded picture as the decoder produced it (reference-counted FFmpeg buffers, no copy).
 /// Immutable; safe to hand to another thread. Convert it with `FramePreprocessor`.
-public final class DecodedFrame: @unchecked Sendable {
+public final class DecodedFrame: @unchecked Sendable {  // immutable: FFmpeg's reference-counted buffers, never written
     /// 0-based position in decode output order.
     public let index: Int
     /// Presentation time in seconds (best-effort timestamp × stream time base); nil when the

@@ -64,7 +64,7 @@ public struct FrameReaderOptions: Sendable {
 /// Decodes a `VideoSource` ahead of its consumer. `next()` is meant for one consumer thread;
 /// `stop()`, `droppedFrames` and `framesDelivered` may be used from any thread. Releasing the
 /// reader stops its thread.
-public final class FrameReader: @unchecked Sendable {
+public final class FrameReader: @unchecked Sendable {  // immutable; its pipeline's state is behind a condition lock
     /// The source's description.
     public var info: VideoInfo { pipeline.info }
     /// Whether this reader runs in live mode (newest frame wins).
@@ -124,7 +124,7 @@ public final class FrameReader: @unchecked Sendable {
 }
 
 /// The shared state between the decoding thread and the consumer.
-private final class ReaderPipeline: @unchecked Sendable {
+private final class ReaderPipeline: @unchecked Sendable {  // mutable state behind `condition`
     let info: VideoInfo
     let isLive: Bool
     let options: FrameReaderOptions

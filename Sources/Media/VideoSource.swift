@@ -52,7 +52,7 @@ public struct InputOptions: Sendable, Equatable {
 
 /// A flag that aborts FFmpeg's blocking I/O (opening, reading) of the inputs it is given to.
 /// Thread-safe; once set it stays set.
-public final class InterruptSignal: @unchecked Sendable, Equatable {
+public final class InterruptSignal: @unchecked Sendable, Equatable {  // one int read and written atomically
     let flag: UnsafeMutablePointer<Int32>
 
     public init() {
@@ -118,7 +118,7 @@ public struct VideoInfo: Sendable, Equatable {
 /// An opened input with its video decoder. Not thread-safe: one thread decodes at a time; only
 /// `interrupt()` may be called from another thread. A source handed to a `FrameReader` belongs
 /// to the reader's thread from then on.
-public final class VideoSource: @unchecked Sendable {
+public final class VideoSource: @unchecked Sendable {  // handed over, not shared: one decoding thread at a time; `interrupt()` is atomic
     /// Stream description.
     public let info: VideoInfo
     /// Packets the decoder rejected or frames it could not decode (corruption inside the stream).

@@ -40,7 +40,7 @@ public struct ImagePrediction: Sendable {
 }
 
 /// Segments images with a `SAM2Model`.
-public final class ImagePredictor: @unchecked Sendable {
+public final class ImagePredictor {
     public let model: SAM2Model
     private var cache: [String: ImageFeatures] = [:]
     private var cacheOrder: [String] = []

@@ -218,7 +218,7 @@ extension FlashAttentionProblem {
 func ceilDivide(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
 
 /// Hands out `0..<total` in chunks to whichever worker asks next.
-final class WorkCounter: @unchecked Sendable {
+final class WorkCounter: @unchecked Sendable {  // the counter is behind `lock`
     private let lock = NSLock()
     private var nextItem = 0
     private let total: Int, chunk: Int

@@ -50,11 +50,3 @@ public enum Parallel {
         return String(cString: config)
     }
 }
-
-/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses are
-/// disjoint (each worker of `Parallel.forEach` writes its own range).
-@usableFromInline
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    @usableFromInline let value: Value
-    @usableFromInline init(_ value: Value) { self.value = value }
-}

@@ -21,7 +21,7 @@ import CSpin
 
 /// A fixed set of worker threads that run the chunks of one job at a time together with the thread
 /// that submits it (see the file comment).
-final class WorkerPool: @unchecked Sendable {
+final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `body` is published by the seq-cst job word
     /// Threads besides the submitting one.
     let workerCount: Int
     /// How long an idle worker polls for the next job before it parks.

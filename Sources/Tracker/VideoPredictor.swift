@@ -31,7 +31,7 @@ import Tensor
 /// propagation's callback runs on the calling thread, and returning `.stop` from it is the way to
 /// cancel). The `SAM2Model` is immutable and may be shared by any number of predictors and
 /// trackers. Compute budget: calls run in the caller's `ComputeContext` (task-local).
-public final class VideoPredictor: @unchecked Sendable {
+public final class VideoPredictor {
     public let model: SAM2Model
     public let options: PredictorOptions
     /// The video's frames (read on demand, features cached).

@@ -61,7 +61,7 @@ public enum TrackerError: Error, Equatable, CustomStringConvertible, Sendable {
 
 /// The streaming tracker. Not thread-safe: drive one tracker from one thread; one `SAM2Model`
 /// may serve many trackers.
-public final class VideoTracker: @unchecked Sendable {
+public final class VideoTracker {
     public let model: SAM2Model
     public let options: TrackerOptions
     /// Source frame size the prompts and masks refer to.

@@ -180,7 +180,7 @@ enum MaskImage {
 
 /// Calls `handler` once on SIGINT / SIGTERM (the run then stops after the current frame and
 /// writes everything it finished); a second signal exits at once.
-final class InterruptHandler: @unchecked Sendable {
+final class InterruptHandler: @unchecked Sendable {  // set up once in init; the signal sources are only cancelled
     private var sources: [DispatchSourceSignal] = []
 
     init(_ handler: @escaping @Sendable () -> Void) {

@@ -36,9 +36,8 @@ final class WorkerPoolTests: XCTestCase {
             for grain in [1, 5, 100] {
                 var hits = [Int](repeating: 0, count: count)
                 hits.withUnsafeMutableBufferPointer { buffer in
-                    let hits = UncheckedSendable(buffer)
                     Parallel.forEach(count, grain: grain) { range in
-                        for i in range { hits.value[i] += 1 }
+                        for i in range { buffer[i] += 1 }
                     }
                 }
                 XCTAssertEqual(hits, [Int](repeating: 1, count: count), "count \(count), grain \(grain)")

@@ -30,7 +30,7 @@ public struct ServerSentEvent: Sendable, Equatable {
 }
 
 /// Subscribers and recent history of one job's events. Thread-safe.
-public final class JobEventHub: @unchecked Sendable {
+public final class JobEventHub: @unchecked Sendable {  // mutable state behind `lock`
     public static let historyLimit = 2048
     /// Events a slow subscriber may lag behind before the oldest are dropped.
     static let subscriberBuffer = 8192
