@@ -2,9 +2,13 @@
 // checkpoint archive and the whole of a checksummed safetensors file.
 //
 // Speed: slicing-by-8 (eight 256-entry tables; each step folds 8 input bytes into the CRC with
-// eight independent table lookups) instead of one lookup per byte. Large inputs are split into
-// pieces that are checksummed in parallel (`Parallel.forEach`) and joined with `combine`, which
-// appends a piece's CRC to the CRC of what precedes it without reading the bytes again.
+// eight independent table lookups) instead of one lookup per byte; inputs of 4 KiB and more run
+// as four lanes (four quarters of the input, four independent CRCs in one loop, so that one
+// lane's table lookups overlap the others' instead of waiting on a single dependency chain):
+// ~3.1 GB/s per core against ~1.45 GB/s for one lane (zlib 1.2.13's crc32: ~3.3 GB/s; figures in
+// Tools/bench/README.md). Large inputs are also split into pieces that are checksummed in
+// parallel (`Parallel.forEach`). Lanes and pieces are joined with `combine`, which appends a
+// CRC to the CRC of what precedes it without reading the bytes again.
 //
 // Combining, in brief: with the reflected polynomial P, crc(A || B) = crc(A) * x^(8 |B|) mod P
 // xor crc(B) (the initial value and final xor cancel out, because both CRCs carry them). The
@@ -42,10 +46,44 @@ public enum CRC32 {
     }
 
     /// The checksum of `previous`'s bytes followed by `bytes` (`update(0, x)` == `checksum(x)`).
+    /// Inputs of 4 KiB and more are cut into four equal lanes whose CRCs are computed in one
+    /// loop (four independent dependency chains keep the CPU's load units busy) and joined with
+    /// `combine`; the rest of the input goes through one lane.
     public static func update(_ previous: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress else { return previous }
+        let lane = (bytes.count / 32) * 8  // bytes per lane, a multiple of 8
+        guard bytes.count >= 4096 else { return serial(previous, base, bytes.count) }
+        var crcs: (UInt32, UInt32, UInt32, UInt32) = (~previous, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF)
+        tables.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            @inline(__always) func step(_ crc: UInt32, _ p: UnsafeRawPointer) -> UInt32 {
+                let low = UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)) ^ crc
+                let high = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                return t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+            }
+            var offset = 0
+            while offset < lane {
+                crcs.0 = step(crcs.0, base + offset)
+                crcs.1 = step(crcs.1, base + lane + offset)
+                crcs.2 = step(crcs.2, base + 2 * lane + offset)
+                crcs.3 = step(crcs.3, base + 3 * lane + offset)
+                offset += 8
+            }
+        }
+        var crc = combine(~crcs.0, ~crcs.1, length: lane)
+        crc = combine(crc, ~crcs.2, length: lane)
+        crc = combine(crc, ~crcs.3, length: lane)
+        return serial(crc, base + 4 * lane, bytes.count - 4 * lane)
+    }
+
+    /// `update` over `count` bytes at `start`, one 8-byte step after the other.
+    private static func serial(_ previous: UInt32, _ start: UnsafeRawPointer, _ count: Int) -> UInt32 {
         var crc = ~previous
-        guard var p = bytes.baseAddress else { return previous }
-        var remaining = bytes.count
+        var p = start
+        var remaining = count
         tables.withUnsafeBufferPointer { table in
             let t = table.baseAddress!
             while remaining >= 8 {

@@ -63,7 +63,7 @@ public enum CheckpointLoader {
     /// True when the file starts with a plausible safetensors header length followed by "{".
     /// The length is not compared with the file size, so that a file cut inside its header is
     /// reported by the safetensors reader as truncated rather than as unknown content.
-    public static func looksLikeSafetensors(_ file: MappedFile) -> Bool {
+    static func looksLikeSafetensors(_ file: MappedFile) -> Bool {
         guard let head = file.bytes(0..<min(file.size, 9)), head.count == 9 else { return false }
         let length = UInt64(littleEndian: head.loadUnaligned(as: UInt64.self))
         return length >= 2 && length <= maximumSafetensorsHeader && head[8] == UInt8(ascii: "{")

@@ -21,12 +21,12 @@ import Tensor
 /// Errors restoring a saved state. Each names the file; callers that resume runs treat every
 /// case as "start again from the first frame" (the run library logs the description).
 public enum TrackerStateError: Error, CustomStringConvertible, Equatable {
-    /// The file is not a samtrack tracker state (another format, no state document, a tensor the
-    /// document lists is absent), or it cannot be opened.
+    /// The file cannot be opened, or it is an intact safetensors file but not a samtrack tracker
+    /// state (no state document, or a tensor the document lists is absent).
     case unreadable(path: String, reason: String)
-    /// The file is a damaged state: it fails its checksum, is cut short or extended, or its
-    /// structure is broken. `cause` is the reader's error (`CheckpointError.fileChecksumMismatch`,
-    /// `.corrupt`, `.truncatedTensor`...).
+    /// The file is damaged (or is no safetensors file at all): it fails its checksum, is cut short
+    /// or extended, or its structure is broken. `cause` is the reader's error
+    /// (`CheckpointError.fileChecksumMismatch`, `.corrupt`, `.truncatedTensor`...).
     case damaged(path: String, cause: CheckpointError)
     /// The file has no checksum (saved before tracker states carried one), so its contents cannot
     /// be verified; it is not used.
@@ -38,7 +38,7 @@ public enum TrackerStateError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unreadable(path, reason): return "\(path): not a samtrack tracker state: \(reason)"
         case let .damaged(path, cause):
-            return "\(path): damaged tracker state, not used (the run starts again from the first frame): \(cause)"
+            return "\(path): not a samtrack tracker state, or a damaged one; not used (the run starts again from the first frame): \(cause)"
         case let .unverifiable(path):
             return "\(path): tracker state without a checksum (saved by an older samtrack), not used: its contents cannot be verified; the run starts again from the first frame"
         case let .modelMismatch(path, saved, current):
@@ -109,9 +109,6 @@ extension VideoTracker {
             file = try MappedFile(path: path)
         } catch {
             throw TrackerStateError.unreadable(path: path, reason: "\(error)")
-        }
-        if file.size >= 9, !CheckpointLoader.looksLikeSafetensors(file) {
-            throw TrackerStateError.unreadable(path: path, reason: "the file is not in the safetensors format")
         }
         let contents: SafeTensorsContents
         do {

@@ -27,10 +27,11 @@ final class ChecksumTests: XCTestCase {
         XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) }, 0xCBF4_3926)
         XCTAssertEqual([UInt8]().withUnsafeBytes { CRC32.checksum($0) }, 0)
         var generator = SeededGenerator(seed: 3)
-        let bytes = (0..<4099).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-        // Every length and start alignment around the 8-byte steps.
+        let bytes = (0..<12_400).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        // Every start alignment, lengths around the 8-byte steps and around the 4 KiB where the
+        // four-lane loop takes over (lanes of 1024 bytes, then the rest serially).
         for start in 0..<9 {
-            for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4090 - start] {
+            for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4095, 4096, 4097, 4127, 4128, 4129, 12_345 - start] {
                 let slice = Array(bytes[start..<(start + length)])
                 XCTAssertEqual(slice.withUnsafeBytes { CRC32.checksum($0) }, naiveCRC(slice), "start \(start) length \(length)")
             }

@@ -1,6 +1,7 @@
 // Truncated files (issue 23, finding 11): a cut-off MP4 used to end like a complete one (the
 // run exited 0 with 0-47 of 48 frames). The source and the reader now say how the input ended:
-// `.endOfStream` for the whole file, `.truncated(expected:got:packets:)` for a copy of
+// `.endOfStream` for the whole file, `.decodeErrors` when a frame is undecodable,
+// `.truncated(expected:got:packets:)` for a copy of
 // bedroom.mp4 cut with `head -c` at several lengths. bedroom.mp4 keeps its index at the end, so
 // a cut copy of it has no index at all and fails to open; the cuts are therefore made of a
 // `-movflags +faststart` remux (same packets, index first), as streamed and web files are.
@@ -82,6 +83,32 @@ final class TruncationTests: XCTestCase {
         let reader = try FrameReader(input: Fixtures.sharedMedia("bedroom.mp4"), options: FrameReaderOptions(maxFrames: 3))
         while try reader.next() != nil {}
         XCTAssertEqual(reader.endReason, .stopped)
+    }
+
+    func testUndecodableFramesAreReported() throws {
+        // A 12-frame MJPEG clip whose 6th frame is overwritten with zeros: the demuxer delivers all
+        // 12 packets, the decoder rejects one.
+        let clip = directory.file("mjpeg.mov")
+        try CLI.ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "12", "-c:v", "mjpeg", "-f", "mov", clip])
+        let json = try CLI.ffprobe(["-select_streams", "v:0", "-show_entries", "packet=pos,size", "-of", "json", clip])
+        let packets = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["packets"] as? [[String: Any]])
+        let position = try XCTUnwrap(Int(packets[5]["pos"] as? String ?? "")), size = try XCTUnwrap(Int(packets[5]["size"] as? String ?? ""))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: clip))
+        bytes.replaceSubrange(position..<(position + size), with: Data(count: size))
+        let damaged = directory.file("damaged.mov")
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+
+        let intact = try VideoSource(clip)
+        XCTAssertEqual(try decodeAll(intact), 12)
+        XCTAssertEqual(intact.endReason, .endOfStream)
+        let source = try VideoSource(damaged)
+        XCTAssertEqual(try decodeAll(source), 11)
+        XCTAssertEqual(source.packetsRead, 12)
+        guard case let .decodeErrors(count, last)? = source.endReason else {
+            return XCTFail("end reason \(String(describing: source.endReason))")
+        }
+        XCTAssertEqual(count, 1)
+        XCTAssertFalse(last.isEmpty)
     }
 
     func testCutWithoutItsIndexFailsToOpen() throws {

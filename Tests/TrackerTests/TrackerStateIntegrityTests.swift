@@ -115,6 +115,12 @@ final class TrackerStateIntegrityTests: XCTestCase {
                 expectDamaged(path, "5 bytes flipped in the \(region) at \(positions.sorted())")
             }
         }
+        // Each byte of the header length and the "{" after it.
+        for position in 0..<9 {
+            var damaged = bytes
+            damaged[position] ^= 0x40
+            expectDamaged(try write(damaged, "start-\(position)"), "byte \(position) flipped")
+        }
         // One flipped bit in a tensor's data, the smallest damage: the checksum names it.
         var oneBit = bytes
         oneBit[bytes.count - 3] ^= 0x01
