@@ -25,6 +25,9 @@ public final class APIHandler: Sendable {
         self.keepAliveInterval = keepAliveInterval
     }
 
+    /// Largest mask a request's RLE may describe (pixels): bounded before anything is decoded.
+    var maxMaskPixels: Int { min(manager.config.limits.maxPromptPixels, PromptSpec.maxMaskSide * PromptSpec.maxMaskSide) }
+
     /// Largest body accepted; the server should stop reading beyond it and answer `bodyTooLarge`.
     public var maxBodyBytes: Int { manager.config.limits.maxBodyBytes }
 
@@ -89,7 +92,7 @@ public final class APIHandler: Sendable {
         case let p where p.count == 4 && p[0] == "v1" && p[1] == "jobs" && p[3] == "prompts":
             try allow(method, ["POST"], request.path)
             let id = try jobID(p[2])
-            let spec = try APIJSON.decode(AddPromptsSpec.self, from: request.body)
+            let spec = try APIJSON.decode(AddPromptsSpec.self, from: request.body, maskPixels: maxMaskPixels)
             try spec.check(limits: manager.config.limits)
             let record = try await manager.addPrompts(id, spec.prompts)
             struct Accepted: Encodable { var accepted: [Int]; var job: JobView }
@@ -131,7 +134,7 @@ public final class APIHandler: Sendable {
     }
 
     private func create(_ request: APIRequest) async throws -> APIResponse {
-        let spec = try APIJSON.decode(JobSpec.self, from: request.body)
+        let spec = try APIJSON.decode(JobSpec.self, from: request.body, maskPixels: maxMaskPixels)
         if manager.isDraining { throw APIError.shuttingDown }
         let validated = try await manager.validate(spec)
         let record = try manager.submit(validated)

@@ -1,6 +1,7 @@
 // APIJSON: the API's JSON conventions — strict decoding (unknown keys are errors, every failure a
 // 400 naming the JSON path), sorted output, ISO 8601 timestamps.
 
+import Export
 import Foundation
 
 /// Readable text for a `DecodingError`, naming the JSON path (`prompts[0].box`).
@@ -84,12 +85,18 @@ enum APIJSON {
         String(decoding: encode(value), as: UTF8.self)
     }
 
-    /// Decodes `body`, turning every failure into a 400 with the JSON path in the message.
-    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws(APIError) -> T {
+    /// Decodes `body`, turning every failure into a 400 with the JSON path in the message (a
+    /// mask prompt's RLE that is malformed or larger than `maskPixels` is 422 `bad_mask`).
+    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], maskPixels: Int = 1 << 28) throws(APIError) -> T {
         guard !body.isEmpty else { throw APIError(.invalidJSON, "the request body is empty: send a JSON object") }
         do {
-            return try JSONDecoder().decode(type, from: Data(body))
+            let decoder = JSONDecoder()
+            decoder.userInfo[COCORLE.maximumPixelsKey] = maskPixels
+            return try decoder.decode(type, from: Data(body))
         } catch let error as DecodingError {
+            if case let .dataCorrupted(context) = error, let rle = context.underlyingError as? ExportError {
+                throw APIError(.badMask, "\(describe(error)): \(rle.description)")
+            }
             if case let .dataCorrupted(context) = error, context.codingPath.isEmpty,
                (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) == nil {
                 throw APIError(.invalidJSON, "the request body is not valid JSON")

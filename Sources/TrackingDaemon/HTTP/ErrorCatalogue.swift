@@ -24,6 +24,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case promptsTooLarge = "prompts_too_large"
     case unknownModel = "unknown_model"
     case promptOutsideFrame = "prompt_outside_frame"
+    case badMask = "bad_mask"
     case noPromptOnFirstFrame = "no_prompt_on_first_frame"
     case tooManyObjects = "too_many_objects"
     case unsupportedOutput = "unsupported_output"
@@ -55,7 +56,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .methodNotAllowed: return 405
         case .outputInUse, .jobFinished, .jobNotRunning: return 409
         case .bodyTooLarge, .promptsTooLarge: return 413
-        case .unknownModel, .promptOutsideFrame, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
+        case .unknownModel, .promptOutsideFrame, .badMask, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
              .bf16Unsupported, .sourceNotFound, .unreadableSource:
             return 422
         case .tooManyJobs: return 429
