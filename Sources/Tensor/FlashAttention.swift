@@ -36,7 +36,7 @@ public struct AttentionTiling: Sendable, Equatable {
 
     /// 512 query rows x 256 keys (a 512 KiB score tile): the fastest of 64-1024 rows x 256-1024
     /// keys on 4096 x 28672 x 256 memory attention (AMD EPYC Zen, AVX2 + FMA, 512 KiB L2 per core,
-    /// OpenBLAS 0.3.21; see Sources/Tensor/README.md). Larger query blocks re-pack each key and value
+    /// OpenBLAS 0.3.21; Tools/bench/README.md, "Tensor kernels"). Larger query blocks re-pack each key and value
     /// tile fewer times; 256 keys keep the P V product's depth within one OpenBLAS K block.
     public static let `default` = AttentionTiling(queryRows: 512, keys: 256)
 }

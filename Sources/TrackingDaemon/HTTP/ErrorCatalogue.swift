@@ -49,14 +49,14 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     /// The HTTP status of a response with this code.
     public var httpStatus: Int {
         switch self {
-        case .invalidJSON, .invalidRequest, .invalidPrompt, .invalidOutputPath: return 400
+        case .invalidJSON, .invalidRequest, .invalidOutputPath: return 400
         case .unauthorized: return 401
         case .sourceNotAllowed: return 403
         case .notFound, .jobNotFound: return 404
         case .methodNotAllowed: return 405
         case .outputInUse, .jobFinished, .jobNotRunning: return 409
         case .bodyTooLarge, .promptsTooLarge: return 413
-        case .unknownModel, .promptOutsideFrame, .badMask, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
+        case .invalidPrompt, .unknownModel, .promptOutsideFrame, .badMask, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
              .bf16Unsupported, .sourceNotFound, .unreadableSource:
             return 422
         case .tooManyJobs: return 429
