@@ -95,7 +95,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         if options.frameCount == nil && !reader.isLive, let count = info.frameCount {
             options.frameCount = request.maxFrames.map { min($0, count) } ?? count
         }
-        var promptsByFrame = try checkedPrompts(width: width, height: height)
+        var promptsByFrame = try checkedPrompts(width: width, height: height, frameCount: options.frameCount)
         lock.withLock { openedSize = (width, height) }
         hooks.onSourceOpened?(width, height, options.frameCount)
         let frameRate = info.frameRate?.value ?? 30
@@ -238,11 +238,12 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         }
     }
 
-    /// The request's prompts grouped by frame, each checked against the source first.
-    func checkedPrompts(width: Int, height: Int) throws(RunError) -> [Int: [TrackingPrompt]] {
+    /// The request's prompts grouped by frame, each checked against the source first (a prompt
+    /// on a frame the source does not have is an error before any work starts).
+    func checkedPrompts(width: Int, height: Int, frameCount: Int?) throws(RunError) -> [Int: [TrackingPrompt]] {
         var byFrame: [Int: [TrackingPrompt]] = [:]
         for p in request.prompts {
-            try p.check(width: width, height: height)
+            try p.check(width: width, height: height, frameCount: frameCount)
             byFrame[p.frame, default: []].append(p)
         }
         if let first = byFrame.keys.min(), first != 0 { throw .noPromptOnFirstFrame(frame: first) }

@@ -169,6 +169,9 @@ final class TrackErrorTests: XCTestCase {
     }
 
     func testFirstPromptAfterFrameZero() throws {
+        // Issue 23, finding 11: a prompt past the last frame was ignored with exit 0 (cups.mp4 has 300 frames).
+        try expectFailure([cups, "--model", model] + box + ["--point", "2@400:100,100"], status: 65,
+                          mentions: ["object 2", "frame 400", "past the end"])
         try expectFailure([cups, "--model", model, "--box", "1@3:100,100,400,400"], status: 65, mentions: ["frame 3", "frame 0"])
     }
 
@@ -211,6 +214,10 @@ final class TrackErrorTests: XCTestCase {
         try expectFailure([cups, "--model", model], status: 64, mentions: ["--box", "--point", "--mask"])
         try expectFailure([cups, "--model", model, "--max-frames", "0"] + box, status: 64, mentions: ["--max-frames"])
         try expectFailure([cups, "--model", model, "--threads", "0"] + box, status: 64, mentions: ["--threads"])
+        // Issue 23, finding 11: --threads 100000 never finished; negative numbers said "Missing value".
+        try expectFailure([cups, "--model", model, "--threads", "100000"] + box, status: 64, mentions: ["--threads", "4 x the cores"])
+        try expectFailure([cups, "--model", model, "--max-frames", "-5"] + box, status: 64, mentions: ["--max-frames", "positive"])
+        try expectFailure([cups, "--model", model, "--idle-timeout", "-1"] + box, status: 64, mentions: ["--idle-timeout"])
         try expectFailure([cups, "--model", model, "--fill-holes", "-1"] + box, status: 64, mentions: ["--fill-holes"])
         try expectFailure([cups, "--model", model, "--format", "gif"] + box, status: 64, mentions: ["--format", "gif"])
         // No --model: the default model is used; when it cannot be found, the message says where it looked.

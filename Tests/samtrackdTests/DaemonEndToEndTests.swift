@@ -137,6 +137,11 @@ final class DaemonEndToEndTests: XCTestCase {
         // The daemon still serves after all of that.
         XCTAssertEqual(try client.request("GET", "/v1/jobs").status, 200)
 
+        // Issue 23, finding 11: a port in use exited 1, not the documented code (69, EX_UNAVAILABLE).
+        let (busy, busyReason) = try runRefusedDaemon(["--listen", "127.0.0.1:\(daemon.port)", "--data", scratch + "/busy/data",
+                                                       "--config", try DaemonProcess.writeConfig(dataDirectory: scratch + "/busy/data")])
+        XCTAssertEqual(busy, 69, busyReason)
+        XCTAssertTrue(busyReason.contains("already in use"), busyReason)
         // A second daemon on the same data directory is refused while the first runs.
         let (status, message) = try runRefusedDaemon(["--listen", "127.0.0.1:0", "--data", data, "--config", config])
         XCTAssertEqual(status, 69, "EX_UNAVAILABLE")
