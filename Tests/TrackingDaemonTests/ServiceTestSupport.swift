@@ -43,13 +43,13 @@ final class ServiceHarness: @unchecked Sendable {
     /// `start: false` leaves the workers off, so that submitted jobs stay queued.
     init(limits: DaemonConfig.Limits = DaemonConfig.Limits(maxRunningJobs: 1), token: String? = nil,
          checkpointEvery: Int = 5, extraRoots: [String] = [], patterns: [String] = ["udp://127.0.0.1:*", "/dev/video*"],
-         start: Bool = true, reuse: TemporaryDirectory? = nil) throws {
+         threadsPerJob: Int = 2, start: Bool = true, reuse: TemporaryDirectory? = nil) throws {
         directory = reuse ?? TemporaryDirectory()
         data = directory.file("data")
         config = try DaemonConfig(models: ["micro": .init(checkpoint: TestMedia.microModel)],
                                   sourceRoots: [TestMedia.root] + extraRoots, sourcePatterns: patterns,
                                   outputRoot: (data as NSString).appendingPathComponent("outputs"),
-                                  limits: limits, checkpointEvery: checkpointEvery, threadsPerJob: 2, token: token).validated()
+                                  limits: limits, checkpointEvery: checkpointEvery, threadsPerJob: threadsPerJob, token: token).validated()
         store = try SQLiteJobStore(path: (data as NSString).appendingPathComponent("samtrackd.sqlite"))
         manager = JobManager(config: config, dataDirectory: data, store: store)
         handler = APIHandler(manager: manager, keepAliveInterval: 30)
