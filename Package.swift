@@ -129,6 +129,7 @@ let package = Package(
         .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media"], exclude: ["Snapshots"]),
         .testTarget(name: "TrackingRunTests", dependencies: ["TrackingRun", "Export", "SAM2", "TestSupport"]),
         .testTarget(name: "TrackingDaemonTests", dependencies: ["TrackingDaemon", "TrackingRun", "Export", "SAM2", "Media", "FileIO", "TestSupport",
+                                                           "Tensor", "Tracker", "Checkpoint",
                                                            .product(name: "GRDB", package: "GRDB.swift")]),
         // End to end: starts the built samtrackd binary (a dependency so that it is built first).
         .testTarget(name: "samtrackdTests", dependencies: ["samtrackd", "Export", "TestSupport"]),

@@ -74,7 +74,50 @@ struct ConfigFile: Decodable {
         }
     }
 
+    struct SessionsEntry: Decodable {
+        var max: Int?
+        var idleTTL: Double?
+        var maxBytes: Int?
+        var threads: Int?
+        var fillHoles: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case max, threads, idleTTL = "idle_ttl_s", maxBytes = "max_bytes", fillHoles = "fill_holes"
+        }
+        init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            max = try c.decodeIfPresent(Int.self, forKey: .max)
+            idleTTL = try c.decodeIfPresent(Double.self, forKey: .idleTTL)
+            maxBytes = try c.decodeIfPresent(Int.self, forKey: .maxBytes)
+            threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+            fillHoles = try c.decodeIfPresent(Int.self, forKey: .fillHoles)
+        }
+    }
+    struct UploadsEntry: Decodable {
+        var maxBytes: Int?
+        var maxDuration: Double?
+        enum CodingKeys: String, CodingKey, CaseIterable { case maxBytes = "max_bytes", maxDuration = "max_duration_s" }
+        init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maxBytes = try c.decodeIfPresent(Int.self, forKey: .maxBytes)
+            maxDuration = try c.decodeIfPresent(Double.self, forKey: .maxDuration)
+        }
+    }
+    struct CacheEntry: Decodable {
+        var featuresBytes: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case featuresBytes = "features_bytes" }
+        init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+            featuresBytes = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Int.self, forKey: .featuresBytes)
+        }
+    }
+
     var models: [String: ModelEntry]
+    var sessions: SessionsEntry?
+    var uploads: UploadsEntry?
+    var cache: CacheEntry?
+    var mediaRoot: String?
     var sources: Sources?
     var outputRoot: String?
     var limits: LimitsEntry?
@@ -85,7 +128,8 @@ struct ConfigFile: Decodable {
     var tokenFile: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case models, sources, limits, http, token
+        case models, sources, limits, http, token, sessions, uploads, cache
+        case mediaRoot = "media_root"
         case outputRoot = "output_root", checkpointEvery = "checkpoint_every"
         case threadsPerJob = "threads_per_job", tokenFile = "token_file"
     }
@@ -98,6 +142,10 @@ struct ConfigFile: Decodable {
         outputRoot = try c.decodeIfPresent(String.self, forKey: .outputRoot)
         limits = try c.decodeIfPresent(LimitsEntry.self, forKey: .limits)
         http = try c.decodeIfPresent(HTTPEntry.self, forKey: .http)
+        sessions = try c.decodeIfPresent(SessionsEntry.self, forKey: .sessions)
+        uploads = try c.decodeIfPresent(UploadsEntry.self, forKey: .uploads)
+        cache = try c.decodeIfPresent(CacheEntry.self, forKey: .cache)
+        mediaRoot = try c.decodeIfPresent(String.self, forKey: .mediaRoot)
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery)
         threadsPerJob = try c.decodeIfPresent(Int.self, forKey: .threadsPerJob)
         token = try c.decodeIfPresent(String.self, forKey: .token)
@@ -138,6 +186,12 @@ struct ConfigFile: Decodable {
             outputRoot: outputRoot.map(absolute) ?? (dataDirectory as NSString).appendingPathComponent("outputs"),
             limits: limits,
             http: http,
+            sessions: DaemonConfig.SessionLimits(
+                maxSessions: sessions?.max ?? 8, idleTimeToLive: sessions?.idleTTL ?? 600,
+                maxBytes: sessions?.maxBytes ?? (2 << 30), featureCacheBytes: cache?.featuresBytes ?? (512 << 20),
+                threads: sessions?.threads ?? ProcessInfo.processInfo.activeProcessorCount, fillHoles: sessions?.fillHoles ?? 8),
+            uploads: DaemonConfig.UploadLimits(maxBytes: uploads?.maxBytes ?? (2 << 30), maxDuration: uploads?.maxDuration ?? 3600),
+            mediaRoot: mediaRoot.map(absolute) ?? (dataDirectory as NSString).appendingPathComponent("media"),
             checkpointEvery: checkpointEvery ?? 50,
             threadsPerJob: threadsPerJob,
             token: token)

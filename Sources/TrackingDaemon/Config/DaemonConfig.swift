@@ -88,6 +88,47 @@ public struct DaemonConfig: Sendable {
         }
     }
 
+    /// Interactive sessions: how many, how long idle, how large.
+    public struct SessionLimits: Sendable, Equatable {
+        /// Sessions open at once (429 `too_many_sessions` beyond).
+        public var maxSessions: Int
+        /// A session without requests for this many seconds is closed and its memory released.
+        public var idleTimeToLive: Double
+        /// Tracked state one session may hold (logits, memories, pointers); beyond, prompts get
+        /// 413 `session_too_large` and a propagation stops.
+        public var maxBytes: Int
+        /// Image features each session keeps for frames clicked recently (LRU, bytes).
+        public var featureCacheBytes: Int
+        /// Threads of each session's interactive compute context.
+        public var threads: Int
+        /// Hole filling in the low-res masks (pixels; 0 = off), as a job's `fill_holes`.
+        public var fillHoles: Int
+
+        public init(maxSessions: Int = 8, idleTimeToLive: Double = 600, maxBytes: Int = 2 << 30,
+                    featureCacheBytes: Int = 512 << 20, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                    fillHoles: Int = 8) {
+            self.fillHoles = fillHoles
+            self.maxSessions = maxSessions
+            self.idleTimeToLive = idleTimeToLive
+            self.maxBytes = maxBytes
+            self.featureCacheBytes = featureCacheBytes
+            self.threads = threads
+        }
+    }
+
+    /// Uploaded media: where they go and how large they may be.
+    public struct UploadLimits: Sendable, Equatable {
+        /// Largest upload (413 `upload_too_large` beyond).
+        public var maxBytes: Int
+        /// Longest video accepted, in seconds (422 `not_media` beyond).
+        public var maxDuration: Double
+
+        public init(maxBytes: Int = 2 << 30, maxDuration: Double = 3600) {
+            self.maxBytes = maxBytes
+            self.maxDuration = maxDuration
+        }
+    }
+
     public var models: [String: Model]
     /// Directories (symlinks resolved) that file sources must lie under.
     public var sourceRoots: [String]
@@ -97,6 +138,10 @@ public struct DaemonConfig: Sendable {
     public var outputRoot: String
     public var limits: Limits
     public var http: HTTPLimits
+    public var sessions: SessionLimits
+    public var uploads: UploadLimits
+    /// Where uploaded and registered media live (default DATA/media).
+    public var mediaRoot: String
     /// Save each file job's tracker state every this many frames.
     public var checkpointEvery: Int
     /// Kernel threads per job (Tensor's pool and OpenBLAS); nil = cores / max_running_jobs.
@@ -105,8 +150,12 @@ public struct DaemonConfig: Sendable {
     public var token: String?
 
     public init(models: [String: Model], sourceRoots: [String] = [], sourcePatterns: [String] = [],
-                outputRoot: String, limits: Limits = Limits(), http: HTTPLimits = HTTPLimits(), checkpointEvery: Int = 50,
-                threadsPerJob: Int? = nil, token: String? = nil) {
+                outputRoot: String, limits: Limits = Limits(), http: HTTPLimits = HTTPLimits(),
+                sessions: SessionLimits = SessionLimits(), uploads: UploadLimits = UploadLimits(), mediaRoot: String? = nil,
+                checkpointEvery: Int = 50, threadsPerJob: Int? = nil, token: String? = nil) {
+        self.sessions = sessions
+        self.uploads = uploads
+        self.mediaRoot = mediaRoot ?? ((outputRoot as NSString).deletingLastPathComponent as NSString).appendingPathComponent("media")
         self.models = models
         self.sourceRoots = sourceRoots
         self.sourcePatterns = sourcePatterns
@@ -174,6 +223,23 @@ public struct DaemonConfig: Sendable {
             throw ConfigFileError("the output root '\(outputRoot)' cannot be resolved")
         }
         config.outputRoot = realOutput
+        do {
+            try DirectoryHandle.makeDirectories(mediaRoot)
+        } catch {
+            throw ConfigFileError("cannot create the media root: \(error)")
+        }
+        guard let realMedia = PathPolicy.realPath(mediaRoot) else { throw ConfigFileError("the media root '\(mediaRoot)' cannot be resolved") }
+        config.mediaRoot = realMedia
+        let s = sessions, u = uploads
+        for (name, value) in [("sessions.max", s.maxSessions), ("sessions.max_bytes", s.maxBytes),
+                              ("cache.features_bytes", s.featureCacheBytes), ("sessions.threads", s.threads),
+                              ("uploads.max_bytes", u.maxBytes)] where value < 1 {
+            throw ConfigFileError("\(name) must be at least 1 (is \(value))")
+        }
+        for (name, value) in [("sessions.idle_ttl_s", s.idleTimeToLive), ("uploads.max_duration_s", u.maxDuration)]
+            where !(value > 0 && value <= 31_536_000) {
+            throw ConfigFileError("\(name) must be a positive number of seconds (is \(value))")
+        }
         let l = limits
         for (name, value) in [("max_running_jobs", l.maxRunningJobs), ("max_queued_jobs", l.maxQueuedJobs),
                               ("max_objects_per_job", l.maxObjectsPerJob), ("max_body_bytes", l.maxBodyBytes),

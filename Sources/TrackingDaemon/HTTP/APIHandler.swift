@@ -20,8 +20,12 @@ public final class APIHandler: Sendable {
     /// Seconds between SSE keep-alive comments.
     public let keepAliveInterval: Double
 
-    public init(manager: JobManager, keepAliveInterval: Double = 15) {
+    /// Interactive sessions (nil: the session routes answer 404).
+    public let sessions: SessionManager?
+
+    public init(manager: JobManager, sessions: SessionManager? = nil, keepAliveInterval: Double = 15) {
         self.manager = manager
+        self.sessions = sessions
         self.keepAliveInterval = keepAliveInterval
     }
 
@@ -74,6 +78,9 @@ public final class APIHandler: Sendable {
             let text = manager.metrics.render(jobCounts: manager.counts(), loadedModels: manager.models.loadedNames.count)
             return APIResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                                body: .bytes(Array(text.utf8)))
+        case let p where p.count >= 2 && p[0] == "v1" && p[1] == "sessions":
+            guard let sessions else { throw APIError.routeNotFound(method, request.path) }
+            return try await SessionRoutes(sessions: sessions, maxMaskPixels: maxMaskPixels).route(request, p)
         case ["v1", "jobs"]:
             try allow(method, ["GET", "POST"], request.path)
             return method == "POST" ? try await create(request) : try list(request)
@@ -101,10 +108,6 @@ public final class APIHandler: Sendable {
         default:
             throw APIError.routeNotFound(method, request.path)
         }
-    }
-
-    private func allow(_ method: String, _ allowed: [String], _ path: String) throws {
-        guard allowed.contains(method) else { throw APIError.methodNotAllowed(method, path, allowed: allowed) }
     }
 
     private func jobID(_ text: String) throws -> String {

@@ -16,12 +16,22 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case sourceNotAllowed = "source_not_allowed"
     case notFound = "not_found"
     case jobNotFound = "job_not_found"
+    case mediaNotFound = "media_not_found"
+    case sessionNotFound = "session_not_found"
+    case objectNotFound = "object_not_found"
     case methodNotAllowed = "method_not_allowed"
     case outputInUse = "output_in_use"
     case jobFinished = "job_finished"
     case jobNotRunning = "job_not_running"
+    case mediaInUse = "media_in_use"
+    case propagationRunning = "propagation_running"
     case bodyTooLarge = "body_too_large"
     case promptsTooLarge = "prompts_too_large"
+    case uploadTooLarge = "upload_too_large"
+    case sessionTooLarge = "session_too_large"
+    case notMedia = "not_media"
+    case frameOutOfRange = "frame_out_of_range"
+    case tooManySessions = "too_many_sessions"
     case unknownModel = "unknown_model"
     case promptOutsideFrame = "prompt_outside_frame"
     case badMask = "bad_mask"
@@ -52,14 +62,14 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .invalidJSON, .invalidRequest, .invalidOutputPath: return 400
         case .unauthorized: return 401
         case .sourceNotAllowed: return 403
-        case .notFound, .jobNotFound: return 404
+        case .notFound, .jobNotFound, .mediaNotFound, .sessionNotFound, .objectNotFound: return 404
         case .methodNotAllowed: return 405
-        case .outputInUse, .jobFinished, .jobNotRunning: return 409
-        case .bodyTooLarge, .promptsTooLarge: return 413
-        case .invalidPrompt, .unknownModel, .promptOutsideFrame, .badMask, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
+        case .outputInUse, .jobFinished, .jobNotRunning, .mediaInUse, .propagationRunning: return 409
+        case .bodyTooLarge, .promptsTooLarge, .uploadTooLarge, .sessionTooLarge: return 413
+        case .invalidPrompt, .unknownModel, .promptOutsideFrame, .badMask, .notMedia, .frameOutOfRange, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
              .bf16Unsupported, .sourceNotFound, .unreadableSource:
             return 422
-        case .tooManyJobs: return 429
+        case .tooManyJobs, .tooManySessions: return 429
         case .shuttingDown: return 503
         case .internalError, .storageError: return 500
         case .sourceError, .outputError, .diskFull, .modelError, .trackerError, .resumeFailed, .interrupted, .crashed,
