@@ -96,16 +96,25 @@ final class WorkerPoolTests: XCTestCase {
         let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
         let threadsSeen = Mutex<[Set<UInt>]>([[], []])
         let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
-        DispatchQueue.concurrentPerform(iterations: 2) { job in
-            contexts[job].run {
-                Parallel.forEach(2, grain: 1) { _ in
-                    threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
-                    if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
-                    let deadline = Date().addingTimeInterval(10)
-                    while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
+        let finished = DispatchGroup()
+        // Two plain threads, one per job (Dispatch may run concurrentPerform's iterations one after
+        // the other on a busy machine).
+        for job in 0..<2 {
+            finished.enter()
+            let thread = Thread {
+                contexts[job].run {
+                    Parallel.forEach(2, grain: 1) { _ in
+                        threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
+                        if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
+                        let deadline = Date().addingTimeInterval(10)
+                        while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
+                    }
                 }
+                finished.leave()
             }
+            thread.start()
         }
+        finished.wait()
         XCTAssertTrue(allInside.load(ordering: .relaxed), "the two contexts' four chunks never ran at the same time")
         let seen = threadsSeen.withLock { $0 }
         XCTAssertEqual(seen[0].count, 2, "job 0 used \(seen[0].count) threads")
