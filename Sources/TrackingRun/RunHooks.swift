@@ -1,6 +1,7 @@
 // RunHooks: what a daemon job adds to a plain run, fixed when the run is created: periodic
 // checkpoints of the tracker state, resuming from one, and callbacks about them.
 
+import Export
 import Foundation
 import Media
 import Tracker
@@ -70,8 +71,8 @@ public struct FrameProgress: Sendable {
     /// Tracked frame index (0-based) and the source frame's presentation time.
     public var frame: Int
     public var pts: Double?
-    /// Per object: id, area (pixels), bbox [x, y, w, h], presence score.
-    public var objects: [(id: Int, area: Int, bbox: [Int], score: Float)]
+    /// Per object: id, score, area, box and the mask as COCO RLE (at the source size).
+    public var objects: [MaskRecord]
     /// Frames per second over the time spent tracking (busy time: waiting for a live source's
     /// next frame is not counted).
     public var framesPerSecond: Double

@@ -27,10 +27,11 @@ final class RunOutputs {
         if resumingAfter != nil, output.overlay != nil { throw .resume("an overlay video cannot be resumed") }
         do {
             if let directory = output.directory {
-                if output.format == .rle, let resumingAfter {
+                let wantsJSONL = output.format == .rle || output.recordJSONL
+                if wantsJSONL, let resumingAfter {
                     jsonl = try Self.resumedJSONL(directory: directory, after: resumingAfter)
                 } else {
-                    jsonl = output.format == .rle ? try MaskJSONLWriter(directory: directory) : nil
+                    jsonl = wantsJSONL ? try MaskJSONLWriter(directory: directory) : nil
                 }
                 png = output.format == .png ? try MaskPNGWriter(directory: directory) : nil
                 palette = output.format == .palette ? try PalettePNGWriter(directory: directory) : nil
@@ -44,9 +45,10 @@ final class RunOutputs {
         }
     }
 
-    func write(frame: Int, pts: Double?, masks: [ObjectMask], results: [ObjectFrameResult], sourceRGB: RGBImage?) throws(RunError) {
+    func write(frame: Int, pts: Double?, masks: [ObjectMask], records: [MaskRecord], results: [ObjectFrameResult],
+               sourceRGB: RGBImage?) throws(RunError) {
         do {
-            try jsonl?.append(frame: frame, pts: pts, objects: masks)
+            try jsonl?.append(FrameRecord(frame: frame, pts: pts, objects: records))
             try png?.write(frame: frame, objects: masks)
             try palette?.write(frame: frame, width: width, height: height, objects: masks)
             if let logits { for r in results { try logits.write(frame: frame, id: r.objectID, logits: r.lowResLogits) } }

@@ -15,6 +15,8 @@ public struct TrackingPrompt: Sendable {
         case points(ImagePrompt)
         /// A binary mask at the source resolution.
         case mask(BinaryMask)
+        /// Stop tracking the object from this frame on (a running job's object removed).
+        case removal
     }
     /// Positive object id.
     public var objectID: Int
@@ -41,6 +43,9 @@ public struct TrackingPrompt: Sendable {
         switch kind {
         case let .points(prompt): shape = .points(prompt)
         case let .mask(mask): shape = .mask(width: mask.width, height: mask.height)
+        case .removal:
+            do { try PromptRules.checkObjectID(objectID) } catch { throw .prompt(objectID: objectID, frame: frame, error) }
+            return
         }
         try Self.check(objectID: objectID, frame: frame, shape: shape, width: width, height: height, frameCount: frameCount)
     }
@@ -61,13 +66,14 @@ public struct TrackingPrompt: Sendable {
         }
     }
 
-    /// The tracker's form of the prompt.
-    var objectPrompt: ObjectPrompt {
+    /// The tracker's form of the prompt (nil for a removal).
+    var objectPrompt: ObjectPrompt? {
         switch kind {
         case let .points(prompt): return .points(prompt)
         case let .mask(mask):
             let values = mask.withUnsafeBufferPointer { $0.map { Float($0) } }
             return .mask(Tensor(shape: [mask.height, mask.width], values: values))
+        case .removal: return nil
         }
     }
 }
@@ -94,6 +100,9 @@ public struct OutputOptions: Sendable {
     public var overlay: String?
     /// Directory for low-res logits as .npy, or nil.
     public var logitsDirectory: String?
+    /// Also write masks.jsonl when the format is png or palette (the daemon serves every export
+    /// format from it).
+    public var recordJSONL = false
 
     public init(directory: String?, format: MaskFormat = .rle, overlay: String? = nil, logitsDirectory: String? = nil) {
         self.directory = directory
@@ -115,6 +124,8 @@ public struct TrackingRequest: Sendable {
     /// Live mode (newest frame wins); nil = decided by the source.
     public var live: Bool?
     public var trackerOptions: TrackerOptions
+    /// Keep the newest frame's RGB at source size for `TrackingRun.latestFrame` (a live view).
+    public var keepLatestFrame = false
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), prompts: [TrackingPrompt], output: OutputOptions,
                 maxFrames: Int? = nil, live: Bool? = nil, trackerOptions: TrackerOptions = TrackerOptions()) {

@@ -30,6 +30,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var pendingPrompts: [TrackingPrompt] = []
     private var openedSize: (width: Int, height: Int)?
     private var suspendRequested = false
+    private var latest: (frame: Int, image: RGBImage)?
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks()) {
         self.model = model
@@ -51,6 +52,10 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
 
     /// The source's frame size once it is open (nil before; thread-safe).
     public var sourceSize: (width: Int, height: Int)? { lock.withLock { openedSize } }
+
+    /// The newest tracked frame's RGB at source size, with its index (`request.keepLatestFrame`;
+    /// nil before the first frame; thread-safe).
+    public var latestFrame: (frame: Int, image: RGBImage)? { lock.withLock { latest } }
 
     /// Queues a prompt for the next frame tracked (thread-safe). A later prompt for the same
     /// object replaces an earlier queued one.
@@ -83,7 +88,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         do {
             reader = try FrameReader(input: request.input, inputOptions: inputOptions,
                                      options: FrameReaderOptions(imageSize: model.config.imageSize,
-                                                                 sourceRGB: request.output.overlay != nil,
+                                                                 sourceRGB: request.output.overlay != nil || request.keepLatestFrame,
                                                                  live: request.live, maxFrames: request.maxFrames))
         } catch {
             throw RunError.fromSource(error)
@@ -156,29 +161,39 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                     hooks.onPromptsApplied?(t, added)
                 }
                 var prompts: [Int: ObjectPrompt] = [:]
-                for p in framePrompts { prompts[p.objectID] = p.objectPrompt }
+                var removals: [Int] = []
+                for p in framePrompts {
+                    if let prompt = p.objectPrompt { prompts[p.objectID] = prompt } else { removals.append(p.objectID) }
+                }
                 let results: [ObjectFrameResult]
                 do {
-                    results = try clock.measureTracking { try tracker.step(frame: image, prompts: prompts) }
+                    results = try clock.measureTracking {
+                        // A removed object leaves before the frame is tracked (unknown ids are ignored:
+                        // a removal may be replayed on resume after the object went already).
+                        for id in removals where tracker.objectIDs.contains(id) { try tracker.removeObject(id) }
+                        return try tracker.step(frame: image, prompts: prompts)
+                    }
                 } catch let error as TrackerError {
                     throw .tracker(error)
                 } catch {
                     throw .tracker(.noFrame)
                 }
-                let masks = try clock.measureOutput { () throws(RunError) in
+                let records = try clock.measureOutput { () throws(RunError) in
                     let masks = try results.map { (r) throws(RunError) in
                         do {
                             return ObjectMask(id: r.objectID, score: r.objectScore,
                                               mask: try BinaryMask(logits: r.lowResLogits, upsampledToHeight: height, width: width))
                         } catch { throw RunError.fromOutput(error) }
                     }
-                    try outputs.write(frame: t, pts: frame.pts, masks: masks, results: results, sourceRGB: frame.rgb)
-                    return masks
+                    let records = MaskJSONLWriter.records(masks)
+                    try outputs.write(frame: t, pts: frame.pts, masks: masks, records: records, results: results, sourceRGB: frame.rgb)
+                    return records
                 }
+                if request.keepLatestFrame, let rgb = frame.rgb { lock.withLock { latest = (t, rgb) } }
                 tracked += 1
                 if let checkpoint = hooks.checkpoint, (t + 1) % checkpoint.everyFrames == 0 { try saveCheckpoint() }
                 progress(FrameProgress(frame: t, pts: frame.pts,
-                                       objects: masks.map { ($0.id, $0.mask.area, $0.mask.boundingBox.array, $0.score) },
+                                       objects: records,
                                        framesPerSecond: Double(tracked) / max(clock.busySeconds, 1e-9),
                                        droppedFrames: reader.droppedFrames, totalFrames: options.frameCount,
                                        timings: tracker.timings,

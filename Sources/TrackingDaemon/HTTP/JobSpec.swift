@@ -102,9 +102,17 @@ public struct PromptSpec: Codable, Sendable, Equatable {
         return prompt
     }
 
-    /// The library prompt (call `check` first).
+    /// The library prompt (call `check` first). An entry with no box, points or mask (only stored,
+    /// never accepted from a client) is the object's removal at that frame.
     public func trackingPrompt(frame: Int? = nil) -> TrackingPrompt {
-        let kind: TrackingPrompt.Kind = mask.map { .mask($0.decoded()) } ?? .points(imagePrompt ?? ImagePrompt())
+        let kind: TrackingPrompt.Kind
+        if let mask {
+            kind = .mask(mask.decoded())
+        } else if box == nil && points == nil {
+            kind = .removal
+        } else {
+            kind = .points(imagePrompt ?? ImagePrompt())
+        }
         return TrackingPrompt(objectID: object, frame: frame ?? self.frame ?? 0, kind: kind)
     }
 }

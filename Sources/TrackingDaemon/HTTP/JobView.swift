@@ -1,5 +1,6 @@
 // JobView: the JSON form of a job (GET /v1/jobs/{id}, the list, create and cancel responses).
 
+import Export
 import Foundation
 
 /// The JSON view of a job.
@@ -34,15 +35,38 @@ public struct JobView: Encodable, Sendable {
     public var attempts: Int
     public var error: ErrorView?
     public var request: JobSpec
+    /// Prompts and removals applied while the job ran, each with its frame.
+    public var appliedPrompts: [AppliedView]
+
+    /// One change applied to a running job.
+    public struct AppliedView: Encodable, Sendable {
+        public var frame: Int
+        public var object: Int
+        /// The object was removed at `frame` (no prompt then).
+        public var removed: Bool
+        public var box: [Double]?
+        public var points: [[Double]]?
+        public var mask: COCORLE?
+
+        init(_ spec: PromptSpec) {
+            frame = spec.frame ?? 0
+            object = spec.object
+            removed = spec.box == nil && spec.points == nil && spec.mask == nil
+            box = spec.box
+            points = spec.points
+            mask = spec.mask
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, status, source, model, live, output, objects, fps, resumable, attempts, error, request
         case createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at", framesDone = "frames_done"
         case totalFrames = "total_frames", droppedFrames = "dropped_frames", checkpointFrame = "checkpoint_frame"
-        case endReason = "end_reason"
+        case endReason = "end_reason", appliedPrompts = "applied_prompts"
     }
 
-    public init(_ r: JobRecord, objects: [Int]) {
+    public init(_ r: JobRecord, objects: [Int], applied: [PromptSpec] = []) {
+        appliedPrompts = applied.map(AppliedView.init)
         id = r.id
         status = r.status.rawValue
         source = r.spec.source
@@ -89,5 +113,6 @@ public struct JobView: Encodable, Sendable {
         try c.encode(attempts, forKey: .attempts)
         try c.encode(error, forKey: .error)
         try c.encode(request, forKey: .request)
+        try c.encode(appliedPrompts, forKey: .appliedPrompts)
     }
 }

@@ -21,9 +21,22 @@ final class ActiveJob: @unchecked Sendable {  // fields guarded by the manager's
     let done = AsyncSignal()
     /// Fired when the run has opened its source (its frame size is known) or ended.
     let sourceOpened = AsyncSignal()
+    /// Prompts and removals queued for the next frame, waiting to learn which frame it is.
+    var pendingChanges: [ChangeTicket] = []
 
     init(record: JobRecord) {
         self.record = record
         objects = Set(record.spec.prompts.map(\.object))
+    }
+}
+
+/// A change (prompts, a removal) queued for a running job's next frame: fired with the frame it
+/// was applied to, or with nil when the job ended first.
+final class ChangeTicket: @unchecked Sendable {  // `frame` is written before `applied` fires, read after
+    let applied = AsyncSignal()
+    private(set) var frame: Int?
+    func fire(frame: Int?) {
+        self.frame = frame
+        applied.fire()
     }
 }

@@ -35,7 +35,7 @@ extension JobManager {
 
     /// Adds or corrects objects on the next frame of a running job. Waits (up to `wait` seconds)
     /// for a job that is still opening its source. Throws 404 / 409 / 422.
-    public func addPrompts(_ id: String, _ prompts: [PromptSpec], wait: Double = 30) async throws -> JobRecord {
+    public func addPrompts(_ id: String, _ prompts: [PromptSpec], wait: Double = 30) async throws -> (record: JobRecord, frame: Int?) {
         let limit = config.limits.maxObjectsPerJob
         let found: (job: ActiveJob, newObjects: Set<Int>)? = try lock.withLock {
             guard let job = active[id] else { return nil }
@@ -69,25 +69,55 @@ extension JobManager {
             }
             tracking.append(prompt)
         }
-        let record: JobRecord = try lock.withLock {
+        let ticket = ChangeTicket()
+        try lock.withLock {
             guard !job.done.isFired else { throw APIError(.jobFinished, "job \(id) already ended (\(job.record.status.rawValue))") }
             for prompt in tracking {
                 do { try run.addPrompt(prompt) } catch let error as RunError { throw APIError(.promptOutsideFrame, error.description) }
             }
             job.objects.formUnion(newObjects)
-            return job.record
+            job.pendingChanges.append(ticket)
         }
         log("job \(id): prompts queued for objects \(prompts.map(\.object))")
-        return record
+        return try await applied(ticket, job: job, wait: wait)
+    }
+
+    /// Removes an object from a running job from its next frame on; returns the frame.
+    public func removeObject(_ id: String, object: Int, wait: Double = 30) async throws -> (record: JobRecord, frame: Int?) {
+        guard let job = lock.withLock({ active[id] }) else {
+            guard let record = try store.job(id) else { throw APIError.jobNotFound(id) }
+            throw APIError(.jobFinished, "job \(id) already ended (\(record.status.rawValue))")
+        }
+        _ = await job.sourceOpened.wait(timeout: wait)
+        let ticket = ChangeTicket()
+        try lock.withLock {
+            guard !job.done.isFired, let run = job.run else {
+                throw APIError(.jobNotRunning, "job \(id) is \(job.record.status.rawValue): objects can be removed while it runs")
+            }
+            guard job.objects.contains(object) else { throw APIError(.objectNotFound, "job \(id) has no object \(object)") }
+            do { try run.addPrompt(TrackingPrompt(objectID: object, kind: .removal)) } catch let error as RunError { throw APIError(.invalidPrompt, error.description) }
+            job.objects.remove(object)
+            job.pendingChanges.append(ticket)
+        }
+        log("job \(id): object \(object) removed")
+        return try await applied(ticket, job: job, wait: wait)
+    }
+
+    /// Waits for a queued change to be applied; the job's record and the frame.
+    private func applied(_ ticket: ChangeTicket, job: ActiveJob, wait: Double) async throws -> (record: JobRecord, frame: Int?) {
+        _ = await ticket.applied.wait(timeout: wait)
+        return (lock.withLock { job.record }, ticket.frame)
     }
 
     /// Removes an ended job from the active set, closes its event stream and fires its signals.
     func retire(_ job: ActiveJob) {
-        let record = lock.withLock {
+        let (record, tickets) = lock.withLock {
             job.run = nil
             active[job.record.id] = nil
-            return job.record
+            defer { job.pendingChanges.removeAll() }
+            return (job.record, job.pendingChanges)
         }
+        for ticket in tickets { ticket.fire(frame: nil) }
         metrics.jobFinished(record.status)
         job.events.finish(with: Self.endEvent(record))
         job.sourceOpened.fire()

@@ -175,6 +175,11 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         return lock.withLock { stored.map { active[$0.id]?.record ?? $0 } }
     }
 
+    /// The newest tracked frame of a running job (nil when it is not running or has none yet).
+    public func latestFrame(of id: String) -> (frame: Int, image: RGBImage)? {
+        lock.withLock { active[id]?.run }?.latestFrame
+    }
+
     /// Jobs per status (for /metrics and /healthz).
     public func counts() -> [JobStatus: Int] {
         (try? store.countsByStatus()) ?? [:]

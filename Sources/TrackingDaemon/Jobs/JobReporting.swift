@@ -43,9 +43,8 @@ extension JobManager {
     // MARK: - Events
 
     static func frameEvent(_ p: FrameProgress) -> ServerSentEvent {
-        struct Object: Encodable { var id: Int, area: Int, bbox: [Int], score: Float }
         struct Frame: Encodable {
-            var frame: Int, pts: Double?, objects: [Object], fps: Double, droppedFrames: Int, prompted: [Int]
+            var frame: Int, pts: Double?, objects: [ObjectMaskView], fps: Double, droppedFrames: Int, prompted: [Int]
             enum CodingKeys: String, CodingKey { case frame, pts, objects, fps, prompted, droppedFrames = "dropped_frames" }
             func encode(to encoder: Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
@@ -58,7 +57,7 @@ extension JobManager {
             }
         }
         let frame = Frame(frame: p.frame, pts: p.pts,
-                          objects: p.objects.map { Object(id: $0.id, area: $0.area, bbox: $0.bbox, score: $0.score.isFinite ? $0.score : 0) },
+                          objects: p.objects.map(ObjectMaskView.init),
                           fps: p.framesPerSecond.isFinite ? p.framesPerSecond : 0, droppedFrames: p.droppedFrames,
                           prompted: p.promptedObjects)
         return ServerSentEvent(name: "frame", id: p.frame, data: APIJSON.encodeString(frame))
@@ -95,6 +94,8 @@ extension PromptSpec {
             if !image.points.isEmpty { points = image.points.map { [Double($0.x), Double($0.y), Double($0.label)] } }
         case let .mask(mask):
             self.mask = COCORLE(encoding: mask)
+        case .removal:
+            break  // an object-only entry: the object was removed at that frame
         }
     }
 }

@@ -57,6 +57,11 @@ struct JobRunner {
         let manager = self.manager
         hooks.onCheckpoint = { frame in manager.transition(job, .checkpointed(frame: frame)) }
         hooks.onPromptsApplied = { frame, prompts in
+            let tickets = manager.lock.withLock { () -> [ChangeTicket] in
+                defer { job.pendingChanges.removeAll() }
+                return job.pendingChanges
+            }
+            for ticket in tickets { ticket.fire(frame: frame) }
             do {
                 try manager.store.addAppliedPrompts(jobID: id, frame: frame, prompts: prompts.map(PromptSpec.init(prompt:)))
             } catch {
@@ -90,13 +95,17 @@ struct JobRunner {
         }
         _ = try manager.policy.outputDirectory(record.spec.output?.path ?? record.id)
         let isStream: Bool = { if case .stream = kind { return true } else { return false } }()
-        return TrackingRequest(
+        var output = OutputOptions(directory: record.outputDirectory, format: record.spec.output?.format ?? .rle)
+        output.recordJSONL = true  // every export format is served from masks.jsonl
+        var request = TrackingRequest(
             input: input, inputOptions: inputOptions,
             prompts: record.spec.prompts.map { $0.trackingPrompt() },
-            output: OutputOptions(directory: record.outputDirectory, format: record.spec.output?.format ?? .rle),
+            output: output,
             maxFrames: record.spec.maxFrames, live: record.spec.live ?? isStream,
             trackerOptions: TrackerOptions(fillHoleArea: record.spec.fillHoles ?? 8,
                                            precision: record.spec.precision ?? .float32))
+        request.keepLatestFrame = true
+        return request
     }
 
     /// After each frame (on the worker thread): the record, the event stream, the metrics.
