@@ -45,13 +45,16 @@ final class RunOutputs {
         }
     }
 
+    /// Writes one frame; with `recordFrame` false only the overlay gets it (a frame without results).
     func write(frame: Int, pts: Double?, masks: [ObjectMask], records: [MaskRecord], results: [ObjectFrameResult],
-               sourceRGB: RGBImage?) throws(RunError) {
+               sourceRGB: RGBImage?, recordFrame: Bool = true) throws(RunError) {
         do {
-            try jsonl?.append(FrameRecord(frame: frame, pts: pts, objects: records))
-            try png?.write(frame: frame, objects: masks)
-            try palette?.write(frame: frame, width: width, height: height, objects: masks)
-            if let logits { for r in results { try logits.write(frame: frame, id: r.objectID, logits: r.lowResLogits) } }
+            if recordFrame {
+                try jsonl?.append(FrameRecord(frame: frame, pts: pts, objects: records))
+                try png?.write(frame: frame, objects: masks)
+                try palette?.write(frame: frame, width: width, height: height, objects: masks)
+                if let logits { for r in results { try logits.write(frame: frame, id: r.objectID, logits: r.lowResLogits) } }
+            }
             if let overlay, let sourceRGB { try overlay.append(try renderer.render(sourceRGB, objects: masks)) }
         } catch {
             throw RunError.fromOutput(error)

@@ -112,6 +112,16 @@ public struct OutputOptions: Sendable {
     }
 }
 
+/// Which way a file is tracked from its prompts.
+public enum TrackingDirection: String, Sendable, Codable, CaseIterable {
+    /// From the earliest prompted frame to the end.
+    case forward
+    /// From the earliest prompted frame back to frame 0.
+    case backward
+    /// Forward, then backward: every frame of the file.
+    case both
+}
+
 /// Everything a tracking run needs.
 public struct TrackingRequest: Sendable {
     /// Anything FFmpeg opens.
@@ -126,6 +136,10 @@ public struct TrackingRequest: Sendable {
     public var trackerOptions: TrackerOptions
     /// Keep the newest frame's RGB at source size for `TrackingRun.latestFrame` (a live view).
     public var keepLatestFrame = false
+    /// Which way to track (nil: both for files, forward for live sources). Prompts after frame 0
+    /// and backward tracking use the official predictor's semantics on a file read at random
+    /// (`PredictorRun`); prompts on frame 0 tracked forward stream with bounded memory.
+    public var direction: TrackingDirection?
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), prompts: [TrackingPrompt], output: OutputOptions,
                 maxFrames: Int? = nil, live: Bool? = nil, trackerOptions: TrackerOptions = TrackerOptions()) {

@@ -57,6 +57,12 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     /// nil before the first frame; thread-safe).
     public var latestFrame: (frame: Int, image: RGBImage)? { lock.withLock { latest } }
 
+    /// Records the opened source's size and tells `hooks.onSourceOpened`.
+    func sourceOpened(width: Int, height: Int, frameCount: Int?) {
+        lock.withLock { openedSize = (width, height) }
+        hooks.onSourceOpened?(width, height, frameCount)
+    }
+
     /// Queues a prompt for the next frame tracked (thread-safe). A later prompt for the same
     /// object replaces an earlier queued one.
     /// - Throws: `RunError.prompt` when the source is open and the prompt does not fit it; prompts
@@ -101,8 +107,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             options.frameCount = request.maxFrames.map { min($0, count) } ?? count
         }
         var promptsByFrame = try checkedPrompts(width: width, height: height, frameCount: options.frameCount)
-        lock.withLock { openedSize = (width, height) }
-        hooks.onSourceOpened?(width, height, options.frameCount)
+        sourceOpened(width: width, height: height, frameCount: options.frameCount)
         let frameRate = info.frameRate?.value ?? 30
 
         // Resume: restore the tracker and the outputs, or start fresh when either cannot be used.
