@@ -136,9 +136,10 @@ final class ExportBenchmarkTests: XCTestCase {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let size = try FileManager.default.attributesOfItem(atPath: dir.file(format.fileName))[.size] as? Int ?? 0
             let growth = Double(peak - before) / 1_048_576
-            print(String(format: "  %-8@ %8.1f MiB in %5d chunks, %6.1f s (%.1f ms/frame); resident %.1f MiB before, peak +%.1f MiB",
-                         format.rawValue as NSString, Double(size) / 1_048_576, chunks, seconds, seconds * 1000 / Double(frames),
-                         Double(before) / 1_048_576, growth))
+            let name = format.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+            print("  " + name + String(format: "%6.1f MiB in %4d chunks, %6.1f s (%5.1f ms/frame); resident %.1f MiB before, peak +%.1f MiB",
+                                       Double(size) / 1_048_576, chunks, seconds, seconds * 1000 / Double(frames),
+                                       Double(before) / 1_048_576, growth))
             XCTAssertEqual(export.frameCount, frames)
             XCTAssertLessThan(growth, 64, "\(format): resident memory grew by \(growth) MiB")
             try FileManager.default.removeItem(atPath: dir.file(format.fileName))
