@@ -5,6 +5,11 @@
 //   palette        DIR/<frame %05d>.png               8-bit palette-indexed, pixel = object id
 //   --save-logits  DIR/<frame %05d>_<id>.npy          float32 low-res logits
 //
+// Exports (`MaskExport`, the daemon's GET .../masks): `masks.jsonl`, `masks_coco.json` (its
+// images are named `<frame %05d>.jpg`), `masks_png.zip` holding `<id>/<frame %05d>.png` and
+// `masks_palette.zip` holding `<frame %05d>.png`: the same names as the folders above, with an
+// empty DIR.
+//
 // Frame numbers are zero-padded to five digits as printf's %05d does (frame 123456 -> "123456").
 
 /// File names of the output formats: the one place they are decided.
@@ -25,6 +30,22 @@ public enum OutputLayout {
     /// `<frame %05d>_<id>.npy`.
     public static func logitsName(frame: Int, id: Int) -> String { "\(frameName(frame))_\(id).npy" }
 
+    /// `<frame %05d>.jpg`: the `file_name` of a frame's image in a COCO export (the frame as a
+    /// JPEG, as DAVIS's JPEGImages folders and `ffmpeg -i VIDEO -start_number 0 %05d.jpg` name it).
+    public static func cocoImageName(_ frame: Int) -> String { frameName(frame) + ".jpg" }
+
+    /// The file name of an export: `masks.jsonl`, `masks_coco.json`, `masks_png.zip`,
+    /// `masks_palette.zip` (a download's name; inside the zips, `maskPNG` / `palettePNG` with an
+    /// empty DIR).
+    public static func exportName(_ format: MaskExportFormat) -> String {
+        switch format {
+        case .jsonl: return masksJSONLName
+        case .coco: return "masks_coco.json"
+        case .png: return "masks_png.zip"
+        case .palette: return "masks_palette.zip"
+        }
+    }
+
     /// `frame` as printf's `%05d`.
     public static func frameName(_ frame: Int) -> String {
         let digits = String(frame.magnitude)
@@ -42,12 +63,12 @@ public enum OutputLayout {
         join(directory, maskFolderName(id: id))
     }
 
-    /// DIR/<id>/<frame %05d>.png.
+    /// DIR/<id>/<frame %05d>.png (`<id>/<frame %05d>.png` for an empty DIR: the entry of a png zip).
     public static func maskPNG(in directory: String, id: Int, frame: Int) -> String {
         join(maskFolder(in: directory, id: id), framePNGName(frame))
     }
 
-    /// DIR/<frame %05d>.png.
+    /// DIR/<frame %05d>.png (`<frame %05d>.png` for an empty DIR: the entry of a palette zip).
     public static func palettePNG(in directory: String, frame: Int) -> String {
         join(directory, framePNGName(frame))
     }
