@@ -122,6 +122,7 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
                 "unknown input option(s) \(leftover.map { "'\($0)'" }.joined(separator: ", ")) for '\(input)'")
         }
         guard let opened = format else { throw MediaError.cannotOpen(input: input, reason: "no context") }
+        if Self.samplesBehindPipe(opened) { throw Self.moovAtEndError(input: input) }
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
