@@ -49,6 +49,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
     private var counters = Statistics()
     private var preprocessors: [Int: FramePreprocessor] = [:]
     private var rgbConverter: FramePreprocessor?
+    private var encoder: FrameImageEncoder?
     // Video inputs: the open source and where its decoder stands.
     private var source: VideoSource?
     private var framesByPTS: [Int64: Int] = [:]
@@ -155,6 +156,17 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         let converter = rgbConverter ?? FramePreprocessor(imageSize: 1, inputName: input)
         rgbConverter = converter
         return try converter.sourceRGB(decoded)
+    }
+
+    /// Frame `n` encoded as an image file (`FrameImageEncoder`), optionally scaled to `width`
+    /// pixels wide with the aspect ratio kept.
+    public func encodedImage(_ n: Int, format: FrameImageFormat, width: Int? = nil) throws -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        let decoded = try lockedFrame(n)
+        let encoder = self.encoder ?? FrameImageEncoder()
+        self.encoder = encoder
+        return try encoder.encode(decoded, format: format, width: width)
     }
 
     /// Frees the decoder, the demuxer and the cached frames now (an idle media); the index stays
