@@ -75,7 +75,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         self.options = options
         cacheCapacityBytes = max(0, cacheBytes)
         cache = FrameCache(capacityBytes: cacheCapacityBytes)
-        if let sequence = try ImageSequence.resolve(input, confinement: options.confinement) {
+        if let sequence = try MediaInput.imageSequence(input, options: options) {
             let list = try ImageListSource(sequence, options: options)
             info = list.info
             images = sequence

@@ -40,6 +40,10 @@ final class ImageSequenceTests: XCTestCase {
         XCTAssertNil(try ImageSequence.resolve("\(images.pngDirectory)/%05d.png"))
         XCTAssertNil(try ImageSequence.resolve("udp://127.0.0.1:1234"))
         XCTAssertNil(try ImageSequence.resolve("-"))
+        // A forced demuxer reads the input as it is (a lavfi graph with a label is no glob).
+        XCTAssertNil(try MediaInput.imageSequence(images.jpegDirectory, options: InputOptions(format: "image2")))
+        let graph = try MediaInput.open("testsrc2=size=32x24:rate=5:duration=0.4[out0]", options: InputOptions(format: "lavfi"))
+        XCTAssertEqual(graph.info.formatName, "lavfi")
     }
 
     /// Hidden files, other extensions and sub-directories are left out; upper-case extensions count.
