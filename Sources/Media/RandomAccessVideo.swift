@@ -193,7 +193,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         }
         if let images {
             let frame = try ImageListSource.decode(images.images[n], index: n, sequence: images, options: imageOptions,
-                                                   seconds: info.frameRate.flatMap { $0.value }.map { Double(n) / $0 })
+                                                   seconds: info.frameRate.map { ImageListSource.seconds(ofFrame: n, rate: $0) })
             counters.framesDecoded += 1
             cache.insert(frame, as: n)
             return frame

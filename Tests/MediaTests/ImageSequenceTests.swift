@@ -163,6 +163,19 @@ final class ImageSequenceTests: XCTestCase {
         XCTAssertThrowsError(try MediaInput.open(images.jpegDirectory, options: InputOptions(options: ["framerate": "fast"])))
     }
 
+    /// `interrupt()` ends reading with `.interrupted`, without touching a caller's shared signal.
+    func testInterrupt() throws {
+        let images = try ImageClips.get()
+        let shared = InterruptSignal()
+        let source = try MediaInput.open(images.jpegDirectory, options: InputOptions(interrupt: shared))
+        XCTAssertNotNil(try source.nextFrame())
+        source.interrupt()
+        XCTAssertThrowsError(try source.nextFrame()) { error in
+            XCTAssertEqual(error as? MediaError, .interrupted(input: images.jpegDirectory))
+        }
+        XCTAssertFalse(shared.isInterrupted)
+    }
+
     // MARK: - Confinement
 
     func testConfinedSequences() throws {
