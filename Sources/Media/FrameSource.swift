@@ -24,13 +24,21 @@ extension VideoSource: FrameSource {}
 /// Opens inputs by name.
 public enum MediaInput {
     /// Opens `input` for sequential decoding: a directory of JPEG/PNG files or a glob pattern
-    /// (`frames/*.jpg`) as an `ImageListSource` (see `ImageSequence.resolve`), anything else as
-    /// a `VideoSource` (files, image2 patterns such as `frames/%05d.png`, URLs, devices, `-`).
+    /// (`frames/*.jpg`) as an `ImageListSource` (see `imageSequence`), anything else as a
+    /// `VideoSource` (files, image2 patterns such as `frames/%05d.png`, URLs, devices, `-`).
     /// - Throws: `MediaError` naming the input (or, for image lists, the file at fault).
     public static func open(_ input: String, options: InputOptions = InputOptions()) throws -> any FrameSource {
-        if let sequence = try ImageSequence.resolve(input, confinement: options.confinement) {
+        if let sequence = try imageSequence(input, options: options) {
             return try ImageListSource(sequence, options: options)
         }
         return try VideoSource(input, options: options)
+    }
+
+    /// The image sequence `input` names (`ImageSequence.resolve`), or nil when it names
+    /// something else. A forced demuxer (`options.format`: lavfi graphs may contain `[`, image2
+    /// takes its own patterns) means FFmpeg reads the input as it is.
+    public static func imageSequence(_ input: String, options: InputOptions) throws -> ImageSequence? {
+        guard options.format == nil else { return nil }
+        return try ImageSequence.resolve(input, confinement: options.confinement)
     }
 }

@@ -19,7 +19,9 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
     public private(set) var endReason: EndReason?
 
     private let imageOptions: InputOptions
-    private let signal: InterruptSignal
+    /// Set by `interrupt()`: this source's own flag (a caller's `InputOptions.interrupt` may be
+    /// shared with other inputs, so it is only read).
+    private let stopped = InterruptSignal()
     private let rate: Rational
     private var position = 0
     private var closed = false
@@ -40,8 +42,6 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
         // One picture per file: decoder threads would only add start-up cost.
         options.decoderThreads = 1
         options.live = false
-        let signal = options.interrupt ?? InterruptSignal()
-        options.interrupt = signal
         let first = try VideoSource(sequence.images[0].path, options: options)
         defer { first.close() }
         let count = sequence.images.count
@@ -54,7 +54,6 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
             frameCount: count, isLive: false)
         self.sequence = sequence
         self.imageOptions = options
-        self.signal = signal
         self.rate = rate
     }
 
@@ -67,8 +66,9 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
     public func nextFrame() throws -> DecodedFrame? {
         guard !closed, position < sequence.images.count else { return nil }
         do {
+            if stopped.isInterrupted { throw MediaError.interrupted(input: sequence.input) }
             let frame = try Self.decode(sequence.images[position], index: position, sequence: sequence,
-                                        options: imageOptions, seconds: Double(position) * Double(rate.denominator) / Double(rate.numerator))
+                                        options: imageOptions, seconds: Self.seconds(ofFrame: position, rate: rate))
             position += 1
             if position == sequence.images.count { endReason = .endOfStream }
             return frame
@@ -79,7 +79,7 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
         }
     }
 
-    public func interrupt() { signal.interrupt() }
+    public func interrupt() { stopped.interrupt() }
 
     public func close() { closed = true }
 
@@ -98,6 +98,11 @@ public final class ImageListSource: FrameSource, @unchecked Sendable {  // one r
                     + "the sequence is \(sequence.width)x\(sequence.height) (every frame must have the same size)")
         }
         return DecodedFrame(referencing: decoded, index: index, pts: seconds, number: image.number)
+    }
+
+    /// The time of frame `index` at `rate` frames per second.
+    static func seconds(ofFrame index: Int, rate: Rational) -> Double {
+        Double(index) * Double(rate.denominator) / Double(rate.numerator)
     }
 
     /// `30`, `29.97`, `30000/1001` -> a positive rational.

@@ -49,6 +49,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
     private var counters = Statistics()
     private var preprocessors: [Int: FramePreprocessor] = [:]
     private var rgbConverter: FramePreprocessor?
+    private var encoder: FrameImageEncoder?
     // Video inputs: the open source and where its decoder stands.
     private var source: VideoSource?
     private var framesByPTS: [Int64: Int] = [:]
@@ -74,7 +75,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         self.options = options
         cacheCapacityBytes = max(0, cacheBytes)
         cache = FrameCache(capacityBytes: cacheCapacityBytes)
-        if let sequence = try ImageSequence.resolve(input, confinement: options.confinement) {
+        if let sequence = try MediaInput.imageSequence(input, options: options) {
             let list = try ImageListSource(sequence, options: options)
             info = list.info
             images = sequence
@@ -157,6 +158,17 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         return try converter.sourceRGB(decoded)
     }
 
+    /// Frame `n` encoded as an image file (`FrameImageEncoder`), optionally scaled to `width`
+    /// pixels wide with the aspect ratio kept.
+    public func encodedImage(_ n: Int, format: FrameImageFormat, width: Int? = nil) throws -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        let decoded = try lockedFrame(n)
+        let encoder = self.encoder ?? FrameImageEncoder()
+        self.encoder = encoder
+        return try encoder.encode(decoded, format: format, width: width)
+    }
+
     /// Frees the decoder, the demuxer and the cached frames now (an idle media); the index stays
     /// and the next access reopens the input.
     public func close() {
@@ -181,7 +193,7 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
         }
         if let images {
             let frame = try ImageListSource.decode(images.images[n], index: n, sequence: images, options: imageOptions,
-                                                   seconds: info.frameRate.flatMap { $0.value }.map { Double(n) / $0 })
+                                                   seconds: info.frameRate.map { ImageListSource.seconds(ofFrame: n, rate: $0) })
             counters.framesDecoded += 1
             cache.insert(frame, as: n)
             return frame

@@ -40,6 +40,10 @@ final class ImageSequenceTests: XCTestCase {
         XCTAssertNil(try ImageSequence.resolve("\(images.pngDirectory)/%05d.png"))
         XCTAssertNil(try ImageSequence.resolve("udp://127.0.0.1:1234"))
         XCTAssertNil(try ImageSequence.resolve("-"))
+        // A forced demuxer reads the input as it is (a lavfi graph with a label is no glob).
+        XCTAssertNil(try MediaInput.imageSequence(images.jpegDirectory, options: InputOptions(format: "image2")))
+        let graph = try MediaInput.open("testsrc2=size=32x24:rate=5:duration=0.4[out0]", options: InputOptions(format: "lavfi"))
+        XCTAssertEqual(graph.info.formatName, "lavfi")
     }
 
     /// Hidden files, other extensions and sub-directories are left out; upper-case extensions count.
@@ -157,6 +161,19 @@ final class ImageSequenceTests: XCTestCase {
         let second = try XCTUnwrap(try source.nextFrame())
         XCTAssertEqual(try XCTUnwrap(second.pts), 1001.0 / 30000.0, accuracy: 1e-12)
         XCTAssertThrowsError(try MediaInput.open(images.jpegDirectory, options: InputOptions(options: ["framerate": "fast"])))
+    }
+
+    /// `interrupt()` ends reading with `.interrupted`, without touching a caller's shared signal.
+    func testInterrupt() throws {
+        let images = try ImageClips.get()
+        let shared = InterruptSignal()
+        let source = try MediaInput.open(images.jpegDirectory, options: InputOptions(interrupt: shared))
+        XCTAssertNotNil(try source.nextFrame())
+        source.interrupt()
+        XCTAssertThrowsError(try source.nextFrame()) { error in
+            XCTAssertEqual(error as? MediaError, .interrupted(input: images.jpegDirectory))
+        }
+        XCTAssertFalse(shared.isInterrupted)
     }
 
     // MARK: - Confinement

@@ -115,6 +115,9 @@ final class RandomAccessVideoTests: XCTestCase {
         XCTAssertNil(video.index)
         XCTAssertEqual(video.images?.images.count, 23)
         XCTAssertEqual(try video.frame(5).number, 22)
+        let source = try MediaInput.open(images.pngDirectory)
+        for _ in 0..<5 { _ = try source.nextFrame() }
+        XCTAssertEqual(try video.frame(5).pts, try XCTUnwrap(try source.nextFrame()).pts)
         XCTAssertEqual(try video.frame(0).number, 17)
     }
 
