@@ -83,6 +83,11 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
             return
         }
         images = nil
+        // Refused before opening: probing a pipe would consume bytes a forward reader needs.
+        if Self.isForwardOnly(input) {
+            throw MediaError.invalidArgument(
+                "'\(input)' cannot be read at random (a pipe, stream or device); give a file")
+        }
         let source = try VideoSource(input, options: options)
         guard !source.info.isLive, source.isSeekable else {
             throw MediaError.invalidArgument(
@@ -319,6 +324,14 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
     }
 
     /// The file path of an input named as a path or `file:` URL.
+    /// True for inputs known to be forward-only without opening them: standard input, `pipe:`,
+    /// `fd:`, live network schemes and `/dev/` paths.
+    public static func isForwardOnly(_ input: String) -> Bool {
+        if input == "-" || input.hasPrefix("pipe:") || input.hasPrefix("fd:") || input.hasPrefix("/dev/") { return true }
+        guard let scheme = VideoSource.scheme(of: input) else { return false }
+        return VideoSource.liveSchemes.contains(scheme) && scheme != "http" && scheme != "https"
+    }
+
     private static func localPath(_ input: String) -> String {
         input.hasPrefix("file:") ? String(input.dropFirst(5)) : input
     }

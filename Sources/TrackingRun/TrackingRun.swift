@@ -88,6 +88,15 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     @discardableResult
     public func run(progress: (FrameProgress) -> Void = { _ in }) throws(RunError) -> TrackingSummary {
         guard !request.prompts.isEmpty else { throw .noPrompts }
+        if wantsPredictor {
+            do {
+                let video = try PredictorRun.open(request)
+                defer { video.close() }
+                return try PredictorRun(run: self, video: video, stop: stopFlag).execute(progress: progress)
+            } catch .notRandomAccess(_) where request.direction != .backward && request.direction != .both {
+                // A stream with the default direction: forward, later prompts applied when reached.
+            }
+        }
         var inputOptions = request.inputOptions
         inputOptions.interrupt = stopFlag
         let reader: FrameReader
@@ -203,7 +212,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                                        droppedFrames: reader.droppedFrames, totalFrames: options.frameCount,
                                        timings: tracker.timings,
                                        promptedObjects: results.filter(\.prompted).map(\.objectID),
-                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds))
+                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds, framesDone: tracked))
             }
         } catch {
             if case .source(.interrupted) = error {
@@ -235,6 +244,16 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         return TrackingSummary(endReason: endReason, sourceEnd: sourceEnd, framesTracked: tracked, droppedFrames: reader.droppedFrames,
                                seconds: clock.elapsed, stopped: stopped, sourceWidth: width, sourceHeight: height,
                                suspended: suspended, resumedAfterFrame: resumedAfter, checkpointFrame: lastCheckpoint)
+    }
+
+    /// True when the run takes the predictor path (`PredictorRun`): a prompt after frame 0 (the
+    /// official predictor attends to every prompted frame, later ones too, and tracks from the
+    /// first one) or backward tracking, unless the request is live or a daemon job that saves and
+    /// resumes its streaming state. A stream (no random access) falls back to the streaming path
+    /// unless a backward pass was asked for explicitly.
+    var wantsPredictor: Bool {
+        guard request.live != true, hooks.checkpoint == nil, hooks.resume == nil else { return false }
+        return request.direction == .backward || request.prompts.contains { $0.frame > 0 }
     }
 
     private func nextFrame(_ reader: FrameReader) throws(RunError) -> VideoFrame? {

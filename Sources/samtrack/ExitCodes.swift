@@ -51,7 +51,9 @@ struct CommandFailure: Error, CustomStringConvertible {
             case let .source(media): self.init(media, exit: CommandFailure.exit(for: media))
             case let .output(file): self.init(file.description, exit: file.isOutOfSpace ? .ioError : .cannotCreate)
             case .overlay: self.init(error.description, exit: .cannotCreate)
-            case .tracker, .resume: self.init(error.description, exit: .failure)
+            case .notRandomAccess: self.init(error.description, exit: .usage)
+            case .predictor(.prompt), .predictor(.invalidFrame): self.init(error.description, exit: .dataError)
+            case .tracker, .predictor, .resume: self.init(error.description, exit: .failure)
             }
         case let error as MediaError: self.init(error, exit: CommandFailure.exit(for: error))
         case let error as FileError: self.init(error.description, exit: error.isOutOfSpace ? .ioError : .cannotCreate)

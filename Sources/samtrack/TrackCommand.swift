@@ -16,7 +16,8 @@ struct TrackCommand: ParsableCommand {
         discussion: """
         INPUT is anything FFmpeg opens: file.mp4, frames/%05d.jpg, udp://127.0.0.1:5000, tcp://..., \
         /dev/video0, or - for stdin. Prompts use source pixels; ID is a positive object id, optionally \
-        ID@FRAME to prompt a later frame (default frame 0).
+        ID@FRAME to prompt a later frame (default frame 0). A file is tracked from its first prompted frame \
+        to the end, then back to frame 0 (--direction), with the official SAM2VideoPredictor's semantics.
         """)
 
     @Argument(help: "Video file, image sequence pattern, URL, device, or - for stdin.")
@@ -50,6 +51,9 @@ struct TrackCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Stop after N frames.")
     var maxFrames: Int?
 
+    @Option(name: .long, help: "forward: from the first prompted frame to the end; backward: from it to frame 0; both: forward then backward (default for files; streams go forward).")
+    var direction: TrackingDirection?
+
     @Flag(name: .long, help: "Live mode: when tracking is slower than the source, skip to the newest frame (automatic for devices and network streams).")
     var live = false
 
@@ -70,6 +74,7 @@ struct TrackCommand: ParsableCommand {
     func validate() throws {
         if box.isEmpty && point.isEmpty && mask.isEmpty { throw ValidationError("give at least one --box, --point or --mask") }
         if let maxFrames, maxFrames <= 0 { throw ValidationError("--max-frames must be positive") }
+        if live, let direction, direction != .forward { throw ValidationError("--live tracks forward only; drop --direction \(direction.rawValue)") }
         if fillHoles < 0 { throw ValidationError("--fill-holes must be 0 or more") }
         if !(idleTimeout >= 0 && idleTimeout <= 86_400) { throw ValidationError("--idle-timeout must be 0...86400 seconds") }
         // Prompt syntax is checked here, not only in run(), so that the usage printed with the
@@ -89,7 +94,9 @@ struct TrackCommand: ParsableCommand {
                 output: OutputOptions(directory: output, format: format, overlay: overlay, logitsDirectory: saveLogits),
                 maxFrames: maxFrames, live: live ? true : nil,
                 trackerOptions: TrackerOptions(fillHoleArea: fillHoles, precision: compute.precision))
-            let run = TrackingRun(model: sam, request: request)
+            var directed = request
+            directed.direction = direction
+            let run = TrackingRun(model: sam, request: directed)
             let interrupt = InterruptHandler { run.stop() }
             defer { interrupt.cancel() }
             let bar = ProgressBar(enabled: !quiet)
@@ -165,6 +172,7 @@ struct TrackCommand: ParsableCommand {
 }
 
 extension MaskFormat: ExpressibleByArgument {}
+extension TrackingDirection: ExpressibleByArgument {}
 
 /// Loads a mask image (any format FFmpeg reads): pixels with any non-zero channel are the object.
 enum MaskImage {

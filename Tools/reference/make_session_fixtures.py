@@ -27,8 +27,11 @@ Scripts (source coordinates are bedroom.mp4's 960x540):
                      propagation starting on their frame would track again, so the propagations
                      start next to them (16 forward, 14 and 19 in reverse) and use them as memory.
 
-Run:  Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py
-      (micro, writes Fixtures/video/micro_session*.safetensors)
+  micro_session_cli_png   CLI_LATE's run with a 128x128 source (prompts scaled), for the
+                     end-to-end test of `samtrack track` on the frames written as PNGs.
+
+Run:  Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py [NAME...]
+      (micro, writes Fixtures/video/micro_session*.safetensors, or only the NAMEs given)
       Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py --full-size OUT_DIR
       (Tools/parity.sh session: SAM 2.1 tiny at 1024 px, 24 real frames, never committed)"""
 import json
@@ -78,12 +81,23 @@ CLI = [
 
 CLI_LATE = [dict(step, frame=6) if step.get("frame") == 0 else step for step in CLI]
 
+# The CLI's end-to-end parity run (`samtrack track` on the 24 frames written as 128x128 PNGs, so
+# that the model sees exactly these frames): CLI_LATE's prompts in 128x128 source pixels.
+CLI_PNG = [
+    {"op": "points", "frame": 6, "object": 1, "box": [40, 20, 69, 67]},
+    {"op": "points", "frame": 10, "object": 2, "points": [[93, 40]], "labels": [1]},
+    {"op": "mask", "frame": 10, "object": 3, "ellipse": [27, 51, 12, 16]},
+    {"op": "points", "frame": 10, "object": 1, "points": [[53, 40], [64, 27]], "labels": [1, 0]},
+    {"op": "propagate", "start": None, "max": None, "reverse": False},
+    {"op": "propagate", "start": None, "max": None, "reverse": True},
+]
+
 NOCOND = [dict(step, start={15: 16 if not step.get("reverse") else 14, 20: 19}[step["start"]])
           if step["op"] == "propagate" and step["start"] is not None else step for step in SESSION]
 
-# name -> (script, add_all_frames_to_correct_as_cond)
+# name -> (script, add_all_frames_to_correct_as_cond[, source (height, width)])
 SCRIPTS = {"micro_session": (SESSION, True), "micro_session_cli": (CLI, True), "micro_session_cli_late": (CLI_LATE, True),
-           "micro_session_nocond": (NOCOND, False)}
+           "micro_session_nocond": (NOCOND, False), "micro_session_cli_png": (CLI_PNG, True, (128, 128))}
 
 
 def object_output(state, obj_idx, frame, is_cond):
@@ -217,12 +231,16 @@ def main_micro():
         frames = np.frombuffer(f.read(), dtype=np.uint8).reshape(FRAMES, 128, 128, 3)
     images = video.normalise(frames)
     written = []
-    for name, (script, as_cond) in SCRIPTS.items():
+    only = sys.argv[1:]
+    for name, (script, as_cond, *size) in SCRIPTS.items():
+        if only and name not in only:
+            continue
         print(name)
+        source_hw = size[0] if size else (video.SOURCE_H, video.SOURCE_W)
         with torch.no_grad():
-            t = run_script(micro_model(as_cond), images, script, (video.SOURCE_H, video.SOURCE_W))
+            t = run_script(micro_model(as_cond), images, script, source_hw)
         path = os.path.join(OUT, f"{name}.safetensors")
-        write(path, t, script, (video.SOURCE_H, video.SOURCE_W),
+        write(path, t, script, source_hw,
               {"checkpoint": "models/micro.pt", "config": "models/micro.json", "seed": 1}, as_cond)
         written.append(os.path.relpath(path, FIXTURES))
     update_manifest(FIXTURES, written)

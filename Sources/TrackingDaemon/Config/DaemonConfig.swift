@@ -167,6 +167,9 @@ public struct DaemonConfig: Sendable {
         self.token = token
     }
 
+    /// The model a session uses when it names none: "default" when configured, else the first name.
+    public var defaultModel: String { models["default"] != nil ? "default" : models.keys.sorted().first ?? "" }
+
     /// Threads each running job's kernels use, so that running jobs x threads <= cores.
     public var effectiveThreadsPerJob: Int {
         threadsPerJob ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, limits.maxRunningJobs))
