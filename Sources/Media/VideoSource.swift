@@ -122,6 +122,7 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
                 "unknown input option(s) \(leftover.map { "'\($0)'" }.joined(separator: ", ")) for '\(input)'")
         }
         guard let opened = format else { throw MediaError.cannotOpen(input: input, reason: "no context") }
+        let headerEnd = opened.pointee.pb.map { avio_seek($0, 0, SEEK_CUR) } ?? 0
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
@@ -142,6 +143,7 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
             // No video stream at all, or only a cover picture (e.g. album art of an audio file).
             throw MediaError.noVideoStream(input: input)
         }
+        try Self.checkReadable(opened, stream: stream, headerEnd: headerEnd, input: input)
         let codecName = String(cString: avcodec_get_name(parameters.pointee.codec_id))
         guard let decoder = avcodec_find_decoder(parameters.pointee.codec_id) else {
             throw MediaError.decoderNotFound(input: input, codec: codecName)
@@ -202,6 +204,17 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
     deinit {
         close()
         interruptState.deallocate()
+    }
+
+    /// Refuses an MP4/MOV whose index (moov) follows its samples on an input that cannot seek (a
+    /// pipe): reaching the index meant reading past every sample, which cannot be read again.
+    private static func checkReadable(_ format: UnsafeMutablePointer<AVFormatContext>, stream: UnsafeMutablePointer<AVStream>,
+                                      headerEnd: Int64, input: String) throws {
+        guard let pb = format.pointee.pb, pb.pointee.seekable == 0,
+              let name = format.pointee.iformat.map({ String(cString: $0.pointee.name) }), name.hasPrefix("mov,"),
+              let first = avformat_index_get_entry(stream, 0), first.pointee.pos < headerEnd else { return }
+        throw MediaError.cannotOpen(input: input, reason: "the MP4's index (moov) is at its end: stdin cannot seek; give the file path, "
+            + "or remux with `ffmpeg -i in.mp4 -movflags +faststart out.mp4`, or pipe a stream format such as `-f mpegts`")
     }
 
     /// Frees the decoder (joining its frame threads), the demuxer and their buffers now rather
