@@ -52,8 +52,10 @@ public enum OutputDirectory {
     /// Makes `path` ready for a new run: missing or empty is fine; otherwise, with `overwrite`,
     /// removes samtrack's outputs from it (returning how many entries were removed), else throws
     /// `.notEmpty`. Throws `.foreignEntries` (before removing anything) when it holds other files.
+    /// - Parameter ownFiles: names of other files the new run writes into `path` (an overlay
+    ///   video placed beside the masks), removed with the outputs.
     @discardableResult
-    public static func prepare(_ path: String, overwrite: Bool) throws(OutputDirectoryError) -> Int {
+    public static func prepare(_ path: String, overwrite: Bool, ownFiles: Set<String> = []) throws(OutputDirectoryError) -> Int {
         var info = stat()
         guard lstat(path, &info) == 0 else {
             if errno == ENOENT { return 0 }
@@ -70,6 +72,7 @@ public enum OutputDirectory {
             let full = OutputLayout.join(path, name)
             switch OutputLayout.classify(name, isDirectory: kind(full) == S_IFDIR) {
             case .outputFile where kind(full) == S_IFREG: files.append(full)
+            case .other where ownFiles.contains(name) && kind(full) == S_IFREG: files.append(full)
             case .objectFolder:
                 let inside = try list(full)
                 let stray = inside.filter { !OutputLayout.isObjectFolderFile($0) || kind(OutputLayout.join(full, $0)) != S_IFREG }

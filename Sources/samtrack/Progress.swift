@@ -29,10 +29,31 @@ final class ProgressReporter {
     static let plainInterval = 5.0
     private var lastLine: Double?
     private var drawn = false
+    private let start = ProcessInfo.processInfo.systemUptime
 
     init(style: ProgressStyle) { self.style = style }
 
-    func update(_ p: FrameProgress) {
+    /// What a line shows.
+    struct Point {
+        var frame: Int
+        var total: Int?
+        var framesPerSecond: Double
+        var dropped = 0
+    }
+
+    func update(_ progress: FrameProgress) {
+        update(Point(frame: progress.frame, total: progress.totalFrames, framesPerSecond: progress.framesPerSecond,
+                     dropped: progress.droppedFrames))
+    }
+
+    /// Progress of a command that only counts frames: the speed is over the wall time since the
+    /// reporter was made.
+    func update(frame: Int, total: Int?) {
+        let elapsed = max(ProcessInfo.processInfo.systemUptime - start, 1e-3)
+        update(Point(frame: frame, total: total, framesPerSecond: Double(frame + 1) / elapsed))
+    }
+
+    func update(_ p: Point) {
         let now = ProcessInfo.processInfo.systemUptime
         switch style {
         case .none: return
@@ -54,20 +75,20 @@ final class ProgressReporter {
     }
 
     /// "frame 120/300 (40%), 11.8 frames/s, ETA 0:15" (without a total: "frame 120, 11.8 frames/s").
-    static func plainText(_ p: FrameProgress) -> String {
+    static func plainText(_ p: Point) -> String {
         var text = "frame \(p.frame + 1)"
-        if let total = p.totalFrames, total > 0 {
+        if let total = p.total, total > 0 {
             text += "/\(total) (\(Int(Double(p.frame + 1) / Double(total) * 100))%)"
         }
         text += String(format: ", %.1f frames/s", p.framesPerSecond)
         if let eta = eta(p) { text += ", ETA " + eta }
-        if p.droppedFrames > 0 { text += ", \(p.droppedFrames) dropped" }
+        if p.dropped > 0 { text += ", \(p.dropped) dropped" }
         return text
     }
 
-    static func barText(_ p: FrameProgress) -> String {
+    static func barText(_ p: Point) -> String {
         var text = "frame \(p.frame + 1)"
-        if let total = p.totalFrames, total > 0 {
+        if let total = p.total, total > 0 {
             let fraction = min(1, Double(p.frame + 1) / Double(total))
             let width = 24, filled = Int(fraction * Double(width))
             text = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
@@ -75,13 +96,13 @@ final class ProgressReporter {
             if let eta = eta(p) { text += "  ETA " + eta }
         }
         text += String(format: "  %.2f fps", p.framesPerSecond)
-        if p.droppedFrames > 0 { text += "  dropped \(p.droppedFrames)" }
+        if p.dropped > 0 { text += "  dropped \(p.dropped)" }
         return text
     }
 
     /// Time left at the current speed, "m:ss" (nil without a total).
-    static func eta(_ p: FrameProgress) -> String? {
-        guard let total = p.totalFrames, total > 0, p.framesPerSecond > 0 else { return nil }
+    static func eta(_ p: Point) -> String? {
+        guard let total = p.total, total > 0, p.framesPerSecond > 0 else { return nil }
         let remaining = Int(Double(max(0, total - p.frame - 1)) / p.framesPerSecond)
         return String(format: "%d:%02d", remaining / 60, remaining % 60)
     }

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Export
+import FileIO
 import Foundation
 import Media
 import SAM2
@@ -67,13 +68,7 @@ struct TrackCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Fill background holes up to N pixels in the low-res masks (0 = off).")
     var fillHoles = 8
 
-    @Option(name: .long, help: "Input format for FFmpeg (e.g. v4l2, mpegts, rawvideo), when it cannot be guessed.")
-    var inputFormat: String?
-
-    @Option(name: .long, parsing: .unconditionalSingleValue, help: ArgumentHelp(
-        "Demuxer, protocol or device option KEY=VALUE for FFmpeg (e.g. video_size=640x480, framerate=30). Repeatable.",
-        valueName: "key=value"))
-    var inputOption: [String] = []
+    @OptionGroup var inputSelection: InputSelection
 
     @Option(name: .long, parsing: .unconditional, help: "Stop when the input sends nothing for this many seconds (a stream whose sender stopped); 0 waits forever.")
     var idleTimeout: Double = 10
@@ -95,7 +90,6 @@ struct TrackCommand: ParsableCommand {
         if !(idleTimeout >= 0 && idleTimeout <= 86_400) { throw ValidationError("--idle-timeout must be 0...86400 seconds") }
         if quiet, let progress, progress != .none { throw ValidationError("--quiet contradicts --progress \(progress.rawValue)") }
         _ = try formats()
-        _ = try demuxerOptions()
         // Prompt syntax is checked here, not only in run(), so that the usage printed with the
         // error is this subcommand's.
         _ = try promptOptions.parse(loading: false)
@@ -117,20 +111,6 @@ struct TrackCommand: ParsableCommand {
         return list.isEmpty ? [.rle] : list
     }
 
-    /// `--input-option KEY=VALUE`s.
-    func demuxerOptions() throws -> [String: String] {
-        var options: [String: String] = [:]
-        for text in inputOption {
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                throw ValidationError("--input-option '\(text)': expected KEY=VALUE (e.g. video_size=640x480)")
-            }
-            let key = String(text[..<equals])
-            guard options[key] == nil else { throw ValidationError("--input-option: \(key) is given twice") }
-            options[key] = String(text[text.index(after: equals)...])
-        }
-        return options
-    }
-
     func run() throws {
         try compute.apply()
         warnAboutSlowSettings()
@@ -144,8 +124,7 @@ struct TrackCommand: ParsableCommand {
         try prepareOutputDirectories()
         let modelPath = try modelOptions.checkpointPath()
         let sam = try reportingErrors { try modelOptions.load() }
-        let inputOptions = InputOptions(format: inputFormat, options: try demuxerOptions(),
-                                        idleTimeout: idleTimeout > 0 ? idleTimeout : nil)
+        let inputOptions = try inputSelection.inputOptions(idleTimeout: idleTimeout > 0 ? idleTimeout : nil)
         let request = TrackingRequest(
             input: input, inputOptions: inputOptions, prompts: prompts, output: output,
             maxFrames: maxFrames, live: live ? true : nil,
@@ -223,8 +202,15 @@ struct TrackCommand: ParsableCommand {
     func prepareOutputDirectories() throws {
         var seen = Set<String>()
         for directory in [output, saveLogits].compactMap({ $0 }) where seen.insert(directory).inserted {
+            // An overlay video written into the directory is this run's own file too.
+            var own = Set<String>()
+            if let overlay {
+                let (folder, name) = AtomicFile.split(overlay)
+                if URL(fileURLWithPath: folder.isEmpty ? "." : folder).standardizedFileURL.path
+                    == URL(fileURLWithPath: directory).standardizedFileURL.path { own.insert(name) }
+            }
             do {
-                try OutputDirectory.prepare(directory, overwrite: overwrite)
+                try OutputDirectory.prepare(directory, overwrite: overwrite, ownFiles: own)
             } catch {
                 let remedy: String
                 if case .notEmpty = error { remedy = ": add --overwrite to replace an earlier run's outputs, or choose a new directory" } else { remedy = "" }
@@ -242,7 +228,7 @@ struct TrackCommand: ParsableCommand {
         if live { options["live"] = "true" }
         let inputOptions = request.inputOptions.options
         return RunManifest(samtrackVersion: Samtrack.configuration.version, command: CommandLine.arguments,
-                           source: RunManifest.Source(input: input, inputFormat: inputFormat,
+                           source: RunManifest.Source(input: input, inputFormat: inputSelection.inputFormat,
                                                       inputOptions: inputOptions.isEmpty ? nil : inputOptions),
                            model: RunManifest.Model(path: modelPath, config: modelOptions.config),
                            prompts: request.prompts.compactMap(PromptSpec.init), outputs: RunManifest.Outputs(request.output),
