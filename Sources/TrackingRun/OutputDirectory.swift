@@ -57,10 +57,8 @@ public enum OutputDirectory {
     @discardableResult
     public static func prepare(_ path: String, overwrite: Bool, ownFiles: Set<String> = []) throws(OutputDirectoryError) -> Int {
         var info = stat()
-        guard lstat(path, &info) == 0 else {
-            if errno == ENOENT { return 0 }
-            throw .failed(path: path, reason: String(cString: strerror(errno)))
-        }
+        // Missing (or unreachable: the writers then report why it cannot be created).
+        guard lstat(path, &info) == 0 else { return 0 }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notADirectory(path: path) }
         let names = try list(path).sorted()
         guard !names.isEmpty else { return 0 }

@@ -107,8 +107,10 @@ struct TrackPrompts {
     /// Parses `ID[@FRAME]:VALUE`; with `idOptional`, also `VALUE` and `@FRAME:VALUE` (id nil).
     static func split(_ text: String, option: String, idOptional: Bool = false) throws -> (id: Int?, frame: Int, value: String) {
         guard let colon = text.firstIndex(of: ":") else {
-            if idOptional && !text.isEmpty { return (nil, 0, text) }
-            throw ValidationError("\(option) '\(text)': expected ID:VALUES")
+            // "1" or "1@2" is an id without its file, not a file of that name.
+            let idWithoutFile = text.split(separator: "@", omittingEmptySubsequences: false).allSatisfy { Int($0) != nil }
+            if idOptional && !text.isEmpty && !idWithoutFile { return (nil, 0, text) }
+            throw ValidationError("\(option) '\(text)': expected \(idOptional ? "ID:FILE, or FILE for every object of a palette PNG" : "ID:VALUES")")
         }
         let head = text[..<colon], value = String(text[text.index(after: colon)...])
         let parts = head.split(separator: "@", omittingEmptySubsequences: false)

@@ -203,7 +203,13 @@ final class TrackErrorTests: XCTestCase {
             (["--point", "1@x:10,10"], ["--point", "frame"]),
             (["--point", "1@-2:10,10"], ["--point", "frame"]),
             (["--point", "1@2@3:10,10"], ["--point", "id@frame"]),
-            (["--mask", "1"], ["--mask", "expected id:values"]),
+            (["--mask", "1"], ["--mask", "expected id:file"]),
+            (["--mask", "1@2"], ["--mask", "expected id:file"]),
+            (["--mask", "@x:mask.png"], ["--mask", "frame"]),
+            (["--format", "rle,gif"], ["--format", "gif"]),
+            (["--input-option", "video_size"], ["--input-option", "key=value"]),
+            (["--input-option", "a=1", "--input-option", "a=2"], ["--input-option", "twice"]),
+            (["--progress", "plain"], ["--quiet", "--progress"]),  // expectFailure adds --quiet
         ]
         for (prompt, mentions) in cases {
             try expectFailure([cups, "--model", model] + prompt, status: 64, mentions: mentions)
