@@ -13,6 +13,7 @@ final class ManifestRecorder: @unchecked Sendable {  // every mutable field is b
     private var manifest: RunManifest
     private let started = ProcessInfo.processInfo.systemUptime
     private var sourceOpened = false
+    private var framesDone = 0
     private var digest: String?
     private let digestDone = DispatchSemaphore(value: 0)
 
@@ -43,6 +44,7 @@ final class ManifestRecorder: @unchecked Sendable {  // every mutable field is b
     /// After each frame.
     func progress(_ p: FrameProgress) {
         lock.withLock {
+            framesDone += 1
             manifest.framesDropped = p.droppedFrames
             var timings = RunManifest.Timings(totalSeconds: ProcessInfo.processInfo.systemUptime - started)
             timings.decodeSeconds = p.decodeSeconds
@@ -55,6 +57,9 @@ final class ManifestRecorder: @unchecked Sendable {  // every mutable field is b
 
     /// True once the source was opened (the outputs exist from then on).
     var hasStarted: Bool { lock.withLock { sourceOpened } }
+
+    /// Frames reported by `progress` so far (each was written before it was reported).
+    var framesReported: Int { lock.withLock { framesDone } }
 
     /// Writes DIR/run.json with the end of the run, waiting at most `digestWait` seconds for the
     /// model's digest (left out when it is not ready). Errors are returned, not thrown: the run's

@@ -150,9 +150,13 @@ struct TrackCommand: ParsableCommand {
         let summary: TrackingSummary
         switch outcome {
         case let .failure(error):
+            // run.json goes beside the frames that were written; a run that failed before its first
+            // frame leaves nothing (not even the directory's masks.jsonl: `RunOutputs.finishAfterFailure`).
             let failure = CommandFailure(error)
-            if recorder.hasStarted { recorder.write(endReason: failure.exit == .interrupted ? "interrupted" : "failed",
-                                                    framesTracked: 0, error: failure.description, digestWait: 5) }
+            if recorder.framesReported > 0 {
+                recorder.write(endReason: failure.exit == .interrupted ? "interrupted" : "failed",
+                               framesTracked: recorder.framesReported, error: failure.description, digestWait: 5)
+            }
             throw failure
         case let .success(done): summary = done
         }
