@@ -31,6 +31,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var openedSize: (width: Int, height: Int)?
     private var suspendRequested = false
     private var latest: (frame: Int, image: RGBImage)?
+    private var activeOutputs: RunOutputs?
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks()) {
         self.model = model
@@ -49,6 +50,17 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     }
 
     private var isSuspending: Bool { lock.withLock { suspendRequested } }
+
+    /// Stops the run and finishes its outputs now, from any thread, without waiting for the frame
+    /// being tracked (it is dropped): masks.jsonl and the overlay hold every frame written so
+    /// far. Waits at most `timeout` seconds for a frame being written. Returns the frames
+    /// written, or nil when the outputs are not open yet (or could not be locked in time: the
+    /// partial masks.jsonl then holds every finished frame).
+    public func finishNow(timeout: Double) -> Result<Int, RunError>? {
+        stopFlag.interrupt()
+        guard let outputs = lock.withLock({ activeOutputs }) else { return nil }
+        return outputs.finishNow(timeout: timeout)
+    }
 
     /// The source's frame size once it is open (nil before; thread-safe).
     public var sourceSize: (width: Int, height: Int)? { lock.withLock { openedSize } }
@@ -135,6 +147,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             tracker = VideoTracker(model: model, sourceHeight: height, sourceWidth: width, options: options)
             outputs = try RunOutputs(output: request.output, width: width, height: height, frameRate: frameRate)
         }
+        lock.withLock { activeOutputs = outputs }
         var clock = RunClock()
         var tracked = 0
         var stopped = false
@@ -204,6 +217,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                     return records
                 }
                 if request.keepLatestFrame, let rgb = frame.rgb { lock.withLock { latest = (t, rgb) } }
+                if outputs.isFinished { stopped = true; break }  // `finishNow` closed them: the frame was dropped
                 tracked += 1
                 if let checkpoint = hooks.checkpoint, (t + 1) % checkpoint.everyFrames == 0 { try saveCheckpoint() }
                 progress(FrameProgress(frame: t, pts: frame.pts,
@@ -218,7 +232,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             if case .source(.interrupted) = error {
                 stopped = true
             } else {
-                if !isSuspending { try? outputs.finish() }
+                if !isSuspending { outputs.finishAfterFailure() }
                 throw error
             }
         }

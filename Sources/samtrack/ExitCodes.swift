@@ -62,6 +62,9 @@ struct CommandFailure: Error, CustomStringConvertible {
         case let error as ConfigError: self.init(error.description, exit: .dataError)
         case let error as PromptError: self.init(error.description, exit: .dataError)
         case let error as ExportError: self.init(error.description, exit: .dataError)
+        case let error as StoredMasksError:
+            if case .notMasks = error { self.init(error.description, exit: .noInput) } else { self.init(error.description, exit: .dataError) }
+        case let error as MaskImageError: self.init(error.description, exit: .dataError)
         default: self.init("\(error)", exit: .failure)
         }
     }

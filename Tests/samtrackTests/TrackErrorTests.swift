@@ -226,7 +226,13 @@ final class TrackErrorTests: XCTestCase {
             (["--point", "1@x:10,10"], ["--point", "frame"]),
             (["--point", "1@-2:10,10"], ["--point", "frame"]),
             (["--point", "1@2@3:10,10"], ["--point", "id@frame"]),
-            (["--mask", "1"], ["--mask", "expected id:values"]),
+            (["--mask", "1"], ["--mask", "expected id:file"]),
+            (["--mask", "1@2"], ["--mask", "expected id:file"]),
+            (["--mask", "@x:mask.png"], ["--mask", "frame"]),
+            (["--box", "1:100,100,400,400", "--format", "rle,gif"], ["--format", "gif"]),
+            (["--box", "1:100,100,400,400", "--input-option", "video_size"], ["--input-option", "key=value"]),
+            (["--box", "1:100,100,400,400", "--input-option", "a=1", "--input-option", "a=2"], ["--input-option", "twice"]),
+            (["--box", "1:100,100,400,400", "--progress", "plain"], ["--quiet", "--progress"]),  // expectFailure adds --quiet
         ]
         for (prompt, mentions) in cases {
             try expectFailure([cups, "--model", model] + prompt, status: 64, mentions: mentions)

@@ -17,6 +17,7 @@
 
 import FileIO
 import Foundation
+import TrackingRun
 
 /// Errors reading or checking the config file (the daemon refuses to start).
 public struct ConfigFileError: Error, CustomStringConvertible, Equatable {

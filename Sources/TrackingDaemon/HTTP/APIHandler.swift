@@ -5,6 +5,7 @@
 // 4xx/5xx with {"error": {"code", "message"}} (ErrorCatalogue.swift, docs/openapi.yaml).
 
 import Foundation
+import TrackingRun
 
 /// Routes requests to the job manager.
 public final class APIHandler: Sendable {
