@@ -157,6 +157,14 @@ public struct TrackingRequest: Sendable {
     /// (`PredictorRun`); prompts on frame 0 tracked forward stream with bounded memory.
     public var direction: TrackingDirection?
 
+    /// True when the request asks for the predictor path (`PredictorRun`, random access to the
+    /// source): a prompt after frame 0 (the official predictor attends to every prompted frame and
+    /// tracks both ways from the first one) or a backward pass, unless it is live. The one owner
+    /// of that rule: `TrackingRun` follows it, and the daemon gives such jobs no checkpoints.
+    public var wantsRandomAccess: Bool {
+        live != true && (direction == .backward || prompts.contains { $0.frame > 0 })
+    }
+
     public init(input: String, inputOptions: InputOptions = InputOptions(), prompts: [TrackingPrompt], output: OutputOptions,
                 maxFrames: Int? = nil, live: Bool? = nil, trackerOptions: TrackerOptions = TrackerOptions()) {
         self.input = input

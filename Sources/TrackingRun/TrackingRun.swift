@@ -266,8 +266,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     /// resumes its streaming state. A stream (no random access) falls back to the streaming path
     /// unless a backward pass was asked for explicitly.
     var wantsPredictor: Bool {
-        guard request.live != true, hooks.checkpoint == nil, hooks.resume == nil else { return false }
-        return request.direction == .backward || request.prompts.contains { $0.frame > 0 }
+        hooks.checkpoint == nil && hooks.resume == nil && request.wantsRandomAccess
     }
 
     private func nextFrame(_ reader: FrameReader) throws(RunError) -> VideoFrame? {

@@ -119,7 +119,7 @@ final class APIHandlerTests: XCTestCase {
             ("no prompts", bytes(job { $0["prompts"] = [] as [Any] }), 422, "invalid_prompt"),
             ("box and mask", bytes(job { $0["prompts"] = [["object": 1, "box": [1, 1, 5, 5], "mask": ["size": [10, 10], "counts": mask.compressed]]] }),
              422, "invalid_prompt"),
-            ("nothing on frame 0", bytes(job { $0["prompts"] = [["object": 1, "frame": 3, "box": [1, 1, 5, 5]]] }), 422, "no_prompt_on_first_frame"),
+            ("live file, nothing on frame 0", bytes(job { $0["live"] = true; $0["prompts"] = [["object": 1, "frame": 3, "box": [1, 1, 5, 5]]] }), 422, "no_prompt_on_first_frame"),
             ("prompt after max_frames", bytes(job { $0["prompts"] = [["object": 1, "box": [1, 1, 5, 5]], ["object": 2, "frame": 10, "box": [1, 1, 5, 5]]] }),
              422, "prompt_outside_frame"),
             ("too many objects", bytes(job { $0["prompts"] = (1...4).map { ["object": $0, "box": [1, 1, 5, 5]] } }), 422, "too_many_objects"),

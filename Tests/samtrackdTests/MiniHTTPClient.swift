@@ -97,7 +97,11 @@ struct MiniHTTPClient {
 
     private func head(_ method: String, _ path: String, bodyLength: Int, extra: [String: String]) -> [UInt8] {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
-        if bodyLength > 0 || method == "POST" { text += "Content-Type: application/json\r\nContent-Length: \(bodyLength)\r\n" }
+        if bodyLength > 0 || method == "POST" {
+            // JSON unless the caller names another type (an upload).
+            if !extra.keys.contains(where: { $0.lowercased() == "content-type" }) { text += "Content-Type: application/json\r\n" }
+            text += "Content-Length: \(bodyLength)\r\n"
+        }
         if let token { text += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in extra { text += "\(name): \(value)\r\n" }
         return Array((text + "\r\n").utf8)

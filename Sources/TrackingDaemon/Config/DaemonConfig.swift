@@ -143,6 +143,9 @@ public struct DaemonConfig: Sendable {
     public var uploads: UploadLimits
     /// Where uploaded and registered media live (default DATA/media).
     public var mediaRoot: String
+    /// Directories a job's file source may lie under: the source roots and the media root (the
+    /// uploads, which a session's job replays).
+    public var readableRoots: [String] { sourceRoots + [mediaRoot] }
     /// Save each file job's tracker state every this many frames.
     public var checkpointEvery: Int
     /// Kernel threads per job (Tensor's pool and OpenBLAS); nil = cores / max_running_jobs.

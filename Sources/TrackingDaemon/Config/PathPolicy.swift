@@ -37,7 +37,7 @@ public struct PathPolicy: Sendable {
     }
 
     public init(config: DaemonConfig) {
-        self.init(sourceRoots: config.sourceRoots, sourcePatterns: config.sourcePatterns, outputRoot: config.outputRoot)
+        self.init(sourceRoots: config.readableRoots, sourcePatterns: config.sourcePatterns, outputRoot: config.outputRoot)
     }
 
     /// Checks `source` and says what it is; throws 403 `source_not_allowed` (or 400 for a

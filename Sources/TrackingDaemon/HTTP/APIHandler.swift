@@ -96,7 +96,9 @@ public final class APIHandler: Sendable {
             return try await MediaRoutes(media: media, sessions: sessions, frames: frames).route(request, p)
         case let p where p.count >= 2 && p[0] == "v1" && p[1] == "sessions":
             guard let sessions else { throw APIError.routeNotFound(method, request.path) }
-            return try await SessionRoutes(sessions: sessions, maxMaskPixels: maxMaskPixels).route(request, p)
+            let jobs = JobRoutes(manager: manager, maxMaskPixels: maxMaskPixels, keepAliveInterval: keepAliveInterval)
+            return try await SessionRoutes(sessions: sessions, maxMaskPixels: maxMaskPixels, submitJob: { try await jobs.create($0) })
+                .route(request, p)
         case let p where p.count >= 2 && p[0] == "v1" && p[1] == "jobs":
             return try await JobRoutes(manager: manager, maxMaskPixels: maxMaskPixels, keepAliveInterval: keepAliveInterval)
                 .route(request, p)

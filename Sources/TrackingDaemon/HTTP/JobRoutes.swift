@@ -102,7 +102,11 @@ struct JobRoutes {
     }
 
     func create(_ request: APIRequest) async throws -> APIResponse {
-        let spec = try APIJSON.decode(JobSpec.self, from: request.body, maskPixels: maxMaskPixels)
+        try await create(try APIJSON.decode(JobSpec.self, from: request.body, maskPixels: maxMaskPixels))
+    }
+
+    /// Validates and queues a job -> 201 with the job.
+    func create(_ spec: JobSpec) async throws -> APIResponse {
         if manager.isDraining { throw APIError.shuttingDown }
         let validated = try await manager.validate(spec)
         let record = try manager.submit(validated)

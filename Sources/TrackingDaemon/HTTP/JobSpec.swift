@@ -128,9 +128,6 @@ public struct JobSpec: Codable, Sendable, Equatable {
         for p in prompts where !seen.insert([p.object, p.frame ?? 0]).inserted {
             throw APIError(.invalidPrompt, "object \(p.object) has two prompts on frame \(p.frame ?? 0): merge them into one entry")
         }
-        guard prompts.contains(where: { ($0.frame ?? 0) == 0 }) else {
-            throw APIError(.noPromptOnFirstFrame, "at least one object must be prompted on frame 0")
-        }
         if let maxFrames {
             guard maxFrames > 0 else { throw APIError(.invalidRequest, "max_frames must be positive") }
             if let late = prompts.first(where: { ($0.frame ?? 0) >= maxFrames }) {

@@ -9,6 +9,7 @@
 //   DELETE /v1/sessions/{id}/objects/{k}      remove an object
 //   POST   /v1/sessions/{id}/reset            forget every prompt and result
 //   GET    /v1/sessions/{id}/masks            export (SessionExport.swift)
+//   POST   /v1/sessions/{id}/job              replay the session's prompts as a durable job -> 201 job
 
 import Foundation
 import Export
@@ -56,6 +57,8 @@ struct SessionView: Encodable {
 struct SessionRoutes {
     let sessions: SessionManager
     let maxMaskPixels: Int
+    /// Makes a job from a validated spec (`POST /v1/sessions/{id}/job`): JobRoutes' create.
+    let submitJob: @Sendable (JobSpec) async throws -> APIResponse
 
     func route(_ request: APIRequest, _ parts: [String]) async throws -> APIResponse {
         let method = request.method
@@ -105,6 +108,9 @@ struct SessionRoutes {
             }
             session.forgetPrompts(object: object)
             return .json(200, SessionView(session))
+        case ["job"]:
+            try allow(method, ["POST"], request.path)
+            return try await submitJob(try jobSpec(session, request))
         case ["masks"]:
             try allow(method, ["GET"], request.path)
             return try await SessionExport(session: session).response(format: request.query["format"] ?? "jsonl")
@@ -146,8 +152,24 @@ struct SessionRoutes {
         } catch let error as PredictorError {
             throw Self.apiError(error)
         }
-        session.recordPrompt(prompt)
+        session.recordPrompt(prompt, clear: clear)
         return .json(200, reply)
+    }
+
+    /// The job that replays a session: its media's file, its model, its prompts as the
+    /// predictor holds them (one per object and frame, in frame order), tracked both ways from
+    /// them as the session's propagation does; output and max_frames from the optional body.
+    private func jobSpec(_ session: Session, _ request: APIRequest) throws -> JobSpec {
+        let options = request.body.isEmpty ? SessionJobSpec() : try APIJSON.decode(SessionJobSpec.self, from: request.body)
+        guard let path = session.media.sourcePath else {
+            throw APIError(.invalidRequest, "session \(session.id)'s media has no file a job could read")
+        }
+        let prompts = session.prompts.sorted { (($0.frame ?? 0), $0.object) < (($1.frame ?? 0), $1.object) }
+        guard !prompts.isEmpty else {
+            throw APIError(.invalidPrompt, "session \(session.id) has no prompts to replay; prompt an object first")
+        }
+        return JobSpec(source: path, model: session.modelName, prompts: prompts, output: options.output,
+                       maxFrames: options.maxFrames, fillHoles: session.fillHoles)
     }
 
     private func refuseWhilePropagating(_ session: Session) throws(APIError) {
@@ -185,4 +207,21 @@ func identifier(_ text: String) throws(APIError) -> String {
         throw APIError(.notFound, "'\(text.prefix(64))' is not a valid id")
     }
     return text.lowercased()
+}
+
+/// The optional body of `POST /v1/sessions/{id}/job`: `{"output": {"format", "path"}, "max_frames"}`.
+struct SessionJobSpec: Decodable {
+    var output: OutputSpec?
+    var maxFrames: Int?
+
+    init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case output, maxFrames = "max_frames" }
+
+    init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        output = try c.decodeIfPresent(OutputSpec.self, forKey: .output)
+        maxFrames = try c.decodeIfPresent(Int.self, forKey: .maxFrames)
+    }
 }

@@ -47,6 +47,10 @@ extension JobManager {
             if let maxID = (job.record.spec.output?.format ?? .rle).maxObjectID, let bad = newObjects.first(where: { $0 > maxID }) {
                 throw APIError(.unsupportedOutput, "object id \(bad) cannot be stored in this job's output format (ids 1...\(maxID))")
             }
+            if job.record.spec.prompts.contains(where: { ($0.frame ?? 0) > 0 }) && !job.record.live {
+                throw APIError(.jobNotRunning, "job \(id) tracks both ways from prompts after frame 0 (the predictor path, "
+                               + "which has no current frame): it takes no prompts while it runs; correct in a session instead")
+            }
             return (job, newObjects)
         }
         guard let (job, newObjects) = found else {

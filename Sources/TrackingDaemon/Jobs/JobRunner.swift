@@ -31,7 +31,9 @@ struct JobRunner {
             }
             if stopNow { record.live || job.cancelRequested ? run.stop() : run.suspend() }
             manager.log(run.hooks.resume.map { "job \(id): resuming from \($0.statePath)" } ?? "job \(id): running")
-            outcome = Result { try context.run { try run.run { progress(job, $0) } } }
+            // Both-way runs report frames out of order: their count is what was done.
+            let countsFrames = run.request.wantsRandomAccess
+            outcome = Result { try context.run { try run.run { progress(job, $0, countsFrames: countsFrames) } } }
         } catch {
             outcome = .failure(error)
         }
@@ -47,7 +49,9 @@ struct JobRunner {
         try DirectoryHandle.makeDirectories(directory)
         let statePath = (directory as NSString).appendingPathComponent("state.safetensors")
         var hooks = RunHooks()
-        if !record.live {
+        // A job tracked both ways (prompts after frame 0) runs on the predictor path, which keeps
+        // no streaming state to checkpoint: after a restart it runs again from the start.
+        if !record.live && !request.wantsRandomAccess {
             hooks.checkpoint = CheckpointOptions(statePath: statePath, everyFrames: manager.config.checkpointEvery)
             if record.checkpointFrame != nil, FileManager.default.fileExists(atPath: statePath) {
                 let applied = try manager.store.appliedPrompts(jobID: id).map { $0.trackingPrompt() }
@@ -88,7 +92,7 @@ struct JobRunner {
             input = path
             // The file and everything FFmpeg opens for it (playlists, concat lists, sequences)
             // stay under the source roots.
-            inputOptions.confinement = InputConfinement(allowedDirectories: config.sourceRoots)
+            inputOptions.confinement = InputConfinement(allowedDirectories: config.readableRoots)
         case let .stream(url):
             input = url
             inputOptions.idleTimeout = config.limits.liveIdleTimeout
@@ -109,7 +113,7 @@ struct JobRunner {
     }
 
     /// After each frame (on the worker thread): the record, the event stream, the metrics.
-    private func progress(_ job: ActiveJob, _ p: FrameProgress) {
+    private func progress(_ job: ActiveJob, _ p: FrameProgress, countsFrames: Bool) {
         let now = DispatchTime.now().uptimeNanoseconds
         let (before, wall, newlyDropped, persistNow): (FrameProgress?, Double, Int, Bool) = manager.lock.withLock {
             let before = job.lastProgress
@@ -122,7 +126,7 @@ struct JobRunner {
             if persistNow { job.lastPersist = now }
             return (before, wall, newlyDropped, persistNow)
         }
-        manager.transition(job, .progressed(framesDone: p.frame + 1, totalFrames: p.totalFrames, fps: p.framesPerSecond,
+        manager.transition(job, .progressed(framesDone: countsFrames ? min(p.framesDone, p.totalFrames ?? p.framesDone) : p.frame + 1, totalFrames: p.totalFrames, fps: p.framesPerSecond,
                                             droppedFrames: p.droppedFrames), persist: persistNow)
         manager.metrics.frameTracked(FrameStageSeconds(before: before, after: p, wall: wall), newlyDropped: newlyDropped)
         job.events.publish(JobManager.frameEvent(p))

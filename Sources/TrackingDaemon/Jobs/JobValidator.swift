@@ -31,11 +31,18 @@ struct JobValidator {
         }
         let source = try policy.checkSource(spec.source)
         if let path = spec.output?.path { _ = try policy.outputDirectory(path) }
+        // A stream (or a file read live) is tracked forward from frame 0; a file with prompts
+        // after frame 0 is tracked both ways from them (TrackingRequest.wantsRandomAccess).
+        let forwardOnly: Bool = { if case .stream = source { return spec.live != false } else { return spec.live == true } }()
+        if forwardOnly && !spec.prompts.contains(where: { ($0.frame ?? 0) == 0 }) {
+            throw APIError(.noPromptOnFirstFrame, "at least one object must be prompted on frame 0: a stream or live source is "
+                           + "tracked forward from its first frame (prompts after frame 0 need a file, tracked both ways)")
+        }
         guard case let .file(path) = source else {
             return ValidatedJob(spec: spec, source: source, sourceSize: nil, frameCount: nil)
         }
         // Files are probed even when the request asks for live mode: their prompts can be checked.
-        let info = try await Self.probe(path, roots: config.sourceRoots)
+        let info = try await Self.probe(path, roots: config.readableRoots)
         let frameCount = spec.maxFrames.map { max in info.frameCount.map { Swift.min($0, max) } ?? max } ?? info.frameCount
         for (i, prompt) in spec.prompts.enumerated() {
             do {
@@ -53,7 +60,7 @@ struct JobValidator {
         let result: Result<(Int, Int, Int?), Error> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 do {
-                    let source = try VideoSource(path, options: InputOptions(decoderThreads: 1, openTimeout: 10,
+                    let source = try MediaInput.open(path, options: InputOptions(decoderThreads: 1, openTimeout: 10,
                                                                             confinement: InputConfinement(allowedDirectories: roots)))
                     continuation.resume(returning: .success((source.info.width, source.info.height, source.info.frameCount)))
                 } catch {

@@ -126,6 +126,7 @@ public struct RegisteredMedia: SessionMedia {
     public var width: Int { record.width }
     public var height: Int { record.height }
     public var frameCount: Int { record.frames }
+    public var sourcePath: String? { record.path }
 
     public func frameProvider(imageSize: Int) throws -> any FrameProvider {
         MediaSessionFrames(try server.video(record), record: record, imageSize: imageSize)

@@ -137,9 +137,9 @@ public final class MediaRegistry: @unchecked Sendable {  // `records` behind `lo
         let result: Result<MediaRecord, Error> = await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {
                 continuation.resume(returning: Result {
-                    let source: VideoSource
+                    let source: any FrameSource
                     do {
-                        source = try VideoSource(path, options: InputOptions(decoderThreads: 1, openTimeout: 10,
+                        source = try MediaInput.open(path, options: InputOptions(decoderThreads: 1, openTimeout: 10,
                                                                              confinement: InputConfinement(allowedDirectories: roots)))
                     } catch let error as MediaError {
                         throw APIError(.notMedia, "'\(name)' is not a video or image FFmpeg can read: \(error.description)")
@@ -161,7 +161,7 @@ public final class MediaRegistry: @unchecked Sendable {  // `records` behind `lo
     }
 
     /// The exact frame count: decoded once when the container does not say (or says 0).
-    private static func countFrames(_ source: VideoSource, declared: Int?) throws -> Int {
+    private static func countFrames(_ source: any FrameSource, declared: Int?) throws -> Int {
         if let declared, declared > 0 { return declared }
         var count = 0
         while try source.nextFrame() != nil { count += 1 }

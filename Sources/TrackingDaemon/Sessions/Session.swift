@@ -19,6 +19,12 @@ public protocol SessionMedia: Sendable {
     var frameCount: Int { get }
     /// A frame provider for a model of input size `imageSize`, owned by one session.
     func frameProvider(imageSize: Int) throws -> any FrameProvider
+    /// The file a job can read the same frames from (nil: the media exists only in memory).
+    var sourcePath: String? { get }
+}
+
+extension SessionMedia {
+    public var sourcePath: String? { nil }
 }
 
 /// The predictor, confined to the session's serial queue (only touched from blocks on it).
@@ -42,6 +48,8 @@ final class Session: @unchecked Sendable {  // the predictor is confined to `que
     let modelName: String
     let createdAt = Date()
     let maxBytes: Int
+    /// Hole filling of its masks (pixels), for a job replaying it.
+    let fillHoles: Int
     private let queue: DispatchQueue
     private let context: ComputeContext
     private let box: PredictorBox
@@ -58,6 +66,7 @@ final class Session: @unchecked Sendable {  // the predictor is confined to `que
         self.media = media
         self.modelName = modelName
         self.maxBytes = maxBytes
+        fillHoles = options.fillHoleArea
         queue = DispatchQueue(label: "samtrackd.session.\(id)", qos: .userInitiated)
         context = ComputeContext(threads: threads, priority: .interactive)
         box = PredictorBox(VideoPredictor(model: model, frames: frames, options: options))
@@ -84,7 +93,25 @@ final class Session: @unchecked Sendable {  // the predictor is confined to `que
         }
     }
 
-    func recordPrompt(_ spec: PromptSpec) { lock.withLock { promptLog.append(spec) } }
+    /// Records an accepted prompt as the predictor applied it: one entry per object and frame,
+    /// clicks without `clear` added to the entry's clicks (`clear_old_points=False`), anything
+    /// else replacing it (a mask, a box, `clear`; clicks after a mask drop the mask, as
+    /// `add_new_points_or_box` does).
+    func recordPrompt(_ spec: PromptSpec, clear: Bool) {
+        lock.withLock {
+            let frame = spec.frame ?? 0
+            guard let i = promptLog.firstIndex(where: { $0.object == spec.object && ($0.frame ?? 0) == frame }) else {
+                promptLog.append(spec)
+                return
+            }
+            var merged = spec
+            if !clear, spec.mask == nil, spec.box == nil, promptLog[i].mask == nil {
+                merged.box = promptLog[i].box
+                merged.points = (promptLog[i].points ?? []) + (spec.points ?? [])
+            }
+            promptLog[i] = merged
+        }
+    }
     func forgetPrompts(object: Int?) {
         lock.withLock { promptLog.removeAll { object == nil || $0.object == object } }
     }
