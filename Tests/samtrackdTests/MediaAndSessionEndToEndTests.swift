@@ -124,11 +124,16 @@ final class MediaAndSessionEndToEndTests: XCTestCase {
         let large = try upload(client, [UInt8](repeating: 7, count: (4 << 20) + 1), name: "big.mp4")
         XCTAssertEqual(large.status, 413, large.text)
         XCTAssertEqual(errorCode(large), "upload_too_large")
+        let longName = try upload(client, clip, name: String(repeating: "a", count: 256))
+        XCTAssertEqual(longName.status, 400, longName.text)
+        XCTAssertEqual(errorCode(longName), "invalid_request")
         let outside = try client.request("POST", "/v1/media", json: ["source": "/etc/passwd"])
         XCTAssertEqual(outside.status, 403, outside.text)
         XCTAssertEqual(errorCode(outside), "source_not_allowed")
         XCTAssertEqual((try client.request("GET", "/v1/media").json["media"] as? [[String: Any]])?.count, 1,
                        "refused uploads leave no media behind")
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: scratch + "/data/media").filter { !$0.hasPrefix(id) && $0 != ".incoming" }
+        XCTAssertEqual(leftovers, [], "refused uploads leave no files behind")
 
         // A source under a root, and an image.
         let registered = try client.request("POST", "/v1/media", json: ["source": Samtrackd.bedroom])

@@ -120,7 +120,12 @@ struct MediaRoutes {
     private func create(_ request: APIRequest) async throws -> MediaRecord {
         let contentType = request.headers["content-type"]?.lowercased() ?? ""
         if let file = request.bodyFile {
-            return try await media.addUpload(at: file.path, bytes: file.bytes, name: uploadName(request))
+            let name: String
+            do { name = try uploadName(request) } catch {
+                try? FileManager.default.removeItem(atPath: file.path)
+                throw error
+            }
+            return try await media.addUpload(at: file.path, bytes: file.bytes, name: name)
         }
         if contentType.hasPrefix("application/json") {
             let spec = try APIJSON.decode(MediaSourceSpec.self, from: request.body)
@@ -130,13 +135,20 @@ struct MediaRoutes {
         guard request.body.count <= media.limits.maxBytes else {
             throw APIError(.uploadTooLarge, "the upload exceeds uploads.max_bytes (\(media.limits.maxBytes) bytes)")
         }
+        let name = try uploadName(request)
         let path = try media.newUploadPath()
         try AtomicFile.write(request.body, to: path)
-        return try await media.addUpload(at: path, bytes: request.body.count, name: uploadName(request))
+        return try await media.addUpload(at: path, bytes: request.body.count, name: name)
     }
 
-    private func uploadName(_ request: APIRequest) -> String {
-        let name = request.query["name"].map { ($0 as NSString).lastPathComponent } ?? "upload"
-        return String(name.prefix(255))
+    /// The client's file name (its last path component; "upload" when absent or empty), at most
+    /// 255 characters (Unicode scalars, as JSON Schema counts).
+    private func uploadName(_ request: APIRequest) throws(APIError) -> String {
+        guard let given = request.query["name"] else { return "upload" }
+        guard given.unicodeScalars.count <= 255 else {
+            throw APIError(.invalidRequest, "name must be at most 255 characters (the file's name, e.g. clip.mp4)")
+        }
+        let name = (given as NSString).lastPathComponent
+        return name.isEmpty ? "upload" : name
     }
 }
