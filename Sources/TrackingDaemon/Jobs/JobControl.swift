@@ -47,10 +47,6 @@ extension JobManager {
             if let maxID = (job.record.spec.output?.format ?? .rle).maxObjectID, let bad = newObjects.first(where: { $0 > maxID }) {
                 throw APIError(.unsupportedOutput, "object id \(bad) cannot be stored in this job's output format (ids 1...\(maxID))")
             }
-            if job.record.spec.prompts.contains(where: { ($0.frame ?? 0) > 0 }) && !job.record.live {
-                throw APIError(.jobNotRunning, "job \(id) tracks both ways from prompts after frame 0 (the predictor path, "
-                               + "which has no current frame): it takes no prompts while it runs; correct in a session instead")
-            }
             return (job, newObjects)
         }
         guard let (job, newObjects) = found else {
@@ -62,6 +58,10 @@ extension JobManager {
         if done { throw APIError(.jobFinished, "job \(id) already ended (\(status.rawValue))") }
         guard let run, let size else {
             throw APIError(.jobNotRunning, "job \(id) is \(status.rawValue) and has not opened its source yet; retry later")
+        }
+        if run.request.wantsRandomAccess {
+            throw APIError(.jobNotRunning, "job \(id) tracks both ways from prompts after frame 0 (the predictor path, "
+                           + "which has no current frame): it takes no prompts while it runs; correct in a session instead")
         }
         var tracking: [TrackingPrompt] = []
         for (i, spec) in prompts.enumerated() {
@@ -99,6 +99,10 @@ extension JobManager {
                 throw APIError(.jobNotRunning, "job \(id) is \(job.record.status.rawValue): objects can be removed while it runs")
             }
             guard job.objects.contains(object) else { throw APIError(.objectNotFound, "job \(id) has no object \(object)") }
+            if run.request.wantsRandomAccess {
+                throw APIError(.jobNotRunning, "job \(id) tracks both ways from prompts after frame 0 (the predictor path, "
+                               + "which has no current frame): objects cannot be removed while it runs")
+            }
             do { try run.addPrompt(TrackingPrompt(objectID: object, kind: .removal)) } catch let error as RunError { throw APIError(.invalidPrompt, error.description) }
             job.objects.remove(object)
             job.pendingChanges.append(ticket)
