@@ -119,6 +119,9 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
     /// The number of frames.
     public var frameCount: Int { info.frameCount ?? 0 }
 
+    /// How the frames are numbered (by file name for numbered image lists).
+    public var numbering: FrameNumbering { FrameNumbering(sequence: images) }
+
     /// Bytes of decoded frames held by the cache now.
     public var cachedBytes: Int {
         lock.lock()
