@@ -15,7 +15,11 @@ struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment", abstract: "Segment one frame from points and/or a box, as track starts from it.",
         discussion: """
-        The mask is the one samtrack track gives on that frame for the same prompt and --fill-holes         (the official video predictor's prompt step: one click gives three candidates and keeps the one         with the highest predicted IoU; a box or several clicks give one mask), so a preview here is what         tracking starts from. Frames are numbered as track numbers them (frame 0 first; a numbered image         sequence by its file names).
+        The mask is the one samtrack track gives on that frame for the same prompt and --fill-holes \
+        (the official video predictor's prompt step: one click gives three candidates and keeps the one \
+        with the highest predicted IoU; a box or several clicks give one mask), so a preview here is what \
+        tracking starts from. Frames are numbered as track numbers them (frame 0 first; a numbered image \
+        sequence by its file names).
         """)
 
     @Argument(help: "Image, video file, image sequence (directory or glob) or image2 pattern.")
