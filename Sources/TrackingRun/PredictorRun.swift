@@ -152,12 +152,8 @@ struct PredictorRun {
                          memoryEncoderPrecision: options.memoryEncoderPrecision)
     }
 
-    /// Frame `t`'s presentation time from the index (nil for images).
-    private func pts(_ t: Int) -> Double? {
-        guard let index = video.index, t < index.frames.count, let value = index.pts[index.frames[t]],
-              let base = index.timeBase.value else { return nil }
-        return Double(value) * base
-    }
+    /// Frame `t`'s presentation time (as the streaming path gives it).
+    private func pts(_ t: Int) -> Double? { video.seconds(ofFrame: t) }
 
     /// Adds `prompt` (frame = index) as `track` does; returns the prompt's result (nil for a removal).
     @discardableResult

@@ -38,15 +38,20 @@ struct FrameCommand: ParsableCommand {
         try reportingErrors {
             let options = try inputSelection.inputOptions()
             let image: RGBImage
-            if RandomAccessVideo.isForwardOnly(input) {
-                image = try Self.readForward(input, options: options, number: number)
-            } else {
-                let video = try RandomAccessVideo(input, options: options)
+            let opened: RandomAccessVideo?
+            do {
+                opened = RandomAccessVideo.isForwardOnly(input) ? nil : try RandomAccessVideo(input, options: options)
+            } catch MediaError.invalidArgument(_) {
+                opened = nil  // not seekable (a stream): read forward; other refusals come back from the reader
+            }
+            if let video = opened {
                 defer { video.close() }
                 guard let index = video.numbering.index(ofNumber: number), index < video.frameCount else {
                     throw CommandFailure(Self.missing(number, of: input, video: video), exit: .dataError)
                 }
                 image = try video.sourceRGB(index)
+            } else {
+                image = try Self.readForward(input, options: options, number: number)
             }
             try PNGWriter().writeRGB(image, to: output)
             print("frame \(number) (\(image.width)x\(image.height)) -> \(output)")

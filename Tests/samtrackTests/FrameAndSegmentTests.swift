@@ -182,6 +182,10 @@ final class FrameAndSegmentTests: XCTestCase {
             XCTAssertEqual(result.status, 0, result.summary)
             let records = try readMasksJSONL(dir.file("\(name)/masks.jsonl"))
             XCTAssertEqual(records.compactMap { $0["frame"] as? Int }, [17, 18, 19, 20, 21], name)
+            // Times as the sequential reader gives them: position / 25 frames per second (image2's default).
+            let times = records.compactMap { ($0["pts"] as? NSNumber)?.doubleValue }
+            XCTAssertEqual(times.count, 5, "pts missing: \(records.map { $0["pts"] ?? "none" })")
+            for (k, time) in times.enumerated() { XCTAssertEqual(time, Double(k) / 25, accuracy: 1e-9, name) }
             let pngs = try FileManager.default.contentsOfDirectory(atPath: dir.file(name)).filter { $0.hasSuffix(".png") }.sorted()
             XCTAssertEqual(pngs, ["00017.png", "00018.png", "00019.png", "00020.png", "00021.png"], name)
             if name == "later" { XCTAssertEqual(objectIDs(records[2]), [1, 2], "object 2 is prompted on frame 19") }
