@@ -74,12 +74,15 @@ public final class FrameReader: @unchecked Sendable {  // immutable; its pipelin
     public var isLive: Bool { pipeline.isLive }
     /// Options in effect.
     public var options: FrameReaderOptions { pipeline.options }
+    /// How the source's frames are numbered (by file name for numbered image lists).
+    public let numbering: FrameNumbering
 
     // The thread holds the pipeline, not the reader, so dropping the reader ends the thread.
     private let pipeline: ReaderPipeline
 
     /// Starts decoding `source` on a new thread.
     public init(source: any FrameSource, options: FrameReaderOptions = FrameReaderOptions()) {
+        numbering = FrameNumbering(sequence: (source as? ImageListSource)?.sequence)
         pipeline = ReaderPipeline(source: source, options: options)
         let pipeline = self.pipeline
         let thread = Thread { pipeline.produce() }

@@ -119,6 +119,17 @@ public final class RandomAccessVideo: @unchecked Sendable {  // all mutable stat
     /// The number of frames.
     public var frameCount: Int { info.frameCount ?? 0 }
 
+    /// How the frames are numbered (by file name for numbered image lists).
+    public var numbering: FrameNumbering { FrameNumbering(sequence: images) }
+
+    /// Frame `n`'s presentation time in seconds, as the sequential reader gives it (the index's
+    /// timestamp; for image lists n / frame rate); nil when unknown or n is out of range.
+    public func seconds(ofFrame n: Int) -> Double? {
+        guard n >= 0, n < frameCount else { return nil }
+        if images != nil { return info.frameRate.map { ImageListSource.seconds(ofFrame: n, rate: $0) } }
+        return index?.seconds(ofFrame: n)
+    }
+
     /// Bytes of decoded frames held by the cache now.
     public var cachedBytes: Int {
         lock.lock()

@@ -61,6 +61,8 @@ public enum PromptError: Error, Equatable, CustomStringConvertible, Sendable {
     /// A prompt on a frame the source does not have.
     case frameOutOfRange(frame: Int, frameCount: Int)
     case negativeFrame(Int)
+    /// A frame number no frame of a source numbered by its file names has (`numbers` lists them).
+    case frameNotInSource(frame: Int, numbers: String)
 
     public var description: String {
         switch self {
@@ -77,6 +79,8 @@ public enum PromptError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .frameOutOfRange(frame, count):
             return "frame \(frame) is past the end of the source (\(count) frame\(count == 1 ? "" : "s"): 0...\(count - 1))"
         case let .negativeFrame(frame): return "frame \(frame) is negative: frames count from 0"
+        case let .frameNotInSource(frame, numbers):
+            return "no frame is numbered \(frame): the source's frames are numbered \(numbers) by their file names"
         }
     }
 }

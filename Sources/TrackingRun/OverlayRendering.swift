@@ -1,8 +1,9 @@
 // OverlayRendering: an overlay video drawn from masks an earlier run stored (`samtrack render`):
 // the source decoded frame by frame, each frame's stored objects tinted over it by Export's
 // `OverlayRenderer` (the same drawing as `track --overlay`), encoded by Media's `VideoWriter`
-// (written under a temporary name, renamed when complete). Frame t of the masks is the t-th
-// decoded frame of the source, as the run that wrote them counted.
+// (written under a temporary name, renamed when complete). The masks of frame number n belong to
+// the source's frame numbered n (`FrameNumbering`: the t-th decoded frame, or for a numbered
+// image sequence the file numbered n), as the run that wrote them numbered it.
 
 import Foundation
 import Export
@@ -45,7 +46,8 @@ public enum OverlayRendering {
                 break
             }
             guard let frame, let rgb = frame.rgb else { break }
-            let objects = try masks.objects(frame: summary.frames, width: info.width, height: info.height)
+            let objects = try masks.objects(frame: reader.numbering.number(ofIndex: summary.frames),
+                                            width: info.width, height: info.height)
             if !objects.isEmpty { summary.framesWithMasks += 1 }
             try writer.append(try renderer.render(rgb, objects: objects))
             progress(summary.frames, maxFrames.map { max in info.frameCount.map { min($0, max) } ?? max } ?? info.frameCount)

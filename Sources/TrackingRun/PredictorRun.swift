@@ -46,10 +46,15 @@ struct PredictorRun {
     /// - Throws: `RunError.source`; for a pipe, stream or device, `.source(.invalidArgument)`
     ///   naming the fix.
     static func open(_ request: TrackingRequest) throws(RunError) -> RandomAccessVideo {
+        try open(request.input, options: request.inputOptions)
+    }
+
+    /// Opens `input` for random access (errors as `open(_:)`).
+    static func open(_ input: String, options: InputOptions) throws(RunError) -> RandomAccessVideo {
         do {
-            return try RandomAccessVideo(request.input, options: request.inputOptions)
+            return try RandomAccessVideo(input, options: options)
         } catch let error as MediaError {
-            if case .invalidArgument = error { throw .notRandomAccess(input: request.input) }
+            if case .invalidArgument = error { throw .notRandomAccess(input: input) }
             throw .source(error)
         } catch {
             throw RunError.fromSource(error)
@@ -60,17 +65,15 @@ struct PredictorRun {
         let request = run.request, model = run.model
         let (width, height) = (video.info.width, video.info.height)
         let frameCount = request.maxFrames.map { min($0, video.frameCount) } ?? video.frameCount
-        for prompt in request.prompts { try prompt.check(width: width, height: height, frameCount: frameCount) }
+        // Prompts name frames by number (`FrameNumbering`); the predictor counts by index.
+        let numbering = video.numbering.prefix(frameCount)
+        let prompts = try TrackingRun.indexedPrompts(request.prompts, numbering: numbering, width: width, height: height,
+                                                     frameCount: frameCount)
         run.sourceOpened(width: width, height: height, frameCount: frameCount)
 
-        let options = request.trackerOptions
         let predictor = VideoPredictor(
             model: model, frames: RandomAccessFrames(video, imageSize: model.config.imageSize, frameCount: frameCount),
-            options: PredictorOptions(fillHoleArea: options.fillHoleArea, correctionsAsConditioning: options.correctionsAsConditioning,
-                                      bfloat16Memories: options.bfloat16Memories, featureCacheBytes: 64 << 20,
-                                      encoderPrecision: options.encoderPrecision,
-                                      memoryAttentionPrecision: options.memoryAttentionPrecision,
-                                      memoryEncoderPrecision: options.memoryEncoderPrecision))
+            options: Self.predictorOptions(request.trackerOptions))
         var clock = RunClock()
         var records: [Int: [MaskRecord]] = [:]
         var logits: [Int: [ObjectFrameResult]] = [:]
@@ -78,11 +81,11 @@ struct PredictorRun {
         let direction = request.direction ?? .both
         do {
             try clock.measureTracking {
-                for prompt in request.prompts.sorted(by: { ($0.frame, $0.objectID) < ($1.frame, $1.objectID) }) {
-                    try add(prompt, to: predictor, width: width, height: height)
+                for prompt in prompts.sorted(by: { ($0.frame, $0.objectID) < ($1.frame, $1.objectID) }) {
+                    try Self.add(prompt, to: predictor, width: width, height: height)
                 }
             }
-            let first = request.prompts.map(\.frame).min()!
+            let first = prompts.map(\.frame).min()!
             let window = predictor.memoryWindowFrames
             // Frames are read at random from a file: no waiting on a source, all of the time is busy.
             let started = DispatchTime.now().uptimeNanoseconds
@@ -103,7 +106,7 @@ struct PredictorRun {
                             predictor.discardTrackedOutputs { $0 == behind }
                         }
                         processed += 1
-                        progress(FrameProgress(frame: t, pts: pts(t), objects: records[t]!,
+                        progress(FrameProgress(frame: numbering.number(ofIndex: t), pts: pts(t), objects: records[t]!,
                                                framesPerSecond: Double(processed) * 1e9 / Double(max(DispatchTime.now().uptimeNanoseconds - started, 1)), droppedFrames: 0,
                                                totalFrames: frameCount, timings: predictor.timings,
                                                promptedObjects: frame.objects.filter { predictor.objects[$0.objectID]?.hasPrompt(on: t) == true }
@@ -133,37 +136,45 @@ struct PredictorRun {
             throw RunError.fromOutput(error)
         }
         try clock.measureOutput { () throws(RunError) in
-            try write(records: records, logits: logits, frameCount: frameCount, width: width, height: height)
+            try write(records: records, logits: logits, frameCount: frameCount, numbering: numbering, width: width, height: height)
         }
         return TrackingSummary(endReason: stopped ? .stopped : request.maxFrames.map { $0 < video.frameCount } == true ? .maxFrames : .endOfSource,
                                sourceEnd: nil, framesTracked: records.count, droppedFrames: 0, seconds: clock.elapsed,
                                stopped: stopped, sourceWidth: width, sourceHeight: height)
     }
 
-    /// Frame `t`'s presentation time from the index (nil for images).
-    private func pts(_ t: Int) -> Double? {
-        guard let index = video.index, t < index.frames.count, let value = index.pts[index.frames[t]],
-              let base = index.timeBase.value else { return nil }
-        return Double(value) * base
+    /// The predictor's options for a run's tracker options.
+    static func predictorOptions(_ options: TrackerOptions) -> PredictorOptions {
+        PredictorOptions(fillHoleArea: options.fillHoleArea, correctionsAsConditioning: options.correctionsAsConditioning,
+                         bfloat16Memories: options.bfloat16Memories, featureCacheBytes: 64 << 20,
+                         encoderPrecision: options.encoderPrecision,
+                         memoryAttentionPrecision: options.memoryAttentionPrecision,
+                         memoryEncoderPrecision: options.memoryEncoderPrecision)
     }
 
-    private func add(_ prompt: TrackingPrompt, to predictor: VideoPredictor, width: Int, height: Int) throws {
+    /// Frame `t`'s presentation time (as the streaming path gives it).
+    private func pts(_ t: Int) -> Double? { video.seconds(ofFrame: t) }
+
+    /// Adds `prompt` (frame = index) as `track` does; returns the prompt's result (nil for a removal).
+    @discardableResult
+    static func add(_ prompt: TrackingPrompt, to predictor: VideoPredictor, width: Int, height: Int) throws -> PromptResult? {
         switch prompt.kind {
         case let .points(image):
             // Several entries for one object on one frame were merged by the caller; a box clears.
-            try predictor.addPointsOrBox(frame: prompt.frame, object: prompt.objectID, prompt: image, clearOld: true)
+            return try predictor.addPointsOrBox(frame: prompt.frame, object: prompt.objectID, prompt: image, clearOld: true)
         case let .mask(mask):
             let values = mask.withUnsafeBufferPointer { $0.map { Float($0) } }
-            try predictor.addMask(frame: prompt.frame, object: prompt.objectID, mask: Tensor(shape: [height, width], values: values))
+            return try predictor.addMask(frame: prompt.frame, object: prompt.objectID, mask: Tensor(shape: [height, width], values: values))
         case .removal:
             if predictor.objects[prompt.objectID] != nil { try predictor.removeObject(prompt.objectID) }
+            return nil
         }
     }
 
     /// Every output in frame order; the overlay gets every frame of the file, with masks where
     /// there are some.
     private func write(records: [Int: [MaskRecord]], logits: [Int: [ObjectFrameResult]], frameCount: Int,
-                       width: Int, height: Int) throws(RunError) {
+                       numbering: FrameNumbering, width: Int, height: Int) throws(RunError) {
         let request = run.request
         let outputs = try RunOutputs(output: request.output, width: width, height: height, frameRate: video.info.frameRate?.value ?? 30)
         let withOverlay = request.output.overlay != nil
@@ -173,7 +184,7 @@ struct PredictorRun {
                 if frameRecords == nil && !withOverlay { continue }
                 let masks = try (frameRecords ?? []).map { ObjectMask(id: $0.id, score: $0.score, mask: try $0.rle.decoded()) }
                 let rgb = withOverlay ? try video.sourceRGB(t) : nil
-                try outputs.write(frame: t, pts: pts(t), masks: masks, records: frameRecords ?? [], results: logits[t] ?? [],
+                try outputs.write(frame: numbering.number(ofIndex: t), pts: pts(t), masks: masks, records: frameRecords ?? [], results: logits[t] ?? [],
                                   sourceRGB: rgb, recordFrame: frameRecords != nil)
             }
             try outputs.finish()

@@ -40,7 +40,8 @@ public enum RunError: Error, CustomStringConvertible, Sendable {
         case .noPrompts: return "no prompts: give at least one object (box, point or mask)"
         case let .prompt(id, frame, error): return "prompt for object \(id) on frame \(frame): \(error.description)"
         case let .noPromptOnFirstFrame(frame):
-            return "the first prompt is on frame \(frame); at least one object must be prompted on frame 0"
+            return "the first prompt is on frame \(frame); at least one object must be prompted on the first frame "
+                + "(frame 0, or the first file's number for a numbered image sequence)"
         case let .source(error): return error.description
         case let .output(error): return error.description
         case let .outputFormat(error): return error.description

@@ -127,7 +127,10 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         if options.frameCount == nil && !reader.isLive, let count = info.frameCount {
             options.frameCount = request.maxFrames.map { min($0, count) } ?? count
         }
-        var promptsByFrame = try checkedPrompts(width: width, height: height, frameCount: options.frameCount)
+        // Prompts name frames by number (`FrameNumbering`); the tracker counts by index.
+        let numbering = reader.numbering.prefix(options.frameCount ?? Int.max)
+        var promptsByFrame = try checkedPrompts(width: width, height: height, frameCount: options.frameCount ?? request.maxFrames,
+                                                numbering: numbering)
         sourceOpened(width: width, height: height, frameCount: options.frameCount)
         let frameRate = info.frameRate?.value ?? 30
 
@@ -135,7 +138,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         let tracker: VideoTracker
         let outputs: RunOutputs
         var resumedAfter: Int? = nil
-        if let resume = hooks.resume, let restored = restoredRun(resume, width: width, height: height, frameRate: frameRate) {
+        if let resume = hooks.resume,
+           let restored = restoredRun(resume, width: width, height: height, frameRate: frameRate, numbering: numbering) {
             (tracker, outputs) = restored
             resumedAfter = tracker.frameIndex
             for p in resume.appliedPrompts where p.frame > tracker.frameIndex {
@@ -213,14 +217,15 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                         } catch { throw RunError.fromOutput(error) }
                     }
                     let records = MaskJSONLWriter.records(masks)
-                    try outputs.write(frame: t, pts: frame.pts, masks: masks, records: records, results: results, sourceRGB: frame.rgb)
+                    try outputs.write(frame: numbering.number(ofIndex: t), pts: frame.pts, masks: masks, records: records,
+                                      results: results, sourceRGB: frame.rgb)
                     return records
                 }
                 if request.keepLatestFrame, let rgb = frame.rgb { lock.withLock { latest = (t, rgb) } }
                 if outputs.isFinished { stopped = true; break }  // `finishNow` closed them: the frame was dropped
                 tracked += 1
                 if let checkpoint = hooks.checkpoint, (t + 1) % checkpoint.everyFrames == 0 { try saveCheckpoint() }
-                progress(FrameProgress(frame: t, pts: frame.pts,
+                progress(FrameProgress(frame: numbering.number(ofIndex: t), pts: frame.pts,
                                        objects: records,
                                        framesPerSecond: Double(tracked) / max(clock.busySeconds, 1e-9),
                                        droppedFrames: reader.droppedFrames, totalFrames: options.frameCount,
@@ -237,6 +242,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             }
         }
         let suspended = stopped && isSuspending
+        // A stream of unknown length that ended before a prompted frame: the prompt was never used.
+        let unreached = stopped ? nil : promptsByFrame.filter { $0.key > tracker.frameIndex }.min { $0.key < $1.key }
         if suspended {
             // Leave the outputs unfinished: a later run resumes them from the saved state.
             try saveCheckpoint()
@@ -245,6 +252,10 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         }
         let lastFrame = tracker.frameIndex
         let sourceEnd = reader.endReason
+        if let (frame, prompts) = unreached, let prompt = prompts.first {
+            throw .prompt(objectID: prompt.objectID, frame: numbering.number(ofIndex: frame),
+                          .frameOutOfRange(frame: numbering.number(ofIndex: frame), frameCount: lastFrame + 1))
+        }
         var endReason: RunEndReason = stopped ? .stopped
             : (request.maxFrames.map { lastFrame + 1 >= $0 } ?? false) ? .maxFrames : .endOfSource
         if endReason == .endOfSource {
@@ -274,7 +285,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     }
 
     /// The restored tracker and resumed outputs, or nil (reported through `onResumeFallback`).
-    private func restoredRun(_ resume: ResumePoint, width: Int, height: Int, frameRate: Double) -> (VideoTracker, RunOutputs)? {
+    private func restoredRun(_ resume: ResumePoint, width: Int, height: Int, frameRate: Double,
+                             numbering: FrameNumbering) -> (VideoTracker, RunOutputs)? {
         do {
             let tracker = try VideoTracker.restore(from: resume.statePath, model: model)
             guard tracker.sourceWidth == width, tracker.sourceHeight == height else {
@@ -282,7 +294,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                                       + "the source is now \(width)x\(height)")
             }
             let outputs = try RunOutputs(output: request.output, width: width, height: height, frameRate: frameRate,
-                                         resumingAfter: tracker.frameIndex)
+                                         resumingAfter: numbering.number(ofIndex: tracker.frameIndex))
             return (tracker, outputs)
         } catch {
             hooks.onResumeFallback?("\(error)")
@@ -290,16 +302,30 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         }
     }
 
-    /// The request's prompts grouped by frame, each checked against the source first (a prompt
-    /// on a frame the source does not have is an error before any work starts).
-    func checkedPrompts(width: Int, height: Int, frameCount: Int?) throws(RunError) -> [Int: [TrackingPrompt]] {
+    /// The request's prompts grouped by frame index, each checked against the source first (a
+    /// prompt on a frame the source does not have is an error before any work starts).
+    func checkedPrompts(width: Int, height: Int, frameCount: Int?, numbering: FrameNumbering) throws(RunError) -> [Int: [TrackingPrompt]] {
         var byFrame: [Int: [TrackingPrompt]] = [:]
-        for p in request.prompts {
-            try p.check(width: width, height: height, frameCount: frameCount)
+        for p in try Self.indexedPrompts(request.prompts, numbering: numbering, width: width, height: height, frameCount: frameCount) {
             byFrame[p.frame, default: []].append(p)
         }
-        if let first = byFrame.keys.min(), first != 0 { throw .noPromptOnFirstFrame(frame: first) }
+        if let first = byFrame.keys.min(), first != 0 { throw .noPromptOnFirstFrame(frame: numbering.number(ofIndex: first)) }
         return byFrame
+    }
+
+    /// `prompts` with their frame numbers turned into frame indices (`FrameNumbering`), each
+    /// checked against a `width` x `height` source of `frameCount` frames (nil: unknown). Errors
+    /// name the frame as the prompt did.
+    static func indexedPrompts(_ prompts: [TrackingPrompt], numbering: FrameNumbering, width: Int, height: Int,
+                               frameCount: Int?) throws(RunError) -> [TrackingPrompt] {
+        try prompts.map { (p) throws(RunError) in
+            try p.check(width: width, height: height, frameCount: numbering.isPositional ? frameCount : nil)
+            guard let index = numbering.index(ofNumber: p.frame) else {
+                throw .prompt(objectID: p.objectID, frame: p.frame,
+                              .frameNotInSource(frame: p.frame, numbers: numbering.numbersDescription ?? ""))
+            }
+            return TrackingPrompt(objectID: p.objectID, frame: index, kind: p.kind)
+        }
     }
 }
 

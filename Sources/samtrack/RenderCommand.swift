@@ -13,7 +13,8 @@ struct RenderCommand: ParsableCommand {
         discussion: """
         MASKS is what samtrack track wrote: a masks.jsonl file, or its output directory (masks.jsonl, \
         palette PNGs 00000.png..., or per-object folders 1/00000.png...). Frame N of the masks is drawn \
-        on the N-th frame of INPUT; the masks must have the video's size.
+        on INPUT's frame N (the N-th frame from 0, or the file numbered N of a numbered image sequence, as \
+        track numbered it); the masks must have the video's size.
         """)
 
     @Argument(help: "The source video the masks were tracked on (anything FFmpeg opens).")

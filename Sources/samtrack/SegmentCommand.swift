@@ -1,4 +1,6 @@
-// `samtrack segment IMAGE`: one image, points and/or a box, a mask PNG out (ImagePredictor).
+// `samtrack segment INPUT`: one frame, points and/or a box, the mask `track` would give on that
+// frame for the same prompt (TrackingRun's `PromptFrameSegmentation`), as a grey PNG and/or a
+// preview PNG (Export's `SegmentPreview`). Options and wiring only.
 
 import ArgumentParser
 import Foundation
@@ -6,36 +8,59 @@ import Export
 import Media
 import SAM2
 import Tensor
+import Tracker
+import TrackingRun
 
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "segment", abstract: "Segment one image from points and/or a box.")
+        commandName: "segment", abstract: "Segment one frame from points and/or a box, as track starts from it.",
+        discussion: """
+        The mask is the one samtrack track gives on that frame for the same prompt and --fill-holes \
+        (the official video predictor's prompt step: one click gives three candidates and keeps the one \
+        with the highest predicted IoU; a box or several clicks give one mask), so a preview here is what \
+        tracking starts from. Frames are numbered as track numbers them (frame 0 first; a numbered image \
+        sequence by its file names).
+        """)
 
-    @Argument(help: "Image file (anything FFmpeg reads: JPEG, PNG, ...).")
-    var image: String
+    @Argument(help: "Image, video file, image sequence (directory or glob) or image2 pattern.")
+    var input: String
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(name: .long, parsing: .unconditional, help: "Frame number to segment (default: the first frame).")
+    var frame: Int?
+
     // Values may start with '-' (a negative coordinate then gets the out-of-image message).
-    @Option(name: .long, parsing: .unconditional, help: "Box X1,Y1,X2,Y2 in image pixels.")
+    @Option(name: .long, parsing: .unconditional, help: "Box X1,Y1,X2,Y2 in source pixels.")
     var box: String?
 
-    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Point X,Y[,LABEL] in image pixels; LABEL 1 foreground (default), 0 background. Repeatable.")
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: "Point X,Y[,LABEL] in source pixels; LABEL 1 foreground (default), 0 background. Repeatable.")
     var point: [String] = []
 
-    @Flag(name: .long, help: "Predict three masks and keep the one with the highest predicted IoU.")
+    @Flag(name: .long, help: "Also show the candidate masks the decoder chose from, with their predicted IoU (on stdout, and as panels beside the --overlay preview).")
     var multimask = false
 
-    @Option(name: .long, help: "Output PNG (8-bit grey, 0 or 255, image resolution).")
-    var output: String
+    @Option(name: .long, help: "Write the mask as a PNG (8-bit grey, 0 or 255, source size).")
+    var output: String?
 
-    @Option(name: .long, help: "Also write the low-res logits of the chosen mask as a float32 .npy file.")
+    @Option(name: .long, help: "Write a preview PNG: the mask drawn over the frame, the prompt marked (with --multimask, one more panel per candidate).")
+    var overlay: String?
+
+    @Option(name: .long, help: "Also write the low-res logits of the mask as a float32 .npy file.")
     var saveLogits: String?
+
+    @Option(name: .long, parsing: .unconditional, help: "Fill background holes up to N pixels in the low-res mask (0 = off), as track does.")
+    var fillHoles = 8
+
+    @OptionGroup var inputSelection: InputSelection
 
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if box == nil && point.isEmpty { throw ValidationError("give at least one --point or a --box") }
+        if output == nil && overlay == nil { throw ValidationError("give --output (the mask) and/or --overlay (a preview)") }
+        if let frame, frame < 0 { throw ValidationError("--frame must be 0 or more") }
+        if fillHoles < 0 { throw ValidationError("--fill-holes must be 0 or more") }
         // Syntax is checked here too, so that the usage printed with the error is this subcommand's.
         if let box { _ = try PromptParsing.numbers(box, count: 4, what: "--box") }
         for p in point { _ = try PromptParsing.point(p) }
@@ -52,27 +77,34 @@ struct SegmentCommand: ParsableCommand {
         for p in point { prompt.points.append(try PromptParsing.point(p)) }
         try reportingErrors {
             let sam = try modelOptions.load()
-            let reader = try FrameReader(input: image, options: FrameReaderOptions(imageSize: sam.config.imageSize, maxFrames: 1))
-            guard let frame = try reader.next(), let input = frame.image else {
-                throw CommandFailure("\(image): no image could be decoded", exit: .dataError)
+            let result = try PromptFrameSegmentation.segment(
+                model: sam, input: input, inputOptions: try inputSelection.inputOptions(), frame: frame, prompt: .points(prompt),
+                options: TrackerOptions(fillHoleArea: fillHoles, precision: compute.precision))
+            let mask = result.mask
+            if let output {
+                let pixels = mask.withUnsafeBufferPointer { $0.map { $0 != 0 ? UInt8(255) : 0 } }
+                try PNGWriter().writeGray(pixels, width: mask.width, height: mask.height, to: output)
             }
-            let predictor = ImagePredictor(model: sam)
-            let features = Precision.$current.withValue(compute.precision) {
-                predictor.setImage(input, sourceHeight: frame.height, sourceWidth: frame.width)
+            if let overlay {
+                let candidates = multimask ? result.candidates.enumerated().map { j, c in
+                    SegmentPreview.Candidate(mask: c.mask, iou: c.iou, chosen: j == result.chosen)
+                } : []
+                let preview = try SegmentPreview.render(
+                    frame: result.sourceRGB, mask: mask,
+                    points: prompt.points.map { SegmentPreview.Point(x: $0.x, y: $0.y, foreground: $0.label == 1) },
+                    box: prompt.box, candidates: candidates)
+                try PNGWriter().writeRGB(preview, to: overlay)
             }
-            let prediction = try predictor.predict(features, prompt: prompt, multimaskOutput: multimask)
-            let best = multimask ? prediction.bestIndex : 0
-            let plane = frame.height * frame.width
-            let pixels: [UInt8] = prediction.masks.withUnsafeBufferPointer { p in
-                (0..<plane).map { p[best * plane + $0] > 0 ? 255 : 0 }
+            if let saveLogits { try NPYFile.write(result.lowResLogits, to: saveLogits) }
+            print("frame \(result.frameNumber): object score \(String(format: "%.2f", result.objectScore)), area \(mask.area) px -> "
+                  + [output, overlay].compactMap { $0 }.joined(separator: ", "))
+            if multimask {
+                if result.candidates.isEmpty { print("one mask: a box or several clicks are not ambiguous (one click gives three candidates)") }
+                for (j, c) in result.candidates.enumerated() {
+                    print("candidate \(j): IoU prediction \(String(format: "%.3f", c.iou)), area \(c.mask.area) px"
+                          + (j == result.chosen ? " (chosen)" : ""))
+                }
             }
-            try PNGWriter().writeGray(pixels, width: frame.width, height: frame.height, to: output)
-            if let saveLogits {
-                let low = prediction.lowResLogits.slice(axis: 0, best..<(best + 1))
-                try NPYFile.write(low.reshaped(Array(low.shape.dropFirst())), to: saveLogits)
-            }
-            let area = pixels.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
-            print("mask \(best): IoU prediction \(String(format: "%.3f", prediction.iou[best])), object score \(String(format: "%.2f", prediction.objectScore)), area \(area) px -> \(output)")
         }
     }
 }

@@ -19,7 +19,8 @@ struct TrackCommand: ParsableCommand {
         discussion: """
         INPUT is anything FFmpeg opens: file.mp4, frames/%05d.jpg, udp://127.0.0.1:5000, tcp://..., \
         /dev/video0, or - for stdin. Prompts use source pixels; ID is a positive object id, optionally \
-        ID@FRAME to prompt a later frame (default frame 0). A file is tracked from its first prompted frame \
+        ID@FRAME to prompt a later frame (default frame 0; a directory or glob of numbered images is \
+        numbered by its file names: 00017.jpg is frame 17). A file is tracked from its first prompted frame \
         to the end, then back to frame 0 (--direction), with the official SAM2VideoPredictor's semantics. \
         The output directory must be new or empty (--overwrite replaces an earlier run's outputs); \
         run.json beside the masks records the run.

@@ -18,6 +18,7 @@ final class HelpAndManPageTests: XCTestCase {
         ([], "samtrack"),
         (["track"], "samtrack-track"),
         (["render"], "samtrack-render"),
+        (["frame"], "samtrack-frame"),
         (["segment"], "samtrack-segment"),
         (["info"], "samtrack-info"),
         (["bench"], "samtrack-bench"),
