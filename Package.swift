@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "FileIO", "TestSupport"]),
         // End to end: runs the built samtrack binary (found next to the test runner) with ffmpeg,
         // ffprobe and the Python interop check; help snapshots in Snapshots/.
-        .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media"], exclude: ["Snapshots"]),
+        .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media", "Tensor"], exclude: ["Snapshots"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "SAM2", "Checkpoint", "Export", "Media", "FileIO", "TestSupport"]),
         .testTarget(name: "TrackingRunTests", dependencies: ["TrackingRun", "Export", "SAM2", "TestSupport"]),
         .testTarget(name: "TrackingDaemonTests", dependencies: ["TrackingDaemon", "TrackingRun", "Export", "SAM2", "Media", "FileIO", "TestSupport",

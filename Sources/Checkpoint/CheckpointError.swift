@@ -95,3 +95,9 @@ extension CheckpointError {
         }
     }
 }
+
+/// `value` as exactly 8 lowercase hex digits (CRC-32 values in messages and in safetensors metadata).
+func hex8(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}

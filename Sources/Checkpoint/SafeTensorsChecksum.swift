@@ -11,6 +11,8 @@
 // a guard against torn writes, bad disks and stray edits, not against someone forging a file
 // (whoever can write the file can also recompute the checksum).
 
+import FileIO
+
 /// The CRC-32 of samtrack's safetensors files (see the file comment for the exact definition).
 public enum SafeTensorsChecksum {
     /// The metadata key holding the checksum.

@@ -23,6 +23,7 @@
 // when a data descriptor follows), extra-field contents other than ZIP64 values (torch pads with
 // an "FB" field), data descriptors, file attributes, entry and archive comments.
 
+import FileIO
 import Tensor
 
 /// The entries of a zip archive held in a `MappedFile`, with the location of each entry's data.

@@ -103,6 +103,16 @@ public enum AtomicFile {
         return temporary
     }
 
+    /// The name a temporary from `temporaryName` stands for (`.<name>.tmp-<pid>-<random>[.ext]`
+    /// -> `<name>`), nil for any other name: what an interrupted write left behind.
+    public static func finalName(ofTemporary temporary: String) -> String? {
+        guard temporary.hasPrefix("."), let marker = temporary.range(of: ".tmp-", options: .backwards) else { return nil }
+        let name = String(temporary[temporary.index(after: temporary.startIndex)..<marker.lowerBound])
+        let tail = temporary[marker.upperBound...].split(separator: "-", maxSplits: 1)
+        guard !name.isEmpty, tail.count == 2, Int32(tail[0]) != nil else { return nil }
+        return name
+    }
+
     /// A fresh temporary path next to `path` (see `temporaryName`).
     public static func temporaryPath(for path: String, keepExtension: Bool = false) -> String {
         let (directory, name) = split(path)

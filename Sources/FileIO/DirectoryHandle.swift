@@ -131,7 +131,10 @@ public final class DirectoryHandle: @unchecked Sendable {  // immutable: a path 
         }
         let code = errno
         guard code == ENOENT else { throw FileError.cannotCreateDirectory(path: path, reason: systemErrorText(code)) }
-        let parent = (path as NSString).deletingLastPathComponent
+        // The parent by hand: Foundation's `deletingLastPathComponent` traps on one-letter names ("t").
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? ""
         if !parent.isEmpty, parent != path { try makeDirectories(parent) }
         if mkdir(path, 0o755) != 0, errno != EEXIST {
             throw FileError.cannotCreateDirectory(path: path, reason: systemErrorText(errno))

@@ -20,6 +20,9 @@ public struct VideoFrame: Sendable {
     /// Source picture size in pixels.
     public let width: Int
     public let height: Int
+    /// The frame's number from its file name when the input is a list of images
+    /// (`00017.jpg` -> 17, see `ImageSequence`); nil for videos. Outputs name frames by it.
+    public let number: Int?
     /// Model input [1, 3, S, S] (see `FramePreprocessor`); nil when no image size was requested.
     public let image: Tensor?
     /// The picture at source resolution as RGB24; nil unless requested.
@@ -61,9 +64,9 @@ public struct FrameReaderOptions: Sendable {
     }
 }
 
-/// Decodes a `VideoSource` ahead of its consumer. `next()` is meant for one consumer thread;
-/// `stop()`, `droppedFrames` and `framesDelivered` may be used from any thread. Releasing the
-/// reader stops its thread.
+/// Decodes a `FrameSource` (a `VideoSource` or an `ImageListSource`) ahead of its consumer.
+/// `next()` is meant for one consumer thread; `stop()`, `droppedFrames` and `framesDelivered`
+/// may be used from any thread. Releasing the reader stops its thread.
 public final class FrameReader: @unchecked Sendable {  // immutable; its pipeline's state is behind a condition lock
     /// The source's description.
     public var info: VideoInfo { pipeline.info }
@@ -76,7 +79,7 @@ public final class FrameReader: @unchecked Sendable {  // immutable; its pipelin
     private let pipeline: ReaderPipeline
 
     /// Starts decoding `source` on a new thread.
-    public init(source: VideoSource, options: FrameReaderOptions = FrameReaderOptions()) {
+    public init(source: any FrameSource, options: FrameReaderOptions = FrameReaderOptions()) {
         pipeline = ReaderPipeline(source: source, options: options)
         let pipeline = self.pipeline
         let thread = Thread { pipeline.produce() }
@@ -85,12 +88,13 @@ public final class FrameReader: @unchecked Sendable {  // immutable; its pipelin
         thread.start()
     }
 
-    /// Opens `input` and starts decoding it.
+    /// Opens `input` (`MediaInput.open`: directories and globs of images too) and starts
+    /// decoding it.
     public convenience init(input: String, inputOptions: InputOptions = InputOptions(),
                             options: FrameReaderOptions = FrameReaderOptions()) throws {
         var readerOptions = options
         if readerOptions.live == nil { readerOptions.live = inputOptions.live }
-        self.init(source: try VideoSource(input, options: inputOptions), options: readerOptions)
+        self.init(source: try MediaInput.open(input, options: inputOptions), options: readerOptions)
     }
 
     deinit {
@@ -129,7 +133,7 @@ private final class ReaderPipeline: @unchecked Sendable {  // mutable state behi
     let isLive: Bool
     let options: FrameReaderOptions
 
-    private let source: VideoSource
+    private let source: any FrameSource
     private let preprocessor: FramePreprocessor?
     private let rgbConverter: FramePreprocessor?
     private let condition = NSCondition()
@@ -151,7 +155,7 @@ private final class ReaderPipeline: @unchecked Sendable {  // mutable state behi
         case raw(DecodedFrame)
     }
 
-    init(source: VideoSource, options: FrameReaderOptions) {
+    init(source: any FrameSource, options: FrameReaderOptions) {
         self.source = source
         self.info = source.info
         self.options = options
@@ -315,6 +319,6 @@ private final class ReaderPipeline: @unchecked Sendable {  // mutable state behi
         let image = try preprocessor?.modelInput(decoded)
         let rgb = try rgbConverter?.sourceRGB(decoded)
         return VideoFrame(index: decoded.index, pts: decoded.pts, width: decoded.width,
-                          height: decoded.height, image: image, rgb: rgb)
+                          height: decoded.height, number: decoded.number, image: image, rgb: rgb)
     }
 }

@@ -58,6 +58,30 @@ extension VideoSource {
         return .notMediaFile(input: input, reason: reason)
     }
 
+    /// True for an MP4/QuickTime input read from something that cannot seek (a pipe, stdin)
+    /// whose index (`moov` atom) came after its samples (`mdat`): the demuxer read through the
+    /// samples to reach the index, and cannot go back to them. FFmpeg would report "Invalid
+    /// data" on the first read; the index's first sample lying before the read position is how
+    /// this is told apart from a corrupt file.
+    static func samplesBehindPipe(_ context: UnsafeMutablePointer<AVFormatContext>) -> Bool {
+        guard let format = context.pointee.iformat, String(cString: format.pointee.name).hasPrefix("mov,"),
+              let pb = context.pointee.pb, pb.pointee.seekable & AVIO_SEEKABLE_NORMAL == 0 else { return false }
+        let position = avio_tell(pb)
+        for index in 0..<Int(context.pointee.nb_streams) {
+            guard let stream = context.pointee.streams[index], avformat_index_get_entries_count(stream) > 0,
+                  let first = avformat_index_get_entry(stream, 0) else { continue }
+            if first.pointee.pos < position { return true }
+        }
+        return false
+    }
+
+    /// The error for `samplesBehindPipe`, naming the ways out.
+    static func moovAtEndError(input: String) -> MediaError {
+        .cannotOpen(input: input, reason: "this MP4 keeps its index (moov atom) after the frames, so it cannot be "
+            + "read from a pipe; remux it with `ffmpeg -i IN -c copy -movflags +faststart OUT.mp4`, give the "
+            + "file's path instead, or pipe MPEG-TS (`ffmpeg -i IN -c copy -f mpegts -`)")
+    }
+
     static func keys(of dictionary: OpaquePointer?) -> [String]? {
         guard let dictionary else { return nil }
         var keys: [String] = []

@@ -18,25 +18,31 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
     /// Packets the decoder rejected or frames it could not decode (corruption inside the stream).
     public private(set) var decodeErrors = 0
     /// Frames decoded so far (the next frame's index).
-    public private(set) var framesDecoded = 0
+    public internal(set) var framesDecoded = 0
     /// Packets of the video stream the demuxer delivered so far.
     public private(set) var packetsRead = 0
     /// Why decoding ended; nil while frames may still come (and after `close()` before the end).
-    public private(set) var endReason: EndReason?
+    public internal(set) var endReason: EndReason?
 
-    private var formatContext: UnsafeMutablePointer<AVFormatContext>?
-    private var codecContext: UnsafeMutablePointer<AVCodecContext>?
-    private var packet: UnsafeMutablePointer<AVPacket>?
+    // Internal rather than private where `VideoSource+Seeking.swift` needs them.
+    var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    var codecContext: UnsafeMutablePointer<AVCodecContext>?
+    var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
     private let interruptState: UnsafeMutablePointer<samtrack_interrupt_state>
     private let signal: InterruptSignal?
-    private let streamIndex: Int32
-    private let timeBase: AVRational
-    private var draining = false
-    private var finished = false
-    private var pendingReadError: MediaError?
+    let streamIndex: Int32
+    let timeBase: AVRational
+    var draining = false
+    var finished = false
+    var pendingReadError: MediaError?
     /// The input delivered nothing for `idleTimeout` seconds (0: no limit).
-    private var wentIdle = false
+    var wentIdle = false
+    /// After a seek: the keyframe packet decoding starts at; packets before it are skipped
+    /// (see `VideoSource+Seeking.swift`).
+    var seekTarget: SeekTarget?
+    /// Packets of the video stream sent to the decoder since the last seek.
+    var packetsFedSinceSeek = 0
     private let idleTimeout: Double
     private var lastDecodeError: Int32 = 0
     /// The installed confinement (kept alive as long as the format context).
@@ -122,6 +128,7 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
                 "unknown input option(s) \(leftover.map { "'\($0)'" }.joined(separator: ", ")) for '\(input)'")
         }
         guard let opened = format else { throw MediaError.cannotOpen(input: input, reason: "no context") }
+        if Self.samplesBehindPipe(opened) { throw Self.moovAtEndError(input: input) }
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
@@ -213,6 +220,9 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
         av_packet_free(&packet)
         av_frame_free(&frame)
     }
+
+    /// The URL a confined input was refused, if any.
+    var confinementRefusedURL: String? { confinementState?.refusedURL }
 
     /// Aborts a blocking read or open in progress and makes every later read fail with
     /// `.interrupted`. Safe to call from any thread.
@@ -321,7 +331,16 @@ public final class VideoSource: @unchecked Sendable {  // handed over, not share
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            if let target = seekTarget {
+                // After a seek the demuxer may resume before the wanted keyframe: skip up to it.
+                switch target.compare(packet) {
+                case .before: continue
+                case .after: throw SeekMiss()
+                case .match: seekTarget = nil
+                }
+            }
             packetsRead += 1
+            packetsFedSinceSeek += 1
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != AVErrorCode.again {
                 decodeErrors += 1

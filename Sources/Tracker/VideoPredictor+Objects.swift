@@ -51,6 +51,26 @@ extension VideoPredictor {
         return consolidated(t, pendingConditioning: nil)
     }
 
+    /// Drops every object's tracked (non-conditioning) outputs on the frames `discard` picks;
+    /// prompted frames' outputs are kept. A one-pass run over a long file calls it for frames a
+    /// propagation has left behind: memory attention only looks `memoryWindowFrames` frames back
+    /// in its direction (plus the prompted frames), so memory stays bounded and the results equal
+    /// those of a predictor that keeps everything, provided no later propagation needs them.
+    public func discardTrackedOutputs(where discard: (Int) -> Bool) {
+        for id in objectIDs {
+            var object = objects[id]!
+            for frame in object.nonConditioning.keys where discard(frame) {
+                object.nonConditioning[frame] = nil
+                object.tracked[frame] = nil
+            }
+            objects[id] = object
+        }
+    }
+
+    /// How far memory attention looks back from the frame it tracks: the spatial memories of the
+    /// `numMaskmem - 1` previous frames and the object pointers of `maxObjPtrsInEncoder - 1`.
+    public var memoryWindowFrames: Int { max(model.config.numMaskmem - 1, model.config.maxObjPtrsInEncoder - 1) }
+
     /// Frames on which at least one object has a stored output, ascending.
     public var framesWithOutput: [Int] {
         Set(objects.values.flatMap { $0.framesWithOutput + Array($0.pending.keys) }).sorted()

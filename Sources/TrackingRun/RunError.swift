@@ -27,8 +27,13 @@ public enum RunError: Error, CustomStringConvertible, Sendable {
     case overlay(MediaError)
     /// The tracker refused a step.
     case tracker(TrackerError)
+    /// The predictor (the random-access path) refused a prompt or a propagation.
+    case predictor(PredictorError)
     /// A saved state could not be used where it was required (the source ended before it).
     case resume(String)
+    /// Prompts after frame 0 or backward tracking need random access, which the input (a pipe,
+    /// stream or device) does not give.
+    case notRandomAccess(input: String)
 
     public var description: String {
         switch self {
@@ -41,7 +46,12 @@ public enum RunError: Error, CustomStringConvertible, Sendable {
         case let .outputFormat(error): return error.description
         case let .overlay(error): return error.description
         case let .tracker(error): return error.description
+        case let .predictor(error): return error.description
         case let .resume(reason): return "cannot resume: \(reason)"
+        case let .notRandomAccess(input):
+            return "'\(input)' is a pipe, stream or device, which can only be read forward: prompts after frame 0 "
+                + "and backward tracking need a file (save the stream to a file first), or prompt on frame 0 and track forward "
+                + "(--direction forward)"
         }
     }
 
@@ -53,6 +63,14 @@ public enum RunError: Error, CustomStringConvertible, Sendable {
         case let error as ExportError: return .outputFormat(error)
         case let error as MediaError: return .overlay(error)
         default: return .outputFormat(.invalidArgument("\(error)"))
+        }
+    }
+
+    /// Wraps an error of the predictor path (`PredictorRun`).
+    static func fromPredictor(_ error: PredictorError) -> RunError {
+        switch error {
+        case let .frameUnreadable(_, cause): return fromSource(cause)
+        default: return .predictor(error)
         }
     }
 

@@ -87,6 +87,9 @@ public struct FrameProgress: Sendable {
     /// Seconds spent so far waiting for decoded frames, and writing outputs.
     public var decodeSeconds: Double = 0
     public var outputSeconds: Double = 0
+    /// Frames processed so far by this run (a both-direction run counts its first prompted frame
+    /// in each pass, so it processes one frame more than the file holds).
+    public var framesDone: Int = 0
 }
 
 /// Why a run ended where it did.

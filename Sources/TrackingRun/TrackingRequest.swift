@@ -95,7 +95,16 @@ public enum MaskFormat: String, Sendable, Codable, CaseIterable {
 public struct OutputOptions: Sendable {
     /// Directory for masks (created if missing); nil writes no masks.
     public var directory: String?
-    public var format: MaskFormat = .rle
+    /// Mask formats written into `directory`, each at most once, in the order given (their files
+    /// do not collide: `OutputLayout`). Never empty.
+    public var formats: [MaskFormat] = [.rle]
+    /// The first (main) format; setting it makes it the only one.
+    public var format: MaskFormat {
+        get { formats.first ?? .rle }
+        set { formats = [newValue] }
+    }
+    /// Largest object id every format can hold (nil: no limit).
+    public var maxObjectID: Int? { formats.compactMap(\.maxObjectID).min() }
     /// Overlay video path (.mp4), or nil.
     public var overlay: String?
     /// Directory for low-res logits as .npy, or nil.
@@ -105,11 +114,28 @@ public struct OutputOptions: Sendable {
     public var recordJSONL = false
 
     public init(directory: String?, format: MaskFormat = .rle, overlay: String? = nil, logitsDirectory: String? = nil) {
+        self.init(directory: directory, formats: [format], overlay: overlay, logitsDirectory: logitsDirectory)
+    }
+
+    /// Several formats at once (duplicates are dropped; an empty list means rle).
+    public init(directory: String?, formats: [MaskFormat], overlay: String? = nil, logitsDirectory: String? = nil) {
         self.directory = directory
-        self.format = format
+        var unique: [MaskFormat] = []
+        for format in formats where !unique.contains(format) { unique.append(format) }
+        self.formats = unique.isEmpty ? [.rle] : unique
         self.overlay = overlay
         self.logitsDirectory = logitsDirectory
     }
+}
+
+/// Which way a file is tracked from its prompts.
+public enum TrackingDirection: String, Sendable, Codable, CaseIterable {
+    /// From the earliest prompted frame to the end.
+    case forward
+    /// From the earliest prompted frame back to frame 0.
+    case backward
+    /// Forward, then backward: every frame of the file.
+    case both
 }
 
 /// Everything a tracking run needs.
@@ -126,6 +152,10 @@ public struct TrackingRequest: Sendable {
     public var trackerOptions: TrackerOptions
     /// Keep the newest frame's RGB at source size for `TrackingRun.latestFrame` (a live view).
     public var keepLatestFrame = false
+    /// Which way to track (nil: both for files, forward for live sources). Prompts after frame 0
+    /// and backward tracking use the official predictor's semantics on a file read at random
+    /// (`PredictorRun`); prompts on frame 0 tracked forward stream with bounded memory.
+    public var direction: TrackingDirection?
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), prompts: [TrackingPrompt], output: OutputOptions,
                 maxFrames: Int? = nil, live: Bool? = nil, trackerOptions: TrackerOptions = TrackerOptions()) {

@@ -31,6 +31,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var openedSize: (width: Int, height: Int)?
     private var suspendRequested = false
     private var latest: (frame: Int, image: RGBImage)?
+    private var activeOutputs: RunOutputs?
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks()) {
         self.model = model
@@ -50,12 +51,29 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
 
     private var isSuspending: Bool { lock.withLock { suspendRequested } }
 
+    /// Stops the run and finishes its outputs now, from any thread, without waiting for the frame
+    /// being tracked (it is dropped): masks.jsonl and the overlay hold every frame written so
+    /// far. Waits at most `timeout` seconds for a frame being written. Returns the frames
+    /// written, or nil when the outputs are not open yet (or could not be locked in time: the
+    /// partial masks.jsonl then holds every finished frame).
+    public func finishNow(timeout: Double) -> Result<Int, RunError>? {
+        stopFlag.interrupt()
+        guard let outputs = lock.withLock({ activeOutputs }) else { return nil }
+        return outputs.finishNow(timeout: timeout)
+    }
+
     /// The source's frame size once it is open (nil before; thread-safe).
     public var sourceSize: (width: Int, height: Int)? { lock.withLock { openedSize } }
 
     /// The newest tracked frame's RGB at source size, with its index (`request.keepLatestFrame`;
     /// nil before the first frame; thread-safe).
     public var latestFrame: (frame: Int, image: RGBImage)? { lock.withLock { latest } }
+
+    /// Records the opened source's size and tells `hooks.onSourceOpened`.
+    func sourceOpened(width: Int, height: Int, frameCount: Int?) {
+        lock.withLock { openedSize = (width, height) }
+        hooks.onSourceOpened?(width, height, frameCount)
+    }
 
     /// Queues a prompt for the next frame tracked (thread-safe). A later prompt for the same
     /// object replaces an earlier queued one.
@@ -82,6 +100,15 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     @discardableResult
     public func run(progress: (FrameProgress) -> Void = { _ in }) throws(RunError) -> TrackingSummary {
         guard !request.prompts.isEmpty else { throw .noPrompts }
+        if wantsPredictor {
+            do {
+                let video = try PredictorRun.open(request)
+                defer { video.close() }
+                return try PredictorRun(run: self, video: video, stop: stopFlag).execute(progress: progress)
+            } catch .notRandomAccess(_) where request.direction != .backward && request.direction != .both {
+                // A stream with the default direction: forward, later prompts applied when reached.
+            }
+        }
         var inputOptions = request.inputOptions
         inputOptions.interrupt = stopFlag
         let reader: FrameReader
@@ -101,8 +128,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             options.frameCount = request.maxFrames.map { min($0, count) } ?? count
         }
         var promptsByFrame = try checkedPrompts(width: width, height: height, frameCount: options.frameCount)
-        lock.withLock { openedSize = (width, height) }
-        hooks.onSourceOpened?(width, height, options.frameCount)
+        sourceOpened(width: width, height: height, frameCount: options.frameCount)
         let frameRate = info.frameRate?.value ?? 30
 
         // Resume: restore the tracker and the outputs, or start fresh when either cannot be used.
@@ -121,6 +147,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             tracker = VideoTracker(model: model, sourceHeight: height, sourceWidth: width, options: options)
             outputs = try RunOutputs(output: request.output, width: width, height: height, frameRate: frameRate)
         }
+        lock.withLock { activeOutputs = outputs }
         var clock = RunClock()
         var tracked = 0
         var stopped = false
@@ -190,6 +217,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                     return records
                 }
                 if request.keepLatestFrame, let rgb = frame.rgb { lock.withLock { latest = (t, rgb) } }
+                if outputs.isFinished { stopped = true; break }  // `finishNow` closed them: the frame was dropped
                 tracked += 1
                 if let checkpoint = hooks.checkpoint, (t + 1) % checkpoint.everyFrames == 0 { try saveCheckpoint() }
                 progress(FrameProgress(frame: t, pts: frame.pts,
@@ -198,13 +226,13 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                                        droppedFrames: reader.droppedFrames, totalFrames: options.frameCount,
                                        timings: tracker.timings,
                                        promptedObjects: results.filter(\.prompted).map(\.objectID),
-                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds))
+                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds, framesDone: tracked))
             }
         } catch {
             if case .source(.interrupted) = error {
                 stopped = true
             } else {
-                if !isSuspending { try? outputs.finish() }
+                if !isSuspending { outputs.finishAfterFailure() }
                 throw error
             }
         }
@@ -230,6 +258,16 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         return TrackingSummary(endReason: endReason, sourceEnd: sourceEnd, framesTracked: tracked, droppedFrames: reader.droppedFrames,
                                seconds: clock.elapsed, stopped: stopped, sourceWidth: width, sourceHeight: height,
                                suspended: suspended, resumedAfterFrame: resumedAfter, checkpointFrame: lastCheckpoint)
+    }
+
+    /// True when the run takes the predictor path (`PredictorRun`): a prompt after frame 0 (the
+    /// official predictor attends to every prompted frame, later ones too, and tracks from the
+    /// first one) or backward tracking, unless the request is live or a daemon job that saves and
+    /// resumes its streaming state. A stream (no random access) falls back to the streaming path
+    /// unless a backward pass was asked for explicitly.
+    var wantsPredictor: Bool {
+        guard request.live != true, hooks.checkpoint == nil, hooks.resume == nil else { return false }
+        return request.direction == .backward || request.prompts.contains { $0.frame > 0 }
     }
 
     private func nextFrame(_ reader: FrameReader) throws(RunError) -> VideoFrame? {

@@ -51,7 +51,9 @@ struct CommandFailure: Error, CustomStringConvertible {
             case let .source(media): self.init(media, exit: CommandFailure.exit(for: media))
             case let .output(file): self.init(file.description, exit: file.isOutOfSpace ? .ioError : .cannotCreate)
             case .overlay: self.init(error.description, exit: .cannotCreate)
-            case .tracker, .resume: self.init(error.description, exit: .failure)
+            case .notRandomAccess: self.init(error.description, exit: .usage)
+            case .predictor(.prompt), .predictor(.invalidFrame): self.init(error.description, exit: .dataError)
+            case .tracker, .predictor, .resume: self.init(error.description, exit: .failure)
             }
         case let error as MediaError: self.init(error, exit: CommandFailure.exit(for: error))
         case let error as FileError: self.init(error.description, exit: error.isOutOfSpace ? .ioError : .cannotCreate)
@@ -60,6 +62,9 @@ struct CommandFailure: Error, CustomStringConvertible {
         case let error as ConfigError: self.init(error.description, exit: .dataError)
         case let error as PromptError: self.init(error.description, exit: .dataError)
         case let error as ExportError: self.init(error.description, exit: .dataError)
+        case let error as StoredMasksError:
+            if case .notMasks = error { self.init(error.description, exit: .noInput) } else { self.init(error.description, exit: .dataError) }
+        case let error as MaskImageError: self.init(error.description, exit: .dataError)
         default: self.init("\(error)", exit: .failure)
         }
     }

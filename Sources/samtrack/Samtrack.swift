@@ -12,7 +12,7 @@ struct Samtrack: ParsableCommand {
         commandName: "samtrack",
         abstract: "Track and segment objects in video with SAM 2 / SAM 2.1, natively.",
         version: "0.1.0",
-        subcommands: [TrackCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self, FinetuneCommand.self]
+        subcommands: [TrackCommand.self, RenderCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self, FinetuneCommand.self]
     )
 
     /// Tunes the allocator (freed tensors are reused, not returned to the kernel: `HeapTuning`),
@@ -65,9 +65,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "JSON model config overriding the inferred one.")
     var config: String?
 
+    /// The checkpoint file: --model, else the default model.
+    func checkpointPath() throws -> String {
+        try model ?? DefaultModel.resolve()
+    }
+
     /// Loads the model (config: --config, else <checkpoint>.json beside it, else the official preset).
     func load() throws -> SAM2Model {
-        try SAM2Model.load(checkpoint: model ?? DefaultModel.resolve(),
+        try SAM2Model.load(checkpoint: checkpointPath(),
                            config: config.map { try ConfigInference.load(configFile: $0) })
     }
 }

@@ -129,7 +129,20 @@ struct Samtrackd: AsyncParsableCommand {
             """)
 
         let http = daemonConfig.http
-        let handler = APIHandler(manager: manager)
+        let media: MediaRegistry
+        do {
+            media = try MediaRegistry(root: daemonConfig.mediaRoot, limits: daemonConfig.uploads, policy: manager.policy,
+                                      log: { logger.info("\($0)") })
+        } catch {
+            fail(.cannotCreate, "cannot open the media root: \(error)")
+        }
+        let mediaRoot = daemonConfig.mediaRoot, sourceRoots = daemonConfig.sourceRoots
+        let frames = MediaFrameServer(roots: { $0.uploaded ? [mediaRoot] : sourceRoots })
+        let sessions = SessionManager(limits: daemonConfig.sessions, models: manager.models,
+                                      defaultModel: daemonConfig.defaultModel,
+                                      findMedia: { id in RegisteredMedia(record: try media.record(id), server: frames) },
+                                      log: { logger.info("\($0)") })
+        let handler = APIHandler(manager: manager, sessions: sessions, media: media, frames: frames)
         let app = Application(
             responder: DaemonResponder(handler: handler),
             server: .http1(configuration: .init(
@@ -150,7 +163,8 @@ struct Samtrackd: AsyncParsableCommand {
         // scheduler drains (running jobs finish their frame and save their state, their event
         // streams end), then the server stops.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: JobService(manager: manager, logger: logger))],
+            services: [.init(service: app), .init(service: JobService(manager: manager, logger: logger)),
+                       .init(service: SessionService(sessions: sessions))],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -169,6 +183,16 @@ struct Samtrackd: AsyncParsableCommand {
     func fail(_ code: DaemonExit, _ message: String) -> Never {
         FileHandle.standardError.write(Data("samtrackd: error: \(message)\n".utf8))
         Foundation.exit(code.rawValue)
+    }
+}
+
+/// Expires idle sessions until shutdown, then closes every session.
+struct SessionService: Service {
+    let sessions: SessionManager
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await sessions.runSweeper() }
+        sessions.closeAll()
     }
 }
 

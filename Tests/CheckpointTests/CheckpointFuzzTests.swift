@@ -13,6 +13,7 @@
 
 import Foundation
 import XCTest
+import FileIO
 import Tensor
 import TestSupport
 @testable import Checkpoint

@@ -1,5 +1,5 @@
-// Checksums (issue 23, finding 3): CRC-32 itself (known values, slicing-by-8 against the
-// bit-by-bit definition, parallel pieces and `combine`), and the default model with single bytes
+// Checksums (issue 23, finding 3): CRC-32 in parallel pieces (CRC-32 itself is FileIO's, tested in
+// Tests/ExportTests/CRC32Tests.swift), and the default model with single bytes
 // damaged at 72 deterministic offsets spread over every part of its zip file: each damaged copy
 // either fails with an error naming the file (and, for tensor data, the tensor's checkpoint key),
 // or loads bit-identical weights, and the latter only for bytes the reader provably never reads
@@ -8,37 +8,13 @@
 
 import Foundation
 import XCTest
+import FileIO
 import Tensor
 import TestSupport
 @testable import Checkpoint
 
 final class ChecksumTests: XCTestCase {
-    /// CRC-32 one bit at a time, straight from the definition (the test oracle).
-    private func naiveCRC(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        return ~crc
-    }
-
-    func testKnownValuesAndTheBitwiseDefinition() {
-        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) }, 0xCBF4_3926)
-        XCTAssertEqual([UInt8]().withUnsafeBytes { CRC32.checksum($0) }, 0)
-        var generator = SeededGenerator(seed: 3)
-        let bytes = (0..<12_400).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-        // Every start alignment, lengths around the 8-byte steps and around the 4 KiB where the
-        // four-lane loop takes over (lanes of 1024 bytes, then the rest serially).
-        for start in 0..<9 {
-            for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4095, 4096, 4097, 4127, 4128, 4129, 12_345 - start] {
-                let slice = Array(bytes[start..<(start + length)])
-                XCTAssertEqual(slice.withUnsafeBytes { CRC32.checksum($0) }, naiveCRC(slice), "start \(start) length \(length)")
-            }
-        }
-    }
-
-    func testParallelPiecesAndCombineEqualOnePass() {
+    func testParallelPiecesEqualOnePass() {
         let count = 3 * 4096 + 1234
         var state: UInt32 = 4
         let bytes = (0..<count).map { _ -> UInt8 in
@@ -48,12 +24,6 @@ final class ChecksumTests: XCTestCase {
         let whole = bytes.withUnsafeBytes { CRC32.checksum($0) }
         for pieceSize in [1, 7, 4096, count - 1, count, count + 1] {
             XCTAssertEqual(bytes.withUnsafeBytes { CRC32.parallelChecksum($0, pieceSize: pieceSize) }, whole, "pieces of \(pieceSize)")
-        }
-        for split in [0, 1, 8, 1000, count / 2, count - 1, count] {
-            let a = bytes[..<split].withUnsafeBytes { CRC32.checksum($0) }
-            let b = bytes[split...].withUnsafeBytes { CRC32.checksum($0) }
-            XCTAssertEqual(CRC32.combine(a, b, length: count - split), whole, "split at \(split)")
-            XCTAssertEqual(bytes[split...].withUnsafeBytes { CRC32.update(a, $0) }, whole, "update at \(split)")
         }
     }
 

@@ -38,6 +38,13 @@ final class VideoPredictorParityTests: XCTestCase {
         XCTAssertEqual(figures.propagatedFrames, 18 + 7)
     }
 
+    /// The session with add_all_frames_to_correct_as_cond=False (the official build's default):
+    /// corrections stay non-conditioning outputs; the propagations start beside them (16, 14, 19).
+    func testInteractiveSessionWithCorrectionsNotConditioning() throws {
+        let figures = try replay("micro_session_nocond")
+        XCTAssertEqual(figures.propagatedFrames, 24 + 8 + 15 + 9)
+    }
+
     func replay(_ name: String) throws -> SessionReplay.Figures {
         let reference = try Fixtures.reference("video/\(name).safetensors")
         let replay = try SessionReplay(reference, tolerance: tolerance)
@@ -48,7 +55,7 @@ final class VideoPredictorParityTests: XCTestCase {
         let frames = TensorFrames((0..<count).map { TrackingFixture.frame(raw, index: $0, size: model.config.imageSize) },
                                   sourceWidth: replay.sourceWidth, sourceHeight: replay.sourceHeight)
         let predictor = VideoPredictor(model: model, frames: frames,
-                                       options: PredictorOptions(fillHoleArea: 0, correctionsAsConditioning: true))
+                                       options: PredictorOptions(fillHoleArea: 0, correctionsAsConditioning: reference.int("add_all_frames_to_correct_as_cond") == 1))
         let figures = try replay.run(predictor)
         print(String(format: "%@: worst logits relative L2 %.3e, pointers %.3e over %d results, %d memories", name,
                      figures.worstLogits, figures.worstPointer, figures.comparedFrames, figures.comparedMemories))

@@ -172,7 +172,30 @@ final class TrackErrorTests: XCTestCase {
         // Issue 23, finding 11: a prompt past the last frame was ignored with exit 0 (cups.mp4 has 300 frames).
         try expectFailure([cups, "--model", model] + box + ["--point", "2@400:100,100"], status: 65,
                           mentions: ["object 2", "frame 400", "past the end"])
-        try expectFailure([cups, "--model", model, "--box", "1@3:100,100,400,400"], status: 65, mentions: ["frame 3", "frame 0"])
+    }
+
+    func testPromptsAfterFrameZeroOnAStream() throws {
+        // A pipe is read forward only: the default direction tracks it forward from frame 0, which
+        // needs a prompt there; an explicit backward pass names the fix.
+        let dir = try TemporaryDirectory("late")
+        let ffmpeg = try requiredTool("ffmpeg")
+        let remux = try ChildProcess.run(ffmpeg, ["-nostdin", "-v", "error", "-i", cups, "-frames:v", "8", "-an",
+                                                  "-vf", "scale=320:180", "-f", "mpegts", dir.file("cups.ts")], timeout: 60)
+        XCTAssertEqual(remux.status, 0, remux.summary)
+        func track(_ extra: [String]) throws -> ProcessResult {
+            let child = try ChildProcess(try Samtrack.path(), ["track", "-", "--model", model, "--box", "1@3:10,10,200,150",
+                                                               "--output", dir.file("out-\(extra.count)")] + extra,
+                                         standardInput: dir.file("cups.ts"))
+            XCTAssertTrue(child.wait(timeout: 120))
+            return child.result
+        }
+        let forward = try track([])
+        XCTAssertEqual(forward.status, 65, forward.summary)
+        XCTAssertTrue(forward.stderr.contains("frame 0"), forward.stderr)
+        let both = try track(["--direction", "both"])
+        XCTAssertEqual(both.status, 64, both.summary)
+        XCTAssertTrue(both.stderr.contains("pipe, stream or device"), both.stderr)
+        XCTAssertTrue(both.stderr.contains("--direction forward"), both.stderr)
     }
 
     // MARK: Object ids
@@ -203,7 +226,13 @@ final class TrackErrorTests: XCTestCase {
             (["--point", "1@x:10,10"], ["--point", "frame"]),
             (["--point", "1@-2:10,10"], ["--point", "frame"]),
             (["--point", "1@2@3:10,10"], ["--point", "id@frame"]),
-            (["--mask", "1"], ["--mask", "expected id:values"]),
+            (["--mask", "1"], ["--mask", "expected id:file"]),
+            (["--mask", "1@2"], ["--mask", "expected id:file"]),
+            (["--mask", "@x:mask.png"], ["--mask", "frame"]),
+            (["--box", "1:100,100,400,400", "--format", "rle,gif"], ["--format", "gif"]),
+            (["--box", "1:100,100,400,400", "--input-option", "video_size"], ["--input-option", "key=value"]),
+            (["--box", "1:100,100,400,400", "--input-option", "a=1", "--input-option", "a=2"], ["--input-option", "twice"]),
+            (["--box", "1:100,100,400,400", "--progress", "plain"], ["--quiet", "--progress"]),  // expectFailure adds --quiet
         ]
         for (prompt, mentions) in cases {
             try expectFailure([cups, "--model", model] + prompt, status: 64, mentions: mentions)

@@ -63,7 +63,7 @@ final class DaemonEndToEndTests: XCTestCase {
         for frame in frames {
             let objects = frame.json["objects"] as? [[String: Any]] ?? []
             XCTAssertEqual(objects.compactMap { $0["id"] as? Int }, [1, 2])
-            XCTAssertEqual(objects.first?.keys.sorted(), ["area", "bbox", "id", "score"])
+            XCTAssertEqual(objects.first?.keys.sorted(), ["area", "bbox", "id", "rle", "score"])
         }
         XCTAssertEqual(events.last?.json["status"] as? String, "succeeded")
 

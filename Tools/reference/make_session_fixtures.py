@@ -22,9 +22,16 @@ Scripts (source coordinates are bedroom.mp4's 960x540):
   micro_session_cli  issue 26: prompts on frames 0 and 10, propagate forward from the first
                      prompted frame, then reverse=True (which, from frame 0, yields nothing).
   micro_session_cli_late  the same with the first prompt on frame 6, so the reverse pass runs.
+  micro_session_nocond    the session with add_all_frames_to_correct_as_cond=False (the official
+                     build's default): corrections stay non-conditioning outputs, which a
+                     propagation starting on their frame would track again, so the propagations
+                     start next to them (16 forward, 14 and 19 in reverse) and use them as memory.
 
-Run:  Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py
-      (micro, writes Fixtures/video/micro_session*.safetensors)
+  micro_session_cli_png   CLI_LATE's run with a 128x128 source (prompts scaled), for the
+                     end-to-end test of `samtrack track` on the frames written as PNGs.
+
+Run:  Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py [NAME...]
+      (micro, writes Fixtures/video/micro_session*.safetensors, or only the NAMEs given)
       Tools/reference/venv.sh python Tools/reference/make_session_fixtures.py --full-size OUT_DIR
       (Tools/parity.sh session: SAM 2.1 tiny at 1024 px, 24 real frames, never committed)"""
 import json
@@ -74,7 +81,23 @@ CLI = [
 
 CLI_LATE = [dict(step, frame=6) if step.get("frame") == 0 else step for step in CLI]
 
-SCRIPTS = {"micro_session": SESSION, "micro_session_cli": CLI, "micro_session_cli_late": CLI_LATE}
+# The CLI's end-to-end parity run (`samtrack track` on the 24 frames written as 128x128 PNGs, so
+# that the model sees exactly these frames): CLI_LATE's prompts in 128x128 source pixels.
+CLI_PNG = [
+    {"op": "points", "frame": 6, "object": 1, "box": [40, 20, 69, 67]},
+    {"op": "points", "frame": 10, "object": 2, "points": [[93, 40]], "labels": [1]},
+    {"op": "mask", "frame": 10, "object": 3, "ellipse": [27, 51, 12, 16]},
+    {"op": "points", "frame": 10, "object": 1, "points": [[53, 40], [64, 27]], "labels": [1, 0]},
+    {"op": "propagate", "start": None, "max": None, "reverse": False},
+    {"op": "propagate", "start": None, "max": None, "reverse": True},
+]
+
+NOCOND = [dict(step, start={15: 16 if not step.get("reverse") else 14, 20: 19}[step["start"]])
+          if step["op"] == "propagate" and step["start"] is not None else step for step in SESSION]
+
+# name -> (script, add_all_frames_to_correct_as_cond[, source (height, width)])
+SCRIPTS = {"micro_session": (SESSION, True), "micro_session_cli": (CLI, True), "micro_session_cli_late": (CLI_LATE, True),
+           "micro_session_nocond": (NOCOND, False), "micro_session_cli_png": (CLI_PNG, True, (128, 128))}
 
 
 def object_output(state, obj_idx, frame, is_cond):
@@ -185,19 +208,19 @@ def float_memory(model):
     return model
 
 
-def micro_model():
+def micro_model(corrections_as_cond=True):
     model = micro_models.build("micro", 1, version21=True, video=True)
     weights = torch.load(os.path.join(FIXTURES, "models", "micro.pt"), map_location="cpu", weights_only=True)
     model.load_state_dict(weights["model"], strict=True)
-    model.add_all_frames_to_correct_as_cond = True
+    model.add_all_frames_to_correct_as_cond = corrections_as_cond
     model.clear_non_cond_mem_around_input = False  # sam2 1.1.0 crashes with it on (undefined helper)
     return float_memory(model.eval())
 
 
-def write(path, tensors, script, source_hw, extra):
+def write(path, tensors, script, source_hw, extra, corrections_as_cond=True):
     meta = {"frames": FRAMES, "source_height": source_hw[0], "source_width": source_hw[1],
-            "script": json.dumps(script), "torch": torch.__version__, "add_all_frames_to_correct_as_cond": 1,
-            **extra}
+            "script": json.dumps(script), "torch": torch.__version__,
+            "add_all_frames_to_correct_as_cond": int(corrections_as_cond), **extra}
     write_safetensors(path, tensors, meta)
     print("wrote", path, f"({os.path.getsize(path) / 1e6:.2f} MB, {len(tensors)} tensors)")
 
@@ -208,13 +231,17 @@ def main_micro():
         frames = np.frombuffer(f.read(), dtype=np.uint8).reshape(FRAMES, 128, 128, 3)
     images = video.normalise(frames)
     written = []
-    for name, script in SCRIPTS.items():
+    only = sys.argv[1:]
+    for name, (script, as_cond, *size) in SCRIPTS.items():
+        if only and name not in only:
+            continue
         print(name)
+        source_hw = size[0] if size else (video.SOURCE_H, video.SOURCE_W)
         with torch.no_grad():
-            t = run_script(micro_model(), images, script, (video.SOURCE_H, video.SOURCE_W))
+            t = run_script(micro_model(as_cond), images, script, source_hw)
         path = os.path.join(OUT, f"{name}.safetensors")
-        write(path, t, script, (video.SOURCE_H, video.SOURCE_W),
-              {"checkpoint": "models/micro.pt", "config": "models/micro.json", "seed": 1})
+        write(path, t, script, source_hw,
+              {"checkpoint": "models/micro.pt", "config": "models/micro.json", "seed": 1}, as_cond)
         written.append(os.path.relpath(path, FIXTURES))
     update_manifest(FIXTURES, written)
 

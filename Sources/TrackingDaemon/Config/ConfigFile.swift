@@ -2,6 +2,7 @@
 // paths relative to the file, defaults filled in, then `DaemonConfig.validated()`.
 
 import Foundation
+import TrackingRun
 
 /// The file's JSON shape.
 struct ConfigFile: Decodable {

@@ -17,6 +17,7 @@
 
 import FileIO
 import Foundation
+import TrackingRun
 
 /// Errors reading or checking the config file (the daemon refuses to start).
 public struct ConfigFileError: Error, CustomStringConvertible, Equatable {
@@ -166,6 +167,9 @@ public struct DaemonConfig: Sendable {
         self.threadsPerJob = threadsPerJob
         self.token = token
     }
+
+    /// The model a session uses when it names none: "default" when configured, else the first name.
+    public var defaultModel: String { models["default"] != nil ? "default" : models.keys.sorted().first ?? "" }
 
     /// Threads each running job's kernels use, so that running jobs x threads <= cores.
     public var effectiveThreadsPerJob: Int {

@@ -5,6 +5,7 @@
 // 4xx/5xx with {"error": {"code", "message"}} (ErrorCatalogue.swift, docs/openapi.yaml).
 
 import Foundation
+import TrackingRun
 
 /// Routes requests to the job manager.
 public final class APIHandler: Sendable {
@@ -14,11 +15,31 @@ public final class APIHandler: Sendable {
 
     /// Interactive sessions (nil: the session routes answer 404).
     public let sessions: SessionManager?
+    /// Registered media and their frames (nil: the media routes answer 404).
+    public let media: MediaRegistry?
+    public let frames: MediaFrameServer?
 
-    public init(manager: JobManager, sessions: SessionManager? = nil, keepAliveInterval: Double = 15) {
+    public init(manager: JobManager, sessions: SessionManager? = nil, media: MediaRegistry? = nil, frames: MediaFrameServer? = nil,
+                keepAliveInterval: Double = 15) {
         self.manager = manager
         self.sessions = sessions
+        self.media = media
+        self.frames = frames
         self.keepAliveInterval = keepAliveInterval
+    }
+
+    /// Where the server should stream a request's body instead of collecting it (an upload to
+    /// POST /v1/media that is not JSON), with the most bytes it may hold; nil for other requests.
+    public func uploadDestination(method: String, path: String, contentType: String?) throws -> (path: String, limit: Int)? {
+        guard method.uppercased() == "POST", path == "/v1/media" || path == "/v1/media/", let media,
+              !(contentType?.lowercased().hasPrefix("application/json") ?? false) else { return nil }
+        return (try media.newUploadPath(), media.limits.maxBytes)
+    }
+
+    /// The response for an upload that exceeded `uploads.max_bytes`.
+    public func uploadTooLargeResponse(limit: Int) -> APIResponse {
+        manager.metrics.httpRequest(status: 413)
+        return .error(APIError(.uploadTooLarge, "the upload exceeds \(limit) bytes (uploads.max_bytes in the daemon's config)"))
     }
 
     /// Largest mask a request's RLE may describe (pixels): bounded before anything is decoded.
@@ -70,6 +91,9 @@ public final class APIHandler: Sendable {
             let text = manager.metrics.render(jobCounts: manager.counts(), loadedModels: manager.models.loadedNames.count)
             return APIResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                                body: .bytes(Array(text.utf8)))
+        case let p where p.count >= 2 && p[0] == "v1" && p[1] == "media":
+            guard let media, let frames else { throw APIError.routeNotFound(method, request.path) }
+            return try await MediaRoutes(media: media, sessions: sessions, frames: frames).route(request, p)
         case let p where p.count >= 2 && p[0] == "v1" && p[1] == "sessions":
             guard let sessions else { throw APIError.routeNotFound(method, request.path) }
             return try await SessionRoutes(sessions: sessions, maxMaskPixels: maxMaskPixels).route(request, p)

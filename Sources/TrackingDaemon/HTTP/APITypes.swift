@@ -13,6 +13,9 @@ public struct APIRequest: Sendable {
     /// Header values by lower-cased name.
     public var headers: [String: String]
     public var body: [UInt8]
+    /// An upload the server streamed to this file instead of `body` (POST /v1/media), with its
+    /// length; the handler takes the file over (moves it into the media root, or removes it).
+    public var bodyFile: (path: String, bytes: Int)?
 
     public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: [UInt8] = []) {
         self.method = method.uppercased()

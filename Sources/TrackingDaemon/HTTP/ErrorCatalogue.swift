@@ -25,6 +25,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case jobNotRunning = "job_not_running"
     case mediaInUse = "media_in_use"
     case propagationRunning = "propagation_running"
+    case noMasks = "no_masks"
     case bodyTooLarge = "body_too_large"
     case promptsTooLarge = "prompts_too_large"
     case uploadTooLarge = "upload_too_large"
@@ -64,7 +65,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .sourceNotAllowed: return 403
         case .notFound, .jobNotFound, .mediaNotFound, .sessionNotFound, .objectNotFound: return 404
         case .methodNotAllowed: return 405
-        case .outputInUse, .jobFinished, .jobNotRunning, .mediaInUse, .propagationRunning: return 409
+        case .outputInUse, .jobFinished, .jobNotRunning, .mediaInUse, .propagationRunning, .noMasks: return 409
         case .bodyTooLarge, .promptsTooLarge, .uploadTooLarge, .sessionTooLarge: return 413
         case .invalidPrompt, .unknownModel, .promptOutsideFrame, .badMask, .notMedia, .frameOutOfRange, .noPromptOnFirstFrame, .tooManyObjects, .unsupportedOutput,
              .bf16Unsupported, .sourceNotFound, .unreadableSource:

@@ -1,5 +1,6 @@
 // JobSpec: the JSON body of `POST /v1/jobs` (DESIGN §7) and of `POST /v1/jobs/{id}/prompts`,
-// decoded strictly (unknown keys are errors) and turned into the library's `TrackingPrompt`s.
+// decoded strictly (unknown keys are errors). Each prompt is TrackingRun's `PromptSpec` (shared
+// with the CLI's prompts file), turned into the library's `TrackingPrompt`s.
 //
 // {"source": "/srv/videos/clip.mp4", "model": "tiny",
 //  "prompts": [{"object": 1, "frame": 0, "box": [x1, y1, x2, y2]},
@@ -16,104 +17,11 @@ import SAM2
 import Tensor
 import TrackingRun
 
-/// One prompt for one object.
-public struct PromptSpec: Codable, Sendable, Equatable {
-    /// Positive object id.
-    public var object: Int
-    /// Frame (tracked frames, 0 = first) for job creation; absent in prompts added while running.
-    public var frame: Int?
-    /// [x1, y1, x2, y2].
-    public var box: [Double]?
-    /// [[x, y], [x, y, label], ...].
-    public var points: [[Double]]?
-    /// COCO RLE mask at the source resolution.
-    public var mask: COCORLE?
-
-    public init(object: Int, frame: Int? = nil, box: [Double]? = nil, points: [[Double]]? = nil, mask: COCORLE? = nil) {
-        self.object = object
-        self.frame = frame
-        self.box = box
-        self.points = points
-        self.mask = mask
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case object, frame, box, points, mask }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        object = try c.decode(Int.self, forKey: .object)
-        frame = try c.decodeIfPresent(Int.self, forKey: .frame)
-        box = try c.decodeIfPresent([Double].self, forKey: .box)
-        points = try c.decodeIfPresent([[Double]].self, forKey: .points)
-        mask = try c.decodeIfPresent(COCORLE.self, forKey: .mask)
-    }
-
-    /// Largest mask side accepted (pixels), before the source size is known.
-    static let maxMaskSide = 16_384
-
-    /// Checks the prompt's JSON shape and every rule that needs no source (ids, labels, box
-    /// order, finite numbers: `PromptRules` without a frame size); throws 400 `invalid_prompt`.
+extension PromptSpec {
+    /// `validate(at:)` (TrackingRun's `PromptSpec`, the one decoder of JSON prompts) as the
+    /// API's 400 `invalid_prompt`.
     public func check(at index: Int) throws(APIError) {
-        let name = "prompts[\(index)] (object \(object))"
-        if let frame, frame < 0 { throw APIError(.invalidPrompt, "\(name): frame must be 0 or more") }
-        guard box != nil || points != nil || mask != nil else {
-            throw APIError(.invalidPrompt, "\(name): give a box, points or a mask")
-        }
-        if mask != nil && (box != nil || points != nil) {
-            throw APIError(.invalidPrompt, "\(name): a mask prompt cannot be combined with a box or points")
-        }
-        if let box, box.count != 4 {
-            throw APIError(.invalidPrompt, "\(name): box must be [x1, y1, x2, y2] (4 numbers)")
-        }
-        if let points {
-            guard !points.isEmpty else { throw APIError(.invalidPrompt, "\(name): points is empty") }
-            for (i, p) in points.enumerated() where p.count != 2 && p.count != 3 {
-                throw APIError(.invalidPrompt, "\(name): points[\(i)] must be [x, y] or [x, y, label]")
-            }
-            for (i, p) in points.enumerated() where p.count == 3 && p[2] != 0 && p[2] != 1 {
-                throw APIError(.invalidPrompt, "\(name): points[\(i)] label must be 1 (foreground) or 0 (background)")
-            }
-        }
-        if let mask {
-            guard mask.height > 0, mask.width > 0, mask.height <= Self.maxMaskSide, mask.width <= Self.maxMaskSide else {
-                throw APIError(.invalidPrompt, "\(name): mask size [\(mask.height), \(mask.width)] must be 1...\(Self.maxMaskSide) on each side")
-            }
-        }
-        do {
-            try PromptRules.checkObjectID(object)
-            if let prompt = imagePrompt { try PromptRules.check(prompt, width: nil, height: nil) }
-        } catch {
-            throw APIError(.invalidPrompt, "\(name): \(error.description)")
-        }
-    }
-
-    /// Pixels of the mask prompt (0 for clicks and boxes), for the per-request bound.
-    var maskPixels: Int { mask.map { $0.height * $0.width } ?? 0 }
-
-    /// Clicks and box as the model's prompt type (nil for a mask prompt).
-    var imagePrompt: ImagePrompt? {
-        guard mask == nil else { return nil }
-        var prompt = ImagePrompt()
-        if let box, box.count == 4 { prompt.box = (Float(box[0]), Float(box[1]), Float(box[2]), Float(box[3])) }
-        for p in points ?? [] where p.count >= 2 {
-            prompt.points.append((x: Float(p[0]), y: Float(p[1]), label: p.count == 3 ? Int(exactly: p[2]) ?? -1 : 1))
-        }
-        return prompt
-    }
-
-    /// The library prompt (call `check` first). An entry with no box, points or mask (only stored,
-    /// never accepted from a client) is the object's removal at that frame.
-    public func trackingPrompt(frame: Int? = nil) -> TrackingPrompt {
-        let kind: TrackingPrompt.Kind
-        if let mask {
-            kind = .mask(mask.decoded())
-        } else if box == nil && points == nil {
-            kind = .removal
-        } else {
-            kind = .points(imagePrompt ?? ImagePrompt())
-        }
-        return TrackingPrompt(objectID: object, frame: frame ?? self.frame ?? 0, kind: kind)
+        do { try validate(at: index) } catch { throw APIError(.invalidPrompt, error.message) }
     }
 }
 
@@ -244,13 +152,7 @@ public struct AddPromptsSpec: Decodable, Sendable {
     public var prompts: [PromptSpec]
 
     public init(from decoder: Decoder) throws {
-        let probe = try decoder.container(keyedBy: AnyCodingKey.self)
-        if probe.contains(AnyCodingKey(stringValue: "prompts")) {
-            try decoder.rejectUnknownKeys(["prompts"])
-            prompts = try probe.decode([PromptSpec].self, forKey: AnyCodingKey(stringValue: "prompts"))
-        } else {
-            prompts = [try PromptSpec(from: decoder)]
-        }
+        prompts = try PromptList(from: decoder).prompts
     }
 
     /// Shapes and ids; no `frame` (added prompts apply to the next frame tracked).

@@ -2,6 +2,7 @@
 
 import Export
 import Foundation
+import TrackingRun
 
 /// The JSON view of a job.
 public struct JobView: Encodable, Sendable {

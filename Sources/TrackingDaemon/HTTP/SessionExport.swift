@@ -1,5 +1,5 @@
 // SessionExport: `GET /v1/sessions/{id}/masks?format=jsonl|coco|png|palette` — every frame the
-// session has results for, in the export formats of the Export module.
+// session has results for, in frame order, streamed in an export format of the Export module.
 
 import Foundation
 import Export
@@ -18,13 +18,13 @@ struct SessionExport {
         }
     }
 
-    func response(format: String) async throws -> APIResponse {
-        guard format == "jsonl" else {
-            throw APIError(.invalidRequest, "format must be jsonl (coco, png and palette follow)")
-        }
-        let lines = try await records().map { $0.jsonLine + "\n" }.joined()
-        return APIResponse(status: 200, headers: ["Content-Type": "application/x-ndjson",
-                                                  "Content-Disposition": "attachment; filename=\"masks.jsonl\""],
-                           body: .bytes(Array(lines.utf8)))
+    func response(format name: String) async throws -> APIResponse {
+        let format = try MaskExportRequest.format(name)
+        let (width, height) = (session.media.width, session.media.height)
+        let records = try await records()
+        // Every record is checked before the first byte, so that a download is whole or refused.
+        for record in records { try MaskExportRequest.check(record, format: format, width: width, height: height) }
+        let export = try MaskExport(format: format, width: width, height: height, options: MaskExportRequest.options, records: records)
+        return MaskExportRequest.response(format: format, body: .stream(export.chunks()))
     }
 }

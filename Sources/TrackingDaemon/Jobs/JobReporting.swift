@@ -28,7 +28,8 @@ extension ErrorCode {
                 }
             case let .output(file): return (file.isOutOfSpace ? .diskFull : .outputError, error.description)
             case .outputFormat, .overlay: return (.outputError, error.description)
-            case .tracker: return (.trackerError, error.description)
+            case .tracker, .predictor: return (.trackerError, error.description)
+            case .notRandomAccess: return (.sourceError, error.description)
             case .resume: return (.resumeFailed, error.description)
             }
         case let error as ModelError: return (.modelError, error.description)

@@ -72,11 +72,3 @@ struct JobValidator {
         }
     }
 }
-
-extension PromptSpec {
-    /// What the prompt rules check (a mask prompt by its size, without decoding it).
-    var shape: TrackingPrompt.Shape {
-        if let mask { return .mask(width: mask.width, height: mask.height) }
-        return .points(imagePrompt ?? ImagePrompt())
-    }
-}

@@ -9,6 +9,7 @@ import Export
 import SAM2
 import Tensor
 import Tracker
+import TrackingRun
 
 /// The frames of a session's media (a registered upload or source).
 public protocol SessionMedia: Sendable {

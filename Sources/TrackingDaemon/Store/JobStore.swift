@@ -3,6 +3,7 @@
 // any store.
 
 import Foundation
+import TrackingRun
 
 /// A store failure (the database is unreachable, full, or refused a statement).
 public struct JobStoreError: Error, CustomStringConvertible, Sendable {

@@ -11,6 +11,7 @@
 
 import Foundation
 import GRDB
+import TrackingRun
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,30 +1,35 @@
-// CRC32: the zip checksum (IEEE 802.3 polynomial, reflected), used to verify every entry of a
-// checkpoint archive and the whole of a checksummed safetensors file.
+// CRC32: the zip checksum (IEEE 802.3 polynomial, reflected). Checkpoint verifies every entry of
+// a checkpoint archive and the whole of a checksummed safetensors file with it; Export's ZipWriter
+// stores it for every entry it writes.
 //
 // Speed: slicing-by-8 (eight 256-entry tables; each step folds 8 input bytes into the CRC with
 // eight independent table lookups) instead of one lookup per byte; inputs of 4 KiB and more run
 // as four lanes (four quarters of the input, four independent CRCs in one loop, so that one
 // lane's table lookups overlap the others' instead of waiting on a single dependency chain):
 // ~3.1 GB/s per core against ~1.45 GB/s for one lane (zlib 1.2.13's crc32: ~3.3 GB/s; figures in
-// Tools/bench/README.md). Large inputs are also split into pieces that are checksummed in
-// parallel (`Parallel.forEach`). Lanes and pieces are joined with `combine`, which appends a
-// CRC to the CRC of what precedes it without reading the bytes again.
+// Tools/bench/README.md). Lanes are joined with `combine`, which appends a CRC to the CRC of what
+// precedes it without reading the bytes again; Checkpoint uses the same to checksum large inputs
+// in parallel pieces (`CRC32.parallelChecksum`, which needs the thread pool and so lives there).
+//
+// Inlined into callers: `checksum`, `update` and their loop are `@inlinable` and always inlined,
+// so that they are compiled with the caller's optimisation. Checkpoint and Export are built with
+// -O even in debug builds (Package.swift's numeric settings) and FileIO is not: called across the
+// module boundary, the loop would run unoptimised in debug builds at ~1/30 of its speed, and every
+// test that loads a checkpoint would pay for it.
 //
 // Combining, in brief: with the reflected polynomial P, crc(A || B) = crc(A) * x^(8 |B|) mod P
 // xor crc(B) (the initial value and final xor cancel out, because both CRCs carry them). The
 // factor x^(8 |B|) mod P is built by squaring x^8 (powers x^(2^k * 8)) and multiplying the
 // powers that match the bits of |B|: O(log |B|) products of 32 x 32 bits in GF(2).
 
-import Tensor
-
 /// CRC-32 as zip computes it (polynomial 0xEDB88320 reflected, initial value and final xor
 /// 0xFFFFFFFF). `checksum` of "123456789" is 0xCBF43926.
 public enum CRC32 {
     /// The reflected polynomial.
-    static let polynomial: UInt32 = 0xEDB8_8320
+    @usableFromInline static let polynomial: UInt32 = 0xEDB8_8320
 
     /// tables[k * 256 + b]: the CRC contribution of byte b followed by k zero bytes.
-    private static let tables: [UInt32] = {
+    @usableFromInline static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
         for index in 0..<256 {
             var value = UInt32(index)
@@ -40,7 +45,8 @@ public enum CRC32 {
         return tables
     }()
 
-    /// The checksum of `bytes` (one thread).
+    /// The checksum of `bytes` (on the calling thread).
+    @inlinable @inline(__always)
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         update(0, bytes)
     }
@@ -49,6 +55,7 @@ public enum CRC32 {
     /// Inputs of 4 KiB and more are cut into four equal lanes whose CRCs are computed in one
     /// loop (four independent dependency chains keep the CPU's load units busy) and joined with
     /// `combine`; the rest of the input goes through one lane.
+    @inlinable @inline(__always)
     public static func update(_ previous: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress else { return previous }
         let lane = (bytes.count / 32) * 8  // bytes per lane, a multiple of 8
@@ -80,7 +87,8 @@ public enum CRC32 {
     }
 
     /// `update` over `count` bytes at `start`, one 8-byte step after the other.
-    private static func serial(_ previous: UInt32, _ start: UnsafeRawPointer, _ count: Int) -> UInt32 {
+    @inlinable @inline(__always)
+    static func serial(_ previous: UInt32, _ start: UnsafeRawPointer, _ count: Int) -> UInt32 {
         var crc = ~previous
         var p = start
         var remaining = count
@@ -103,37 +111,6 @@ public enum CRC32 {
             }
         }
         return ~crc
-    }
-
-    /// Size of the pieces `parallelChecksum` hands to one worker.
-    static let pieceSize = 4 << 20
-
-    /// The checksum of `bytes`, computed in pieces of `pieceSize` on the project's thread pool
-    /// when the input is large (equal to `checksum(bytes)`).
-    public static func parallelChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        parallelChecksum(bytes, pieceSize: pieceSize)
-    }
-
-    /// `parallelChecksum` with a given piece size (tests use small ones).
-    static func parallelChecksum(_ bytes: UnsafeRawBufferPointer, pieceSize: Int) -> UInt32 {
-        let pieces = (bytes.count + pieceSize - 1) / pieceSize
-        guard pieces > 1, let base = bytes.baseAddress else { return checksum(bytes) }
-        var crcs = [UInt32](repeating: 0, count: pieces)
-        crcs.withUnsafeMutableBufferPointer { out in
-            let results = out.baseAddress!
-            Parallel.forEach(pieces) { range in
-                for piece in range {
-                    let start = piece * pieceSize
-                    let length = min(pieceSize, bytes.count - start)
-                    results[piece] = checksum(UnsafeRawBufferPointer(start: base + start, count: length))
-                }
-            }
-        }
-        var crc = crcs[0]
-        for piece in 1..<pieces {
-            crc = combine(crc, crcs[piece], length: min(pieceSize, bytes.count - piece * pieceSize))
-        }
-        return crc
     }
 
     /// The CRC of A || B from crc(A), crc(B) and B's length in bytes.
@@ -167,10 +144,4 @@ public enum CRC32 {
         }
         return result
     }
-}
-
-/// `value` as exactly 8 lowercase hex digits.
-func hex8(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 8 - digits.count) + digits
 }
