@@ -82,7 +82,7 @@ let package = Package(
 
         // MARK: Fine-tuning (prompt encoder + mask decoder gradients, losses, AdamW, data readers)
         .target(name: "Training",
-                dependencies: ["SAM2", "Tensor", "Checkpoint", "Media", "Export", "FileIO"],
+                dependencies: ["SAM2", "Tensor", "Checkpoint", "Media", "Export", "TrackingRun", "FileIO"],
                 exclude: ["README.md"], swiftSettings: numericSettings),
 
         // MARK: The run library (CLI and daemon) and the daemon library

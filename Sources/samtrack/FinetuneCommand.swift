@@ -115,7 +115,7 @@ struct FinetuneCommand: ParsableCommand {
         options.trackedFraction = trackedFraction
         let summary: FinetuneSummary = try reportingErrors {
             do {
-                var request = FinetuneRequest(model: modelOptions.model ?? DefaultModel.resolve(), data: data, output: output)
+                var request = FinetuneRequest(model: try modelOptions.checkpointPath(), data: data, output: output)
                 request.config = try modelOptions.config.map { try ConfigInference.load(configFile: $0) }
                 request.format = format
                 request.video = video
@@ -128,9 +128,11 @@ struct FinetuneCommand: ParsableCommand {
                 run.onData = display.data
                 run.onStep = display.step
                 run.onEvaluation = display.evaluation
-                let interrupt = InterruptHandler { run.stop() }
-                defer { interrupt.cancel() }
+                // Ctrl-C: stop after the current step and save the weights and the state; a second
+                // one quits at once (the state saved at the last evaluation stays).
+                let interrupt = InterruptHandler(stop: { run.stop() }, quit: { _exit(CLIExit.interrupted.rawValue) })
                 let summary = try run.run()
+                withExtendedLifetime(interrupt) {}
                 display.finish(summary)
                 return summary
             } catch let error as TrainingDataError {
@@ -208,6 +210,13 @@ final class FinetuneDisplay {
         if terminal { write("\r\u{1B}[K") }
         var text = summary.stopped ? "stopped after step \(summary.steps)" : "trained \(summary.steps) steps"
         if let s = summary.secondsPerStep { text += String(format: " (%.3f s/step)", s) }
+        // The loss trend: the mean of the first and of the last tenth of the steps (at least one).
+        let losses = summary.losses
+        if losses.count >= 2 {
+            let n = max(1, losses.count / 10)
+            let first = losses.prefix(n).reduce(0, +) / Double(n), last = losses.suffix(n).reduce(0, +) / Double(n)
+            text += String(format: "; loss %.4f -> %.4f (mean of the first and last %d steps)", first, last, n)
+        }
         if let first = summary.evaluations.first, let last = summary.evaluations.last, first.step != last.step {
             text += String(format: "; held-out mean IoU %.4f -> %.4f", first.meanIoU, last.meanIoU)
         }

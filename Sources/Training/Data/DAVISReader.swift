@@ -24,7 +24,7 @@ enum DAVISReader {
                 guard let image = imageExtensions.map({ "\(images)/\(name)/\(stem).\($0)" }).first(where: DataFiles.isFile) else {
                     throw TrainingDataError.missing(path: "\(images)/\(name)/\(stem).jpg", what: "the image of annotation \(annotation)")
                 }
-                let (masks, w, h) = try DataFiles.paletteMasks(annotation)
+                let (masks, w, h) = try DataFiles.annotationMasks(annotation)
                 let size = try DataFiles.imageSize(image)
                 guard size.width == w && size.height == h else {
                     throw TrainingDataError.maskSize(path: annotation, expectedWidth: size.width, expectedHeight: size.height,

@@ -84,7 +84,7 @@ public struct TrainingData: Sendable {
         switch chosen {
         case .davis: return try DAVISReader.read(root)
         case .coco: return try COCOReader.read(root)
-        case .jsonl: return try MaskJSONLReader.read(root, video: video)
+        case .jsonl: return try JSONLDataReader.read(root, video: video)
         }
     }
 

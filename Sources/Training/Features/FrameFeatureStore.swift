@@ -149,12 +149,12 @@ public final class FrameFeatureStore {
 }
 
 /// Decodes a sequence's pictures at the model's input size: image files one by one, a video's
-/// frames in order with one reader.
+/// frames by number through `RandomAccessVideo` (the same pixels `samtrack track` feeds the model).
 struct FrameImages {
     let sequence: TrainingSequence
     let imageSize: Int
-    private var reader: FrameReader?
-    private var readerPath: String?
+    private var video: RandomAccessVideo?
+    private var videoPath: String?
 
     init(sequence: TrainingSequence, imageSize: Int) {
         self.sequence = sequence
@@ -177,33 +177,32 @@ struct FrameImages {
             } catch let error as MediaError {
                 throw TrainingDataError.unreadableImage(path: path, reason: error.description)
             }
+            guard decoded.width == frame.width && decoded.height == frame.height else {
+                throw TrainingDataError.maskSize(path: frame.annotation, expectedWidth: decoded.width, expectedHeight: decoded.height,
+                                                 width: frame.width, height: frame.height, image: frame.image.path)
+            }
+            return decoded.image!
         case let .video(path, index):
             do {
-                if readerPath != path {
-                    reader?.stop()
-                    reader = try FrameReader(input: path, options: FrameReaderOptions(imageSize: imageSize))
-                    readerPath = path
+                if videoPath != path {
+                    video?.close()
+                    video = try RandomAccessVideo(path)
+                    videoPath = path
                 }
-                var found: VideoFrame? = nil
-                while let next = try reader!.next() {
-                    if next.index == index { found = next; break }
-                    if next.index > index { break }
+                guard index < video!.frameCount else {
+                    throw TrainingDataError.frameOutOfRange(path: frame.annotation, frame: index, frames: video!.frameCount, video: path)
                 }
-                guard let found else {
-                    throw TrainingDataError.frameOutOfRange(path: frame.annotation, frame: index, frames: reader!.framesDelivered,
-                                                            video: path)
+                let info = video!.info
+                guard info.width == frame.width && info.height == frame.height else {
+                    throw TrainingDataError.maskSize(path: frame.annotation, expectedWidth: info.width, expectedHeight: info.height,
+                                                     width: frame.width, height: frame.height, image: frame.image.path)
                 }
-                decoded = found
+                return try video!.modelInput(index, imageSize: imageSize)
             } catch let error as MediaError {
-                throw TrainingDataError.unreadableImage(path: path, reason: error.description)
+                throw TrainingDataError.unreadableImage(path: frame.image.path, reason: error.description)
             }
         }
-        guard decoded.width == frame.width && decoded.height == frame.height else {
-            throw TrainingDataError.maskSize(path: frame.annotation, expectedWidth: decoded.width, expectedHeight: decoded.height,
-                                             width: frame.width, height: frame.height, image: frame.image.path)
-        }
-        return decoded.image!
     }
 
-    func close() { reader?.stop() }
+    func close() { video?.close() }
 }

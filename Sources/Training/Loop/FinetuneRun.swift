@@ -41,6 +41,8 @@ public struct FinetuneSummary: Sendable {
     public var evaluations: [EvalReport]
     /// Mean seconds per optimizer step in this process (nil when no step ran).
     public var secondsPerStep: Double?
+    /// The loss of each step run in this process, in order.
+    public var losses: [Double]
     public var output: String
     public var state: String
 }
@@ -113,11 +115,13 @@ public final class FinetuneRun: @unchecked Sendable {  // the stop flag is behin
             onEvaluation(report)
         }
         var seconds = 0.0, stepsRun = 0, stopped = false
+        var losses: [Double] = []
         while !trainer.isFinished {
             if shouldStop { stopped = true; break }
             let report = try trainer.trainStep()
             seconds += report.seconds
             stepsRun += 1
+            losses.append(report.loss)
             onStep(report)
             if options.evalEvery > 0 && trainer.step % options.evalEvery == 0 && !trainer.isFinished {
                 if let evaluation = try trainer.evaluate() { onEvaluation(evaluation) }
@@ -130,7 +134,7 @@ public final class FinetuneRun: @unchecked Sendable {  // the stop flag is behin
         try trainer.state.write(to: request.statePath, model: request.model, data: request.data)
         try writeCheckpoint(base: baseStore, parameters: trainer.parameters, model: model)
         return FinetuneSummary(steps: trainer.step, stopped: stopped, evaluations: trainer.evaluations,
-                               secondsPerStep: stepsRun > 0 ? seconds / Double(stepsRun) : nil,
+                               secondsPerStep: stepsRun > 0 ? seconds / Double(stepsRun) : nil, losses: losses,
                                output: request.output, state: request.statePath)
     }
 
