@@ -22,6 +22,7 @@ final class AdamWTests: XCTestCase {
         for name in names { values[name] = try r.tensor("\(name).initial") }
         var parameters = Parameters(keys: names, values: values)
         var optimizer = AdamW()
+        var worstParameter = 0.0, worstUpdate = 0.0
         for (step, pair) in rates.enumerated() {
             var gradients = Gradients()
             for name in names { gradients.add(name, try r.tensor("\(name).grad.\(step)")) }
@@ -34,9 +35,12 @@ final class AdamWTests: XCTestCase {
                 // The update itself (not only the parameter, which barely moves) must match.
                 let before = step == 0 ? try r.tensor("\(name).initial") : try r.tensor("\(name).after.\(step - 1)")
                 assertTensorsClose(parameters[name] - before, expected - before, relativeL2: 1e-4, "\(name) update at step \(step)")
+                worstParameter = max(worstParameter, relativeL2Error(parameters[name], expected))
+                worstUpdate = max(worstUpdate, relativeL2Error(parameters[name] - before, expected - before))
             }
         }
         XCTAssertEqual(optimizer.steps["w2"], 4)
+        print(String(format: "AdamW parity: worst rel L2 %.2e (parameters), %.2e (updates) over 4 steps", worstParameter, worstUpdate))
     }
 
     func testParameterWithoutGradientIsSkipped() {

@@ -32,6 +32,9 @@ enum DataFiles {
         do {
             let source = try VideoSource(path)
             defer { source.close() }
+            guard source.info.width > 0 && source.info.height > 0 else {
+                throw TrainingDataError.unreadableImage(path: path, reason: "no picture size in its header")
+            }
             return (source.info.width, source.info.height)
         } catch let error as MediaError {
             throw TrainingDataError.unreadableImage(path: path, reason: error.description)
