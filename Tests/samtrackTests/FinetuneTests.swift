@@ -118,6 +118,36 @@ final class FinetuneTests: XCTestCase {
         XCTAssertTrue(nothing.stderr.contains(dir.file("none.pt.state")), nothing.stderr)
     }
 
+    func testCtrlCSavesTheWeightsAndTheRunResumes() throws {
+        let dir = try TemporaryDirectory("finetune-interrupt")
+        let data = dir.file("davis")
+        try Self.makeDAVIS(data, sequences: 2, frames: 3)
+        let output = dir.file("stopped.pt")
+        var arguments = Self.arguments(data: data, output: output, steps: 100_000)
+        arguments[arguments.firstIndex(of: "--eval-every")! + 1] = "0"
+        let run = try ChildProcess(try Samtrack.path(), arguments)
+        defer { run.terminate() }
+        // The held-out evaluation before the first step is printed once the features are ready.
+        let deadline = Date().addingTimeInterval(300)
+        while !run.stderrSoFar.contains("step 0: held-out") && run.isRunning && Date() < deadline { usleep(100_000) }
+        XCTAssertTrue(run.stderrSoFar.contains("step 0: held-out"), run.stderrSoFar)
+        usleep(1_500_000)
+        run.send(SIGINT)
+        XCTAssertTrue(run.wait(timeout: 120), "finetune stops after the current step")
+        let result = run.result
+        XCTAssertEqual(result.status, 130, result.summary)
+        let stopped = try XCTUnwrap(result.stderr.firstMatch(of: /stopped after step ([0-9]+)/), result.stderr)
+        let steps = Int(stopped.1)!
+        XCTAssertGreaterThan(steps, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("continue with --resume"), result.stderr)
+        let info = try Samtrack.run(["info", output])
+        XCTAssertEqual(info.status, 0, "the weights are written on Ctrl-C: \(info.summary)")
+        // --resume continues from the saved step (--steps may grow).
+        let resumed = try Samtrack.run(Self.arguments(data: data, output: output, steps: steps + 2) + ["--resume"], timeout: 600)
+        XCTAssertEqual(resumed.status, 0, resumed.summary)
+        XCTAssertTrue(resumed.stderr.contains("trained \(steps + 2) steps"), resumed.stderr)
+    }
+
     func testBadDataNamesTheFile() throws {
         let dir = try TemporaryDirectory("finetune-bad")
         let data = dir.file("davis")
