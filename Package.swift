@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "Tracker", targets: ["Tracker"]),
         .library(name: "Export", targets: ["Export"]),
         .library(name: "TrackingRun", targets: ["TrackingRun"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -79,6 +80,11 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg", "Tensor", "FileIO"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Export", dependencies: ["Media", "Tensor", "FileIO"], exclude: ["README.md"], swiftSettings: numericSettings),
 
+        // MARK: Fine-tuning (prompt encoder + mask decoder gradients, losses, AdamW, data readers)
+        .target(name: "Training",
+                dependencies: ["SAM2", "Tensor", "Checkpoint", "Media", "Export", "TrackingRun", "FileIO"],
+                exclude: ["README.md"], swiftSettings: numericSettings),
+
         // MARK: The run library (CLI and daemon) and the daemon library
         .target(name: "TrackingRun",
                 dependencies: ["Tracker", "SAM2", "Media", "Export", "Tensor", "FileIO"],
@@ -96,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "samtrack",
             dependencies: [
-                "Tensor", "Checkpoint", "SAM2", "Tracker", "Media", "Export", "TrackingRun", "FileIO", "COpenBLAS",
+                "Tensor", "Checkpoint", "SAM2", "Tracker", "Media", "Export", "TrackingRun", "Training", "FileIO", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -127,6 +133,7 @@ let package = Package(
         // End to end: runs the built samtrack binary (found next to the test runner) with ffmpeg,
         // ffprobe and the Python interop check; help snapshots in Snapshots/.
         .testTarget(name: "samtrackTests", dependencies: ["TestSupport", "Export", "Media", "Tensor"], exclude: ["Snapshots"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "SAM2", "Checkpoint", "Export", "Media", "FileIO", "TestSupport"]),
         .testTarget(name: "TrackingRunTests", dependencies: ["TrackingRun", "Export", "SAM2", "TestSupport"]),
         .testTarget(name: "TrackingDaemonTests", dependencies: ["TrackingDaemon", "TrackingRun", "Export", "SAM2", "Media", "FileIO", "TestSupport",
                                                            "Tensor", "Tracker", "Checkpoint",

@@ -12,7 +12,8 @@ struct Samtrack: ParsableCommand {
         commandName: "samtrack",
         abstract: "Track and segment objects in video with SAM 2 / SAM 2.1, natively.",
         version: "0.1.0",
-        subcommands: [TrackCommand.self, RenderCommand.self, FrameCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [TrackCommand.self, RenderCommand.self, FrameCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self,
+                      FinetuneCommand.self]
     )
 
     /// Tunes the allocator (freed tensors are reused, not returned to the kernel: `HeapTuning`),

@@ -25,6 +25,7 @@ final class HelpAndManPageTests: XCTestCase {
         (["bench", "tracker"], "samtrack-bench-tracker"),
         (["bench", "kernels"], "samtrack-bench-kernels"),
         (["bench", "decode"], "samtrack-bench-decode"),
+        (["finetune"], "samtrack-finetune"),
     ]
 
     static let snapshots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
