@@ -58,6 +58,7 @@ export function init() {
   });
   canvas.addEventListener('pointercancel', () => { state.drag = null; render(); });
 
+  window.addEventListener('resize', fitCanvas);
   $('frame-slider').addEventListener('input', (e) => show(Number(e.target.value)));
   $('frame-number').addEventListener('change', (e) => show(Number(e.target.value)));
   document.addEventListener('keydown', (e) => {
@@ -101,9 +102,20 @@ export async function enter(sessionID) {
   $('session-info').textContent = `${media.name} · ${media.width}×${media.height} · ${media.frames} frames · model ${session.model}`;
   $('editor-empty').hidden = true;
   $('editor').hidden = false;
+  fitCanvas();
   setProgress(0, 1, '');
   renderObjects();
   await show(0);
+}
+
+/** Scales the canvas (CSS size) to the stage's width and 70% of the window's height, at the frame's aspect ratio. */
+function fitCanvas() {
+  if (!state.media) return;
+  const canvas = $('frame-canvas');
+  const room = canvas.closest('.stage').clientWidth;
+  const scale = Math.min(room / state.media.width, (window.innerHeight * 0.7) / state.media.height);
+  canvas.style.width = `${Math.floor(state.media.width * scale)}px`;
+  canvas.style.height = `${Math.floor(state.media.height * scale)}px`;
 }
 
 export function leave() {
@@ -287,7 +299,7 @@ async function track(direction) {
     setProgress(done.cancelled ? received : expected, expected, done.reason ? `${note}: ${done.reason}` : note);
     clearError();
   } catch (e) {
-    setProgress(received, expected, `stopped after ${received} frame(s)`);
+    setProgress(received, expected, e.name === 'AbortError' ? `cancelled after ${received} frame(s)` : `stopped after ${received} frame(s)`);
     showError(e);
   } finally {
     state.tracking = null;
@@ -297,8 +309,11 @@ async function track(direction) {
 
 async function cancel() {
   if (!state.tracking) return;
+  const { controller } = state.tracking;
   $('progress-text').textContent = 'cancelling…';
-  await api.cancelPropagation(state.session.id);
+  const { cancelled } = await api.cancelPropagation(state.session.id);
+  // Not started on the daemon yet: closing the stream cancels it there.
+  if (!cancelled) controller.abort();
 }
 
 // MARK: playback
@@ -329,7 +344,7 @@ function togglePlay() {
 
 // MARK: export
 
-const EXPORT_NAMES = { jsonl: 'masks.jsonl', coco: 'coco.json', png: 'masks.zip', palette: 'palette.zip' };
+const EXPORT_NAMES = { jsonl: 'masks.jsonl', coco: 'masks_coco.json', png: 'masks_png.zip', palette: 'masks_palette.zip' };
 
 async function exportMasks(format) {
   const response = await api.request('GET', api.exportURL(state.session.id, format));

@@ -28,7 +28,8 @@ export function init() {
     await refresh();
   }));
   $('token').value = localStorage.getItem('samtrack.token') || '';
-  $('token-save').addEventListener('click', () => {
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
     const token = $('token').value.trim();
     if (token) localStorage.setItem('samtrack.token', token); else localStorage.removeItem('samtrack.token');
   });
@@ -43,6 +44,11 @@ export function init() {
 }
 
 export async function enter() {
+  if (!$('job-spec').value) {
+    const { models } = await api.json('GET', '/healthz');
+    $('job-spec').value = JSON.stringify({ source: '/srv/videos/clip.mp4', model: models[0] || 'default',
+      prompts: [{ object: 1, frame: 0, box: [10, 10, 100, 100] }], output: { path: 'clip' } }, null, 1);
+  }
   await refresh();
   timer = setInterval(() => refresh().catch(showError), REFRESH_MS);
 }
