@@ -5,7 +5,7 @@
 //   GET /js/editor.js      Sources/Web/js/editor.js (any file under the root with a known extension)
 //
 // Rules: a path is a list of components of letters, digits, '.', '_' and '-', none starting with
-// '.' (so no '..', no hidden files, no percent escapes); the extension must be in `contentTypes`;
+// '.' (so no '..', no hidden files, no percent escapes), no trailing '/' but for `/` itself; the extension must be in `contentTypes`;
 // the file's real path (symbolic links resolved) must stay under the root; files larger than
 // `maxFileBytes` are not served. Anything else is "not mine" (nil): the API answers 404 JSON.
 // Caching: `Cache-Control: no-cache` with a strong ETag (CRC-32 and length of the bytes), so a
@@ -48,6 +48,7 @@ public struct WebAssets: Sendable {
 
     /// The file a request path names, or nil when the path is not a servable file under the root.
     public func file(for path: String) -> (path: String, contentType: String)? {
+        guard path == "/" || !path.hasSuffix("/") else { return nil }
         let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let names = components.isEmpty ? ["index.html"] : components
         guard names.count <= 8, names.allSatisfy(Self.isSafeComponent) else { return nil }
