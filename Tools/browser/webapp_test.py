@@ -13,7 +13,9 @@ Scenario (each step fails the run with a message when its check fails):
  3. click inside object 2 on frame 0: "encoding frame 0…" is shown while the daemon encodes, then
     the canvas (pixel read-back, clicks hidden) differs from the bare frame exactly on the mask of
     the API's RLE (GET .../masks?format=jsonl, decoded by pycocotools);
- 4. shift-click a negative point: the mask drawn is the API's new one;
+ 4. shift-click a negative point (where the mask leaks out of the object, else on the background
+    next to it): the mask drawn is the
+    API's new one, and a second click on the frame shows "decoding…" (no new encoding);
  5. Track forward: progress reaches the end; arrow keys to frame 20: its overlay is the API's mask;
  6. correct frame 30 (a positive click inside the ground truth of object 2), Track forward again:
     the frames from 30 on are tracked again and frame 40's overlay is the API's mask;
@@ -290,6 +292,7 @@ class Run:
         self.wait_prompt_done(0)
         texts = d.execute_script("return window.__busyTexts")
         check(texts and texts[0] == "encoding frame 0…", f"the first click on frame 0 showed {texts}, not 'encoding frame 0…'")
+        self.screenshot("editor.png")
         d.find_element(By.CSS_SELECTOR, tid("show-prompts")).click()  # hide the clicks for the read-back
         masks = self.api_masks()
         check(list(masks) == [0] and list(masks[0]) == [1], f"the session's masks after one click: {masks.keys()}")
@@ -301,9 +304,19 @@ class Run:
         check(len(items) == 1, f"{len(items)} objects listed, expected 1")
 
         self.step("add a negative point")
-        ys, xs = np.nonzero(first)
-        far = int(np.argmax((xs - x) ** 2 + (ys - y) ** 2))
-        nx, ny = int(xs[far]), int(ys[far])
+        # Where the mask leaks out of the object (frame 0's ground truth: the leaking pixel farthest
+        # from the positive click), else on the background next to it (the background pixel outside
+        # the mask nearest to the click), as a user would.
+        gt0 = np.array(Image.open(os.path.join(self.args.clip, "gt", "00000.png")))
+        leak = first.astype(bool) & (gt0 != 2)
+        if leak.sum() >= 20:
+            ys, xs = np.nonzero(leak)
+            pick = int(np.argmax((xs - x) ** 2 + (ys - y) ** 2))
+        else:
+            ys, xs = np.nonzero((gt0 == 0) & ~first.astype(bool))
+            pick = int(np.argmin((xs - x) ** 2 + (ys - y) ** 2))
+        nx, ny = int(xs[pick]), int(ys[pick])
+        print(f"  negative point at ({nx}, {ny}) ({'in the leak' if leak.sum() >= 20 else 'on the background'})")
         before = len(d.execute_script("return window.__busyTexts"))
         self.click_canvas(nx, ny, shift=True)
         self.wait_prompt_done(before)
@@ -318,7 +331,6 @@ class Run:
         masks = self.api_masks()
         check(sorted(masks) == list(range(self.frames)), f"tracked frames: {sorted(masks)}")
         self.check_overlay(masks[20], "frame 20 after tracking")
-        self.screenshot("editor.png")
 
         self.step("correct frame 30 and track again")
         self.go_to_frame(30)

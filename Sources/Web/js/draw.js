@@ -54,7 +54,8 @@ export function drawFrame(canvas, image, masks, colors, prompts = [], band = nul
     }
     ctx.putImageData(pixels, 0, 0);
   }
-  const unit = Math.max(width, height) / 100;
+  // Markers keep their size on screen however the canvas is scaled (6 screen pixels of radius).
+  const unit = (width / (canvas.clientWidth || width)) * 6;
   for (const p of prompts) {
     if (p.box) {
       const [x0, y0, x1, y1] = p.box;
@@ -67,7 +68,7 @@ export function drawFrame(canvas, image, masks, colors, prompts = [], band = nul
     }
     for (const [x, y, label] of p.points || []) {
       ctx.beginPath();
-      ctx.arc(x, y, Math.max(3, unit), 0, 2 * Math.PI);
+      ctx.arc(x, y, unit, 0, 2 * Math.PI);
       ctx.fillStyle = label === 1 ? '#20c020' : '#e02020';
       ctx.fill();
       ctx.lineWidth = Math.max(1, unit / 3);
