@@ -54,7 +54,7 @@ final class WebAppTests: XCTestCase {
     }
 
     /// The scenario of Tools/browser/webapp_test.py in Chromium against a daemon on the bundled
-    /// model (256 px) with the demo clip's folder as an allowed source.
+    /// model (256 px) with the demo clip's folder and the shared videos' as allowed sources.
     func testWebAppInChromium() throws {
         let ci = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false
         let missing = [["/usr/bin/chromium", "/usr/bin/chromium-browser"], ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
@@ -68,9 +68,10 @@ final class WebAppTests: XCTestCase {
         let root = try temporaryDirectory("webapp")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let clip = Fixtures.path("clips/clip_700002")
+        let longVideo = Samtrackd.bedroom  // 200 frames at 960x540: the job the live view watches, then cancels
         let config: [String: Any] = [
             "models": ["default": Fixtures.path("models/synth.pt")],
-            "sources": ["roots": [(clip as NSString).deletingLastPathComponent]],
+            "sources": ["roots": [(clip as NSString).deletingLastPathComponent, Samtrackd.mediaRoot]],
             "limits": ["max_running_jobs": 1],
             "threads_per_job": 2,
         ]
@@ -80,7 +81,7 @@ final class WebAppTests: XCTestCase {
         defer { daemon.terminate() }
 
         var arguments = [Self.repository + "/Tools/browser/webapp_test.py", "--url", "http://127.0.0.1:\(daemon.port)/",
-                         "--clip", clip, "--work", root + "/work"]
+                         "--clip", clip, "--long-source", longVideo, "--work", root + "/work"]
         if ProcessInfo.processInfo.environment["SAMTRACK_UPDATE_SCREENSHOTS"] == "1" {
             arguments += ["--screenshots", Self.repository + "/docs"]
         }

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Drives samtrackd's web app in a real headless Chromium, as a user would, and checks what it shows.
 
-Usage: webapp_test.py --url http://127.0.0.1:PORT/ --clip CLIP_DIR --work DIR [--screenshots DIR]
+Usage: webapp_test.py --url http://127.0.0.1:PORT/ --clip CLIP_DIR --long-source VIDEO --work DIR [--screenshots DIR]
 
 CLIP_DIR is a generated clip (Fixtures/clips/clip_700002: video.mp4, prompts.json, gt/ palette
 PNGs); DIR receives the downloads, screenshots (media.png, editor.png, jobs.png, downscaled) and
-notes. The daemon at URL must allow CLIP_DIR as a source root (the jobs step starts a job on it).
+notes. The daemon at URL must allow CLIP_DIR and VIDEO (a 960x540 video of many frames, e.g.
+../shared/fixtures/bedroom.mp4) as sources: the jobs steps start jobs on them.
 
 Scenario (each step fails the run with a message when its check fails):
  1. load the app; upload a text file: the API's error (422 not_media) is shown in data-testid=error;
@@ -14,8 +15,7 @@ Scenario (each step fails the run with a message when its check fails):
     the canvas (pixel read-back, clicks hidden) differs from the bare frame exactly on the mask of
     the API's RLE (GET .../masks?format=jsonl, decoded by pycocotools);
  4. shift-click a negative point (where the mask leaks out of the object, else on the background
-    next to it): the mask drawn is the
-    API's new one, and a second click on the frame shows "decoding…" (no new encoding);
+    next to it): the mask drawn is the API's new one, and a second click on the frame shows "decoding…" (no new encoding);
  5. Track forward: progress reaches the end; arrow keys to frame 20: its overlay is the API's mask;
  6. correct frame 30 (a positive click inside the ground truth of object 2), Track forward again:
     the frames from 30 on are tracked again and frame 40's overlay is the API's mask;
@@ -25,7 +25,10 @@ Scenario (each step fails the run with a message when its check fails):
  8. Track both and Cancel after the first frames: the stream ends cancelled, before the end;
  9. jobs screen: a job started from the form on the clip (8 frames) appears in data-testid=jobs-list,
     succeeds, and its masks.jsonl downloads with those frames;
-10. the browser's console has no errors except the failed request of step 1.
+10. a job on VIDEO: once it tracked a frame, Live shows its newest frame; a click on it is a live
+    prompt for object 3 (answered with the frame it applies to, listed in the job's applied
+    prompts at the clicked pixel); Cancel in the list cancels the job and closes the live view;
+11. the browser's console has no errors except the failed request of step 1.
 
 Exit status 0 when every check passes, 1 when one fails, 2 when the test cannot run (no chromium,
 no chromedriver, no venv). Prints the time of each step.
@@ -192,11 +195,14 @@ class Run:
         print(f"  {what}: frame {frame}, mask {int(union.sum())} px drawn ({missed} px blend to the frame's colour), "
               f"0 px outside", flush=True)
 
-    def click_canvas(self, x, y, shift=False):
-        canvas = self.find("frame-canvas")
+    def click_canvas(self, x, y, shift=False, name="frame-canvas", size=None):
+        """Clicks source pixel (x, y) of a canvas whose own size is the frame's (`size`: (w, h))."""
+        width, height = size or (self.width, self.height)
+        canvas = self.find(name)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
         rect = canvas.rect
-        ox = (x + 0.5) * rect["width"] / self.width - rect["width"] / 2
-        oy = (y + 0.5) * rect["height"] / self.height - rect["height"] / 2
+        ox = (x + 0.5) * rect["width"] / width - rect["width"] / 2
+        oy = (y + 0.5) * rect["height"] / height - rect["height"] / 2
         chain = ActionChains(self.driver)
         if shift:
             chain.key_down(Keys.SHIFT)
@@ -412,6 +418,43 @@ class Run:
         check([r["frame"] for r in lines] == list(range(JOB_FRAMES)), f"the job's masks.jsonl frames: {[r['frame'] for r in lines]}")
         check(all(r["objects"] and r["objects"][0]["id"] == 2 for r in lines), "the job's masks name object 2")
 
+        self.step("jobs screen: a running job's newest frame, a click on it as a live prompt, Cancel")
+        spec = {"source": os.path.abspath(self.args.long_source), "model": "default",
+                "prompts": [{"object": 1, "frame": 0, "box": [300, 150, 520, 500]}], "output": {"path": "webapp-live"}}
+        known = {j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]}
+        area = self.find("job-spec")
+        area.clear()
+        area.send_keys(json.dumps(spec))
+        self.find("job-submit").click()
+        self.wait(lambda: {j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]} - known or self.error_text(),
+                  "the long job to be created")
+        check(self.error_text() == "", f"starting the long job showed an error: {self.error_text()}")
+        job = ({j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]} - known).pop()
+        view = lambda: json.loads(self.api(f"/v1/jobs/{job}"))  # noqa: E731
+        self.wait(lambda: view()["frames_done"] >= 1, "the long job's first frame", timeout=300)
+        check(view()["status"] == "running", f"the long job is {view()['status']} after its first frame")
+        self.wait(lambda: d.execute_script(f"return !!document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-live')}')"),
+                  "the Live button")
+        d.execute_script(f"document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-live')}').click()")
+        self.wait(lambda: self.find("live-canvas").get_attribute("width") == "960", "the newest frame in the live view")
+        self.screenshot("jobs_live.png")
+        live_object = self.find("live-object")
+        live_object.clear()
+        live_object.send_keys("3")
+        self.click_canvas(480, 270, name="live-canvas", size=(960, 540))
+        self.wait(lambda: "object 3 added at frame" in d.find_element(By.ID, "live-title").text or self.error_text(),
+                  "the live prompt's answer")
+        check(self.error_text() == "", f"the live prompt showed an error: {self.error_text()}")
+        print(f"  {d.find_element(By.ID, 'live-title').text}")
+        d.execute_script(f"document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-cancel')}').click()")
+        self.wait(lambda: view()["status"] == "cancelled", "the long job to be cancelled", timeout=120)
+        self.wait(lambda: d.execute_script(f"const s = document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-status')}'); "
+                                           "return s && s.textContent") == "cancelled", "the list to show it cancelled")
+        applied = view()["applied_prompts"]
+        check(any(a["object"] == 3 and a.get("points") and abs(a["points"][0][0] - 480) <= 2 and abs(a["points"][0][1] - 270) <= 2
+                  for a in applied), f"the live click is not among the job's applied prompts: {applied}")
+        check(d.find_element(By.ID, "live").get_attribute("hidden") is not None, "the live view stays open after the job ended")
+
         self.step("browser console")
         self.check_console()
         self.step("done")
@@ -478,6 +521,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--clip", required=True)
     parser.add_argument("--work", required=True)
+    parser.add_argument("--long-source", required=True, help="a longer video the daemon allows (the live-view job)")
     parser.add_argument("--screenshots")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)

@@ -67,12 +67,17 @@ function progressCell(job) {
 
 async function refresh() {
   const { jobs } = await api.listJobs();
+  jobs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));  // newest first
   $('jobs-list').replaceChildren(...jobs.map((job) => {
     const running = job.status === 'running' || job.status === 'queued';
     const actions = el('td', {});
     if (running) {
       actions.append(el('button', { type: 'button', 'data-testid': 'job-cancel',
-        onclick: () => guarded(async () => { await api.cancelJob(job.id); await refresh(); }) }, 'Cancel'));
+        onclick: () => guarded(async () => {
+          if (live && live.id === job.id) stopLive();  // no newest-frame request races the end of the job
+          await api.cancelJob(job.id);
+          await refresh();
+        }) }, 'Cancel'));
     }
     if (job.status === 'running') {
       actions.append(el('button', { type: 'button', 'data-testid': 'job-live', onclick: () => startLive(job.id) }, 'Live'));
@@ -117,7 +122,7 @@ function startLive(id) {
     live.masks.set(data.frame, data.objects);
     for (const key of live.masks.keys()) if (key < data.frame - 30) live.masks.delete(key);
   });
-  events.addEventListener('end', () => events.close());
+  events.addEventListener('end', () => { if (live && live.events === events) stopLive(); else events.close(); });
   $('live').hidden = false;
   $('live-title').textContent = id.slice(0, 8);
   live.timer = setInterval(() => drawLive().catch((e) => { stopLive(); showError(e); }), LIVE_MS);
