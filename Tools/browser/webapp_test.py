@@ -16,13 +16,17 @@ Scenario (each step fails the run with a message when its check fails):
     the API's RLE (GET .../masks?format=jsonl, decoded by pycocotools);
  4. shift-click a negative point (where the mask leaks out of the object, else on the background
     next to it): the mask drawn is the API's new one, and a second click on the frame shows "decoding…" (no new encoding);
+ 4b. Add object, drag a box around the clip's object 1: objects 1 and 2 listed, the new one
+    selected, both masks drawn as the API's;
  5. Track forward: progress reaches the end; arrow keys to frame 20: its overlay is the API's mask;
- 6. correct frame 30 (a positive click inside the ground truth of object 2), Track forward again:
+ 6. select object 1 in the list, correct frame 30 (a positive click inside the ground truth of the
+    clip's object 2), Track forward again:
     the frames from 30 on are tracked again and frame 40's overlay is the API's mask;
  7. export each format with the buttons: masks.jsonl equals the API's, pycocotools decodes it;
     the COCO file loads in pycocotools.coco.COCO and its masks equal masks.jsonl's; the PNG zip's
     and palette zip's images equal the masks;
  8. Track both and Cancel after the first frames: the stream ends cancelled, before the end;
+ 8b. remove object 2 (its ✕): the list, the session and its masks lose it, the canvas shows the rest;
  9. jobs screen: a job started from the form on the clip (8 frames) appears in data-testid=jobs-list,
     succeeds, and its masks.jsonl downloads with those frames;
 10. a job on VIDEO: once it tracked a frame, Live shows its newest frame; a click on it is a live
@@ -180,9 +184,11 @@ class Run:
         changed = np.frombuffer(result["bits"].encode(), dtype=np.uint8).reshape(result["height"], result["width"]) == ord("1")
         return result["frame"], changed
 
-    def check_overlay(self, masks, what):
-        """The canvas shows exactly the union of `masks` (decoded API masks) over the frame."""
+    def check_overlay(self, all_masks, expected_frame, what):
+        """The canvas shows frame `expected_frame` with exactly the union of its API masks over it."""
         frame, changed = self.canvas_changes()
+        check(frame == expected_frame, f"{what}: the canvas shows frame {frame}, not {expected_frame}")
+        masks = all_masks[frame]
         union = np.zeros((self.height, self.width), dtype=bool)
         for _, decoded in masks.values():
             union |= decoded.astype(bool)
@@ -210,6 +216,17 @@ class Run:
         if shift:
             chain.key_up(Keys.SHIFT)
         chain.perform()
+
+    def drag_canvas(self, x0, y0, x1, y1):
+        """Presses on source pixel (x0, y0) of the frame canvas and releases on (x1, y1)."""
+        canvas = self.find("frame-canvas")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+        rect = canvas.rect
+        sx, sy = rect["width"] / self.width, rect["height"] / self.height
+        ox, oy = (x0 + 0.5) * sx - rect["width"] / 2, (y0 + 0.5) * sy - rect["height"] / 2
+        ActionChains(self.driver).move_to_element_with_offset(canvas, int(round(ox)), int(round(oy))).click_and_hold() \
+            .move_by_offset(int(round((x1 - x0) * sx / 2)), int(round((y1 - y0) * sy / 2))) \
+            .move_by_offset(int(round((x1 - x0) * sx / 2)), int(round((y1 - y0) * sy / 2))).release().perform()
 
     def watch_busy(self):
         """Records every text the busy indicator shows from now on (window.__busyTexts)."""
@@ -305,7 +322,7 @@ class Run:
         # The app adds object 1 on the first click when none is selected.
         first = masks[0][1][1]
         check(first[y, x] == 1, "the API's mask does not contain the clicked pixel")
-        self.check_overlay(masks[0], "positive click")
+        self.check_overlay(masks, 0, "positive click")
         items = d.find_elements(By.CSS_SELECTOR, tid("object-item"))
         check(len(items) == 1, f"{len(items)} objects listed, expected 1")
 
@@ -329,16 +346,32 @@ class Run:
         texts = d.execute_script("return window.__busyTexts")
         check(texts[-1] == "decoding…", f"a second click on frame 0 showed {texts[-1]!r} (the frame is already encoded)")
         masks = self.api_masks()
-        self.check_overlay(masks[0], "with a negative point")
+        self.check_overlay(masks, 0, "with a negative point")
+
+        self.step("add an object and drag a box around the clip's object 1")
+        self.find("object-add").click()
+        items = d.find_elements(By.CSS_SELECTOR, tid("object-item"))
+        check([i.get_attribute("data-object-id") for i in items] == ["1", "2"], "Add object lists objects 1 and 2")
+        check("selected" in items[1].get_attribute("class"), "the new object is selected")
+        x0, y0, x1, y1 = self.clip["objects"]["1"]["box"]
+        before = len(d.execute_script("return window.__busyTexts"))
+        self.drag_canvas(x0, y0, min(x1, self.width - 1), min(y1, self.height - 1))
+        self.wait_prompt_done(before)
+        masks = self.api_masks()
+        check(sorted(masks[0]) == [1, 2], f"objects on frame 0 after the box: {sorted(masks[0])}")
+        self.check_overlay(masks, 0, "two objects (click, box)")
 
         self.step("track forward")
         self.track("forward", self.frames)
         self.go_to_frame(20)
         masks = self.api_masks()
         check(sorted(masks) == list(range(self.frames)), f"tracked frames: {sorted(masks)}")
-        self.check_overlay(masks[20], "frame 20 after tracking")
+        self.check_overlay(masks, 20, "frame 20 after tracking")
 
         self.step("correct frame 30 and track again")
+        d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="1"]').click()
+        check("selected" in d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="1"]').get_attribute("class"),
+              "clicking object 1 in the list selects it")
         self.go_to_frame(30)
         gt = np.array(Image.open(os.path.join(self.args.clip, "gt", "00030.png")))
         ys, xs = np.nonzero(gt == 2)
@@ -350,11 +383,11 @@ class Run:
         self.click_canvas(cx, cy)
         self.wait_prompt_done(before)
         masks = self.api_masks()
-        self.check_overlay(masks[30], "frame 30 corrected")
+        self.check_overlay(masks, 30, "frame 30 corrected")
         self.track("forward", self.frames - 30)
         self.go_to_frame(40)
         masks = self.api_masks()
-        self.check_overlay(masks[40], "frame 40 after tracking again")
+        self.check_overlay(masks, 40, "frame 40 after tracking again")
 
         self.step("export each format")
         reference = self.api(f"/v1/sessions/{self.session}/masks?format=jsonl")
@@ -386,6 +419,19 @@ class Run:
         check(n < self.frames + 1, f"the cancelled propagation still tracked {n} frames")
         check(self.error_text() == "", f"cancelling showed an error: {self.error_text()}")
         print(f"  {result}")
+
+        self.step("remove object 2")
+        self.go_to_frame(0)
+        before = len(d.execute_script("return window.__busyTexts"))
+        d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="2"] {tid("object-remove")}').click()
+        self.wait_prompt_done(before)
+        check(len(d.find_elements(By.CSS_SELECTOR, tid("object-item"))) == 1, "object 2 is still listed")
+        check(self.error_text() == "", f"removing object 2 showed an error: {self.error_text()}")
+        session = json.loads(self.api(f"/v1/sessions/{self.session}"))
+        check(session["objects"] == [1], f"the session's objects after the removal: {session['objects']}")
+        masks = self.api_masks()
+        check(all(list(m) == [1] for m in masks.values()), "object 2 is still in the session's masks")
+        self.check_overlay(masks, 0, "frame 0 without object 2")
 
         self.step("media screen")
         self.find("nav-media").click()
@@ -491,9 +537,14 @@ class Run:
                 image = Image.open(io.BytesIO(z.read(f"{frame:05d}.png")))
                 check(image.mode == "P", "palette PNG mode")
                 ids = np.array(image)
-                for (f, obj), m in expected.items():
-                    if f == frame:
-                        check(np.array_equal(ids == obj, m.astype(bool)), f"palette {frame:05d}.png: object {obj} differs")
+                on_frame = {obj: m.astype(bool) for (f, obj), m in expected.items() if f == frame}
+                cover = sum(m.astype(np.int32) for m in on_frame.values()) if on_frame else np.zeros(ids.shape, np.int32)
+                check(np.all(ids[cover == 0] == 0), f"palette {frame:05d}.png: ids where no mask is")
+                for obj, m in on_frame.items():
+                    # Where masks overlap the palette holds one id (the highest score's); elsewhere exactly the mask.
+                    alone = m & (cover == 1)
+                    check(np.all(ids[alone] == obj), f"palette {frame:05d}.png: object {obj} differs")
+                    check(np.all(np.isin(ids[m], list(on_frame))), f"palette {frame:05d}.png: a foreign id inside object {obj}")
         print(f"  {len(records)} frames, {len(expected)} masks: masks.jsonl = API, COCO, PNG zip and palette zip agree")
 
     def check_console(self):

@@ -194,6 +194,16 @@ function renderObjects() {
 }
 
 async function removeObject(id) {
+  if (state.busy || state.tracking) return;
+  setBusy(`removing object ${id}…`);
+  try {
+    await removeObjectNow(id);
+  } finally {
+    setBusy(null);
+  }
+}
+
+async function removeObjectNow(id) {
   if (state.session.objects.includes(id) || [...state.masks.values()].some((l) => l.some((m) => m.id === id))) {
     try {
       state.session = await api.removeObject(state.session.id, id);
@@ -206,6 +216,22 @@ async function removeObject(id) {
   for (const [f, list] of state.masks) state.masks.set(f, list.filter((m) => m.id !== id));
   if (state.selected === id) state.selected = state.objects.size ? [...state.objects.keys()][0] : null;
   renderObjects();
+  render();
+  // Removing an object can change the others' outputs on the frames it was prompted on (as the
+  // official remove_object): take every frame's masks from the session again.
+  await resyncMasks();
+}
+
+/** Replaces the page's masks with the session's (GET .../masks?format=jsonl). */
+async function resyncMasks() {
+  const response = await api.request('GET', api.exportURL(state.session.id, 'jsonl'));
+  const masks = new Map();
+  for (const line of (await response.text()).split('\n')) {
+    if (!line.trim()) continue;
+    const record = JSON.parse(line);
+    masks.set(record.frame, record.objects.map((o) => ({ ...o, mask: null })));
+  }
+  state.masks = masks;
   render();
 }
 
