@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "samtrackd",
             dependencies: [
-                "TrackingDaemon", "Tensor", "FileIO",
+                "TrackingDaemon", "TrackingRun", "Tensor", "FileIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -8,10 +8,22 @@
 #   - track two objects through a real video (../shared/fixtures/bedroom.mp4) and segment a photo:
 #     the small model has only seen synthetic shapes, so expect rough masks on real footage.
 # Everything goes under demo/. With an official checkpoint: MODEL=path/to/sam2.1_hiera_tiny.pt.
+# Then it starts samtrackd on its defaults with the demo clip registered and prints the URL of the
+# web app (http://127.0.0.1:8765/; Tools/serve-demo.sh) until Ctrl-C. `--no-serve` (or
+# SAMTRACK_SETUP_NO_SERVE=1) does everything else and exits, for scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+serve=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-serve) serve=0 ;;
+        *) echo "usage: Tools/setup.sh [--no-serve]" >&2; exit 64 ;;
+    esac
+done
+[ "${SAMTRACK_SETUP_NO_SERVE:-0}" = 1 ] && serve=0
 Tools/install-deps.sh
 swift build -c release --product samtrack
+swift build -c release --product samtrackd
 bin=.build/release/samtrack
 model_args=()
 [ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
@@ -43,3 +55,7 @@ if [ -f "$media/bedroom.mp4" ]; then
     $bin segment "$media/truck.jpg" "${model_args[@]}" --box 500,400,1300,900 --output demo/truck_mask.png
 fi
 echo "done: masks and overlays are in demo/ (open demo/*_overlay.mp4 with any video player)"
+if [ "$serve" = 1 ]; then
+    echo "== the web app (Tools/serve-demo.sh; Tools/setup.sh --no-serve skips this)"
+    exec Tools/serve-demo.sh .build/release
+fi

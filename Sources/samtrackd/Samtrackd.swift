@@ -2,7 +2,12 @@
 // HTTP API live in TrackingDaemon, the HTTP server is Hummingbird 2, and the server and the job
 // scheduler run as one swift-service-lifecycle group.
 //
-//   samtrackd [--listen 127.0.0.1:8765] --data DIR --config FILE [--ignore-orphans]
+//   samtrackd [--listen 127.0.0.1:8765] [--data DIR] [--config FILE] [--ignore-orphans]
+//
+// With no flags: DIR is `DataDirectory.default` ($SAMTRACK_DATA, else $XDG_DATA_HOME/samtrack, else
+// ~/.local/share/samtrack), the model is the bundled default (TrackingRun's `BundledFile`), every
+// other setting its default; a config file only overrides. The web app (Sources/Web) is served at
+// `/` when found (`BundledFile.webApp`).
 //
 // Start-up: takes DIR/samtrackd.lock (one daemon per data directory), reads the config, refuses a
 // non-loopback --listen without a token, opens DIR/samtrackd.sqlite, recovers unfinished jobs,
@@ -20,6 +25,7 @@ import NIOCore
 import ServiceLifecycle
 import Tensor
 import TrackingDaemon
+import TrackingRun
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,18 +57,19 @@ struct Samtrackd: AsyncParsableCommand {
         discussion: """
         Jobs, their progress and tracker checkpoints live in DIR and survive restarts. The config file \
         (JSON) names the models, the allowed sources, the output root, limits and an optional bearer \
-        token; see samtrackd(8).
+        token; see samtrackd(8). With no flags: the bundled default model, a data directory under \
+        $XDG_DATA_HOME, 127.0.0.1:8765, and the web app at http://127.0.0.1:8765/.
         """,
         version: "0.2.0")
 
     @Option(name: .long, help: "Address to listen on: HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free one).")
     var listen = "127.0.0.1:8765"
 
-    @Option(name: .long, help: "Data directory: job database, checkpoints, default output root.")
-    var data: String
+    @Option(name: .long, help: "Data directory: job database, media, checkpoints, default output root (default: $SAMTRACK_DATA, else $XDG_DATA_HOME/samtrack, else ~/.local/share/samtrack).")
+    var data: String?
 
-    @Option(name: .long, help: "Config file (JSON).")
-    var config: String
+    @Option(name: .long, help: "Config file (JSON); without one every setting has its default and the model is the bundled synth.pt.")
+    var config: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -88,7 +95,7 @@ struct Samtrackd: AsyncParsableCommand {
         }
         let logger = Logger(label: "samtrackd")
         let address = try ListenAddress(listen)
-        let dataDirectory = URL(fileURLWithPath: data).standardizedFileURL.path
+        let dataDirectory = URL(fileURLWithPath: data ?? DataDirectory.default()).standardizedFileURL.path
 
         do {
             try DirectoryHandle.makeDirectories(dataDirectory)
@@ -101,9 +108,11 @@ struct Samtrackd: AsyncParsableCommand {
         }
         let daemonConfig: DaemonConfig
         do {
-            daemonConfig = try DaemonConfig.load(path: config, dataDirectory: dataDirectory)
+            daemonConfig = try DaemonConfig.load(path: config, dataDirectory: dataDirectory,
+                                                 defaultModel: BundledFile.defaultModel.find())
         } catch {
-            fail(.usage, "\(error)")
+            let hint = config == nil && BundledFile.defaultModel.find() == nil ? " (\(BundledFile.defaultModel.notFoundMessage()))" : ""
+            fail(.usage, "\(error)\(hint)")
         }
         if !address.isLoopback && daemonConfig.token == nil {
             fail(.usage, "refusing to listen on \(address) without a bearer token: set \"token\" or \"token_file\" in the config, "
@@ -142,7 +151,21 @@ struct Samtrackd: AsyncParsableCommand {
                                       defaultModel: daemonConfig.defaultModel,
                                       findMedia: { id in RegisteredMedia(record: try media.record(id), server: frames) },
                                       log: { logger.info("\($0)") })
-        let handler = APIHandler(manager: manager, sessions: sessions, media: media, frames: frames)
+        let web: WebAssets? = {
+            guard let folder = BundledFile.webApp.find() else {
+                logger.warning("web app not served: \(BundledFile.webApp.notFoundMessage())")
+                return nil
+            }
+            do {
+                let assets = try WebAssets(root: folder)
+                logger.info("web app: \(assets.root)")
+                return assets
+            } catch {
+                logger.warning("web app not served: \(error)")
+                return nil
+            }
+        }()
+        let handler = APIHandler(manager: manager, sessions: sessions, media: media, frames: frames, web: web)
         let app = Application(
             responder: DaemonResponder(handler: handler),
             server: .http1(configuration: .init(
@@ -155,7 +178,8 @@ struct Samtrackd: AsyncParsableCommand {
                 availableConnectionsDelegate: MaximumAvailableConnections(http.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
-                let line = "samtrackd: listening on \(address.hostForDisplay):\(port)\n"
+                var line = "samtrackd: listening on \(address.hostForDisplay):\(port)\n"
+                if web != nil { line += "samtrackd: open http://\(address.hostForDisplay):\(port)/ in a browser\n" }
                 FileHandle.standardOutput.write(Data(line.utf8))
             },
             logger: logger)
@@ -270,3 +294,14 @@ final class DataDirectoryLock {
     }
 }
 
+
+/// The data directory used without --data.
+enum DataDirectory {
+    /// $SAMTRACK_DATA, else $XDG_DATA_HOME/samtrack, else ~/.local/share/samtrack.
+    static func `default`(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["SAMTRACK_DATA"], !path.isEmpty { return path }
+        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return (xdg as NSString).appendingPathComponent("samtrack") }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".local/share/samtrack")
+    }
+}

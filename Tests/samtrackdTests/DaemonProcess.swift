@@ -64,14 +64,19 @@ final class DaemonProcess {
     }
 
     /// Starts samtrackd and waits (up to `timeout` s) for "listening on".
+    /// `arguments` replaces `--listen LISTEN --data DIR --config CONFIG` (e.g. no --data or --config, to
+    /// start on the defaults); `environment` is added to the test runner's.
     init(dataDirectory: String, config: String, token: String? = nil, listen: String = "127.0.0.1:0",
-         timeout: Double = 60) throws {
+         timeout: Double = 60, arguments: [String]? = nil, environment: [String: String] = [:]) throws {
         self.dataDirectory = dataDirectory
         self.token = token
         stderrPath = (dataDirectory as NSString).deletingLastPathComponent + "/stderr-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Samtrackd.path())
-        process.arguments = ["--listen", listen, "--data", dataDirectory, "--config", config]
+        process.arguments = arguments ?? ["--listen", listen, "--data", dataDirectory, "--config", config]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
@@ -85,6 +90,7 @@ final class DaemonProcess {
                 let data = stdout.fileHandleForReading.availableData
                 if data.isEmpty { break }
                 text += String(decoding: data, as: UTF8.self)
+                box.stdout = text
                 if let range = text.range(of: "listening on "), let newline = text[range.upperBound...].firstIndex(of: "\n") {
                     let address = text[range.upperBound..<newline]
                     box.port = Int(address.split(separator: ":").last ?? "") ?? 0
@@ -101,7 +107,7 @@ final class DaemonProcess {
         port = box.port
     }
 
-    final class PortBox: @unchecked Sendable { var port = 0 }
+    final class PortBox: @unchecked Sendable { var port = 0; var stdout = "" }
 
     var client: MiniHTTPClient { MiniHTTPClient(port: port, token: token) }
 

@@ -114,7 +114,8 @@ struct ConfigFile: Decodable {
         }
     }
 
-    var models: [String: ModelEntry]
+    /// nil: the bundled default model alone (`DaemonConfig.load`'s `defaultModel`).
+    var models: [String: ModelEntry]?
     var sessions: SessionsEntry?
     var uploads: UploadsEntry?
     var cache: CacheEntry?
@@ -138,7 +139,7 @@ struct ConfigFile: Decodable {
     init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        models = try c.decode([String: ModelEntry].self, forKey: .models)
+        models = try c.decodeIfPresent([String: ModelEntry].self, forKey: .models)
         sources = try c.decodeIfPresent(Sources.self, forKey: .sources)
         outputRoot = try c.decodeIfPresent(String.self, forKey: .outputRoot)
         limits = try c.decodeIfPresent(LimitsEntry.self, forKey: .limits)
@@ -153,7 +154,7 @@ struct ConfigFile: Decodable {
         tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
     }
 
-    func resolved(base: String, dataDirectory: String, configPath: String) throws -> DaemonConfig {
+    func resolved(base: String, dataDirectory: String, configPath: String, defaultModel: String? = nil) throws -> DaemonConfig {
         func absolute(_ path: String) -> String {
             let expanded = (path as NSString).expandingTildeInPath
             return expanded.hasPrefix("/") ? expanded : (base as NSString).appendingPathComponent(expanded)
@@ -181,7 +182,8 @@ struct ConfigFile: Decodable {
             idleTimeout: self.http?.idleTimeout ?? httpDefaults.idleTimeout,
             maxConnections: self.http?.maxConnections ?? httpDefaults.maxConnections)
         let config = DaemonConfig(
-            models: models.mapValues { DaemonConfig.Model(checkpoint: absolute($0.checkpoint), config: $0.config.map(absolute)) },
+            models: models.map { $0.mapValues { DaemonConfig.Model(checkpoint: absolute($0.checkpoint), config: $0.config.map(absolute)) } }
+                ?? (defaultModel.map { ["default": DaemonConfig.Model(checkpoint: $0)] } ?? [:]),
             sourceRoots: (sources?.roots ?? []).map(absolute),
             sourcePatterns: sources?.patterns ?? [],
             outputRoot: outputRoot.map(absolute) ?? (dataDirectory as NSString).appendingPathComponent("outputs"),

@@ -180,7 +180,14 @@ public struct DaemonConfig: Sendable {
     }
 
     /// Reads and checks `path`; `dataDirectory` provides the default output root (DATA/outputs).
-    public static func load(path: String, dataDirectory: String) throws -> DaemonConfig {
+    /// Without a path, every setting takes its default; a file without "models" (or no file) gets
+    /// `defaultModel` (the bundled checkpoint) as the model "default".
+    public static func load(path: String?, dataDirectory: String, defaultModel: String? = nil) throws -> DaemonConfig {
+        guard let path else {
+            let file = try JSONDecoder().decode(ConfigFile.self, from: Data("{}".utf8))
+            return try file.resolved(base: dataDirectory, dataDirectory: dataDirectory, configPath: "(built-in defaults)",
+                                     defaultModel: defaultModel)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigFileError("cannot read the config file '\(path)' (does it exist and is it readable?)")
         }
@@ -193,7 +200,7 @@ public struct DaemonConfig: Sendable {
             throw ConfigFileError("\(path): \(error)")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try file.resolved(base: base, dataDirectory: dataDirectory, configPath: path)
+        return try file.resolved(base: base, dataDirectory: dataDirectory, configPath: path, defaultModel: defaultModel)
     }
 
     /// Checks the values (used by `load` and by callers building a config in code); creates the

@@ -1,6 +1,6 @@
 // APIHandler: the daemon's HTTP API as a function from request to response, independent of the
 // HTTP server (samtrackd wires it to Hummingbird; tests call it directly, without sockets): the
-// bearer-token check, the body limit, /healthz and /metrics, and the route families — jobs
+// bearer-token check, the body limit, /healthz and /metrics, the web app's files (WebAssets.swift), and the route families — jobs
 // (JobRoutes.swift), sessions (SessionRoutes.swift), media (MediaRoutes.swift). Every failure is a
 // 4xx/5xx with {"error": {"code", "message"}} (ErrorCatalogue.swift, docs/openapi.yaml).
 
@@ -18,10 +18,13 @@ public final class APIHandler: Sendable {
     /// Registered media and their frames (nil: the media routes answer 404).
     public let media: MediaRegistry?
     public let frames: MediaFrameServer?
+    /// The browser app's files, served at `/` without the bearer token (nil: `/` answers 404).
+    public let web: WebAssets?
 
     public init(manager: JobManager, sessions: SessionManager? = nil, media: MediaRegistry? = nil, frames: MediaFrameServer? = nil,
-                keepAliveInterval: Double = 15) {
+                web: WebAssets? = nil, keepAliveInterval: Double = 15) {
         self.manager = manager
+        self.web = web
         self.sessions = sessions
         self.media = media
         self.frames = frames
@@ -82,6 +85,15 @@ public final class APIHandler: Sendable {
         if parts == ["healthz"] {
             try allow(method, ["GET", "HEAD"], request.path)
             return health()
+        }
+        // The app's static files carry no data, so they need no token (a browser cannot add one to a
+        // page load); every API call the app makes does.
+        if let web, parts.first.map({ !["v1", "metrics", "healthz"].contains($0) }) ?? true {
+            try allow(method, ["GET", "HEAD"], request.path)
+            if let response = web.response(method: method, path: request.path, ifNoneMatch: request.headers["if-none-match"]) {
+                return response
+            }
+            throw APIError.routeNotFound(method, request.path)
         }
         try authenticate(request)
         guard request.body.count <= maxBodyBytes else { throw APIError.bodyTooLarge(limit: maxBodyBytes) }
