@@ -130,7 +130,9 @@ struct FinetuneCommand: ParsableCommand {
                 run.onEvaluation = display.evaluation
                 // Ctrl-C: stop after the current step and save the weights and the state; a second
                 // one quits at once (the state saved at the last evaluation stays).
-                let interrupt = InterruptHandler(stop: { run.stop() }, quit: { _exit(CLIExit.interrupted.rawValue) })
+                let interrupt = InterruptHandler(stop: { run.stop() }, quit: { _exit(CLIExit.interrupted.rawValue) },
+                                                 stopNote: "stopping after the current step, then saving (again to quit now)",
+                                                 quitNote: "quitting now, without saving (the state of the last evaluation stays)")
                 let summary = try run.run()
                 withExtendedLifetime(interrupt) {}
                 display.finish(summary)
