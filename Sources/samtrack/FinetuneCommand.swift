@@ -15,7 +15,7 @@ struct FinetuneCommand: ParsableCommand {
         The image encoder stays frozen: its features (and, for video frames, the memory of the \
         ground-truth masks of earlier frames) are computed once per frame. Each step draws \
         --batch samples: an object on a frame prompted with a point or a jittered box and \
-        correction clicks (or its mask), or tracked onto a frame through its memory; the loss is \
+        correction clicks, or tracked onto a frame through its memory; the loss is \
         the official training's (focal x20 + Dice on the best mask, IoU and object-score terms). \
         Ctrl-C saves the weights and the run's state (OUT.pt.state); --resume continues it.
         """)
