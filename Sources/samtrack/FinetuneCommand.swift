@@ -15,7 +15,7 @@ struct FinetuneCommand: ParsableCommand {
         The image encoder stays frozen: its features (and, for video frames, the memory of the \
         ground-truth masks of earlier frames) are computed once per frame. Each step draws \
         --batch samples: an object on a frame prompted with a point or a jittered box and \
-        correction clicks (or its mask), or tracked onto a frame through its memory; the loss is \
+        correction clicks, or tracked onto a frame through its memory; the loss is \
         the official training's (focal x20 + Dice on the best mask, IoU and object-score terms). \
         Ctrl-C saves the weights and the run's state (OUT.pt.state); --resume continues it.
         """)
@@ -130,7 +130,9 @@ struct FinetuneCommand: ParsableCommand {
                 run.onEvaluation = display.evaluation
                 // Ctrl-C: stop after the current step and save the weights and the state; a second
                 // one quits at once (the state saved at the last evaluation stays).
-                let interrupt = InterruptHandler(stop: { run.stop() }, quit: { _exit(CLIExit.interrupted.rawValue) })
+                let interrupt = InterruptHandler(stop: { run.stop() }, quit: { _exit(CLIExit.interrupted.rawValue) },
+                                                 stopNote: "stopping after the current step, then saving (again to quit now)",
+                                                 quitNote: "quitting now, without saving (the state of the last evaluation stays)")
                 let summary = try run.run()
                 withExtendedLifetime(interrupt) {}
                 display.finish(summary)

@@ -54,7 +54,10 @@ final class InterruptHandler: @unchecked Sendable {  // `count` is only touched 
     ///   - stop: called on the first signal (ask the run to stop after the current frame).
     ///   - quit: called once, on its own thread, on the second; it finishes the files and ends
     ///     the process.
-    init(stop: @escaping @Sendable () -> Void, quit: @escaping @Sendable () -> Never) {
+    ///   - stopNote, quitNote: what the first and the second signal print (defaults: `track`'s).
+    init(stop: @escaping @Sendable () -> Void, quit: @escaping @Sendable () -> Never,
+         stopNote: String = "stopping after the current frame (again to quit now)",
+         quitNote: String = "quitting now: finishing the output files with the frames done") {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
@@ -62,11 +65,11 @@ final class InterruptHandler: @unchecked Sendable {  // `count` is only touched 
                 let before = count
                 count += max(1, Int(source.data))
                 if before == 0 {
-                    FileHandle.standardError.write(Data("\nstopping after the current frame (again to quit now)\n".utf8))
+                    FileHandle.standardError.write(Data("\n\(stopNote)\n".utf8))
                     stop()
                 }
                 if before < 2 && count >= 2 {
-                    FileHandle.standardError.write(Data("quitting now: finishing the output files with the frames done\n".utf8))
+                    FileHandle.standardError.write(Data("\(quitNote)\n".utf8))
                     Thread.detachNewThread { quit() }
                 } else if before >= 2 {
                     FileHandle.standardError.write(Data("still finishing the output files\n".utf8))

@@ -27,9 +27,14 @@ public struct FinetuneOptions: Sendable, Equatable, Codable {
     public var corrections = 7
     /// Gradient clipping by global L2 norm (official: 0.1); 0 turns it off.
     public var gradientClip = 0.1
-    /// Probability of a point or box prompt (else the mask) on video frames (official 0.5;
-    /// single images always get points or a box), and of a box given that.
-    public var pointProbability = 0.5
+    /// Probability of a point or box prompt on video frames, else the mask itself fed to the heads
+    /// through `mask_downsample` (single images always get points or a box), and of a box given
+    /// a point-or-box prompt. Default 1: the official training feeds a ground-truth mask
+    /// (`prob_to_use_pt_input_for_train` 0.5) through `_use_mask_as_output`, which outputs the mask
+    /// itself and trains the heads only through that frame's object pointer in later frames'
+    /// memory; memories here are teacher-forced and frozen, so such a sample would teach the
+    /// heads a mask-only path that inference never takes (a mask prompt bypasses them too).
+    public var pointProbability = 1.0
     public var boxProbability = 0.5
     /// Probability of drawing a correction click from the ground truth instead of the error
     /// region (official 0.1).
