@@ -27,6 +27,7 @@ Scenario (each step fails the run with a message when its check fails):
     and palette zip's images equal the masks;
  8. Track both and Cancel after the first frames: the stream ends cancelled, before the end;
  8b. remove object 2 (its ✕): the list, the session and its masks lose it, the canvas shows the rest;
+ 8c. "Run as a job": the jobs screen lists the session's job, whose Cancel cancels it;
  9. jobs screen: a job started from the form on the clip (8 frames) appears in data-testid=jobs-list,
     succeeds, and its masks.jsonl downloads with those frames;
 10. a job on VIDEO: once it tracked a frame, Live shows its newest frame; a click on it is a live
@@ -432,6 +433,19 @@ class Run:
         masks = self.api_masks()
         check(all(list(m) == [1] for m in masks.values()), "object 2 is still in the session's masks")
         self.check_overlay(masks, 0, "frame 0 without object 2")
+
+        self.step("run the session as a job, then cancel it in the jobs list")
+        known = {j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]}
+        self.find("session-job").click()
+        self.wait(lambda: d.current_url.split("#")[-1].startswith("/jobs") or self.error_text(), "the jobs screen")
+        check(self.error_text() == "", f"Run as a job showed an error: {self.error_text()}")
+        job = ({j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]} - known).pop()
+        self.wait(lambda: d.execute_script(f"return !!document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-cancel')}')"),
+                  "the session's job in the list with a Cancel button")
+        d.execute_script(f"document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-cancel')}').click()")
+        self.wait(lambda: json.loads(self.api(f"/v1/jobs/{job}"))["status"] == "cancelled", "the session's job to be cancelled",
+                  timeout=120)
+        check(self.error_text() == "", f"cancelling the session's job showed an error: {self.error_text()}")
 
         self.step("media screen")
         self.find("nav-media").click()
