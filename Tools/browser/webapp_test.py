@@ -19,6 +19,7 @@ Scenario (each step fails the run with a message when its check fails):
  4b. Add object, drag a box around the clip's object 1: objects 1 and 2 listed, the new one
     selected, both masks drawn as the API's;
  5. Track forward: progress reaches the end; arrow keys to frame 20: its overlay is the API's mask;
+ 5b. Play from frame 40: the canvas plays to the last tracked frame, stops, and shows its masks;
  6. select object 1 in the list, correct frame 30 (a positive click inside the ground truth of the
     clip's object 2), Track forward again:
     the frames from 30 on are tracked again and frame 40's overlay is the API's mask;
@@ -368,6 +369,15 @@ class Run:
         masks = self.api_masks()
         check(sorted(masks) == list(range(self.frames)), f"tracked frames: {sorted(masks)}")
         self.check_overlay(masks, 20, "frame 20 after tracking")
+
+        self.step("play the tracked range")
+        self.go_to_frame(40)
+        self.find("play").click()
+        self.wait(lambda: self.find("frame-canvas").get_attribute("data-frame") == str(self.frames - 1), "playback to the last frame",
+                  timeout=60)
+        self.wait(lambda: self.find("play").text == "▶", "playback to stop at the end of the tracked range")
+        masks = self.api_masks()
+        self.check_overlay(masks, self.frames - 1, "the last frame after playback")
 
         self.step("correct frame 30 and track again")
         d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="1"]').click()
