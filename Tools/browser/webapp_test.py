@@ -19,6 +19,7 @@ Scenario (each step fails the run with a message when its check fails):
  4b. Add object, drag a box around the clip's object 1: objects 1 and 2 listed, the new one
     selected, both masks drawn as the API's;
  5. Track forward: progress reaches the end; arrow keys to frame 20: its overlay is the API's mask;
+ 5b. Play from frame 40: the canvas plays to the last tracked frame, stops, and shows its masks;
  6. select object 1 in the list, correct frame 30 (a positive click inside the ground truth of the
     clip's object 2), Track forward again:
     the frames from 30 on are tracked again and frame 40's overlay is the API's mask;
@@ -27,6 +28,7 @@ Scenario (each step fails the run with a message when its check fails):
     and palette zip's images equal the masks;
  8. Track both and Cancel after the first frames: the stream ends cancelled, before the end;
  8b. remove object 2 (its ✕): the list, the session and its masks lose it, the canvas shows the rest;
+ 8c. "Run as a job": the jobs screen lists the session's job, whose Cancel cancels it;
  9. jobs screen: a job started from the form on the clip (8 frames) appears in data-testid=jobs-list,
     succeeds, and its masks.jsonl downloads with those frames;
 10. a job on VIDEO: once it tracked a frame, Live shows its newest frame; a click on it is a live
@@ -368,6 +370,15 @@ class Run:
         check(sorted(masks) == list(range(self.frames)), f"tracked frames: {sorted(masks)}")
         self.check_overlay(masks, 20, "frame 20 after tracking")
 
+        self.step("play the tracked range")
+        self.go_to_frame(40)
+        self.find("play").click()
+        self.wait(lambda: self.find("frame-canvas").get_attribute("data-frame") == str(self.frames - 1), "playback to the last frame",
+                  timeout=60)
+        self.wait(lambda: self.find("play").text == "▶", "playback to stop at the end of the tracked range")
+        masks = self.api_masks()
+        self.check_overlay(masks, self.frames - 1, "the last frame after playback")
+
         self.step("correct frame 30 and track again")
         d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="1"]').click()
         check("selected" in d.find_element(By.CSS_SELECTOR, f'{tid("object-item")}[data-object-id="1"]').get_attribute("class"),
@@ -432,6 +443,19 @@ class Run:
         masks = self.api_masks()
         check(all(list(m) == [1] for m in masks.values()), "object 2 is still in the session's masks")
         self.check_overlay(masks, 0, "frame 0 without object 2")
+
+        self.step("run the session as a job, then cancel it in the jobs list")
+        known = {j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]}
+        self.find("session-job").click()
+        self.wait(lambda: d.current_url.split("#")[-1].startswith("/jobs") or self.error_text(), "the jobs screen")
+        check(self.error_text() == "", f"Run as a job showed an error: {self.error_text()}")
+        job = ({j["id"] for j in json.loads(self.api("/v1/jobs"))["jobs"]} - known).pop()
+        self.wait(lambda: d.execute_script(f"return !!document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-cancel')}')"),
+                  "the session's job in the list with a Cancel button")
+        d.execute_script(f"document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-cancel')}').click()")
+        self.wait(lambda: json.loads(self.api(f"/v1/jobs/{job}"))["status"] == "cancelled", "the session's job to be cancelled",
+                  timeout=120)
+        check(self.error_text() == "", f"cancelling the session's job showed an error: {self.error_text()}")
 
         self.step("media screen")
         self.find("nav-media").click()

@@ -81,6 +81,7 @@ export const getSession = (id) => json('GET', `/v1/sessions/${id}`);
 export const prompt = (session, body) => json('POST', `/v1/sessions/${session}/prompts`, body);
 export const removeObject = (session, object) => json('DELETE', `/v1/sessions/${session}/objects/${object}`);
 export const cancelPropagation = (session) => json('DELETE', `/v1/sessions/${session}/propagate`);
+export const sessionJob = (session, body = {}) => json('POST', `/v1/sessions/${session}/job`, body);
 export const exportURL = (session, format) => `/v1/sessions/${session}/masks?format=${format}`;
 
 export const listJobs = () => json('GET', '/v1/jobs?limit=50');

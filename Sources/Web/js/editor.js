@@ -2,7 +2,8 @@
 // positive point, shift-click / right-click = negative point, drag = box) sent to
 // POST /v1/sessions/{id}/prompts with the object's every prompt on that frame (clear: true, as the
 // official demo), the returned masks drawn at once; objects (add, select, colour, remove); tracking
-// (forward / backward / both over SSE, progress, Cancel); playback of the tracked range; exports.
+// (forward / backward / both over SSE, progress, Cancel); playback of the tracked range; exports;
+// the session replayed as a durable job (POST /v1/sessions/{id}/job).
 // The state is the `state` object below; `render()` draws it.
 
 import * as api from './api.js';
@@ -78,6 +79,11 @@ export function init() {
   for (const b of document.querySelectorAll('[data-format]')) {
     b.addEventListener('click', () => guarded(() => exportMasks(b.dataset.format)));
   }
+  $('session-job').addEventListener('click', () => guarded(async () => {
+    const job = await api.sessionJob(state.session.id);
+    clearError();
+    location.hash = `#/jobs/${job.id}`;
+  }));
 }
 
 export async function enter(sessionID) {
@@ -291,7 +297,7 @@ function setProgress(value, max, text) {
 }
 
 function setTracking(on) {
-  for (const b of document.querySelectorAll('[data-direction], [data-format]')) b.disabled = on;
+  for (const b of document.querySelectorAll('[data-direction], [data-format], #session-job')) b.disabled = on;
   $('track-cancel').disabled = !on;
 }
 
