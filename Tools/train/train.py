@@ -178,10 +178,18 @@ WIDE_LONG_SIDES = ([256, 320, 384], [0.5, 0.3, 0.2])
 WIDE_ASPECTS = ([1.0, 4 / 3, 16 / 9, 3 / 4, 9 / 16, 2.0], [0.25, 0.25, 0.25, 0.1, 0.1, 0.05])
 
 
+def clip_difficulty(seed, args):
+    """synth.py's difficulty for one clip: --difficulty, or with "mix" wide and train half and half
+    (drawn from the clip seed)."""
+    if args.difficulty != "mix":
+        return args.difficulty
+    return "wide" if np.random.default_rng([seed, 19]).random() < 0.5 else "train"
+
+
 def clip_shape(seed, args):
-    """(H, W) a clip is generated at: the model's size, or with --difficulty wide one of several
-    frame shapes (drawn from the clip seed)."""
-    if args.difficulty != "wide":
+    """(H, W) a clip is generated at: the model's size, or for a wide clip one of several frame
+    shapes (drawn from the clip seed)."""
+    if clip_difficulty(seed, args) != "wide":
         return args.size, args.size
     rng = np.random.default_rng([seed, 17])
     long_side = rng.choice(WIDE_LONG_SIDES[0], p=WIDE_LONG_SIDES[1]) * args.size / 256
@@ -209,7 +217,7 @@ def make_batch(step, args, rank=0):
     first = (step * args.workers + rank) * args.batch
     seeds = [args.seed * 1_000_000 + first + b for b in range(args.batch)]
     clips = [generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
-                           difficulty=args.difficulty) for seed in seeds]
+                           difficulty=clip_difficulty(seed, args)) for seed in seeds]
     scaled = [to_model_size(c, args.size) for c in clips]
     stacked = np.stack([f for f, _ in scaled], axis=1)  # T B H W 3
     images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, args.batch, 3, *size)
@@ -281,9 +289,9 @@ def main():
                     "run keeps the sizes it was started with")
     ap.add_argument("--max-frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--difficulty", choices=["train", "wide"], default="train",
+    ap.add_argument("--difficulty", choices=["train", "wide", "mix"], default="train",
                     help="synth.py's training clips; wide: more shapes, sizes, backgrounds, blur and lighting, "
-                    "and frame shapes other than square (scaled to --size)")
+                    "and frame shapes other than square (scaled to --size); mix: half train, half wide")
     ap.add_argument("--init-cond-frames", type=int, default=TRAIN_OPTIONS["num_init_cond_frames_for_train"],
                     help="prompted frames per training sequence, 1 to this many at random (official 2: "
                     "frame 0 and a random later one; 1: frame 0 only, as the evaluation does)")
