@@ -163,13 +163,19 @@ def lr_factor(step, args):
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def sequence_length(step, args):
-    """1-8 frames: mostly full 8-frame sequences (memory is what the tracker learns), sometimes
-    shorter ones (single frames are pure SAM image steps with point prompts)."""
+def step_shape(step, args):
+    """(frames, clips, copies) of a step, the same for every worker. Frames: 1-8 (--max-frames),
+    mostly full sequences (memory is what the tracker learns), sometimes shorter ones (single
+    frames are pure SAM image steps with point or box prompts). With --image-prob, that share of
+    the steps are image steps of --image-batch single frames, each object --image-copies times."""
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
-    if args.max_frames == 1 or rng.random() < 0.6:
-        return args.max_frames
-    return int(rng.integers(1, args.max_frames))
+    if args.max_frames == 1:
+        return 1, args.batch, args.copies
+    if args.image_prob > 0 and rng.random() < args.image_prob:
+        return 1, args.image_batch or args.batch, args.image_copies or args.copies
+    if rng.random() < 0.6:
+        return args.max_frames, args.batch, args.copies
+    return int(rng.integers(1, args.max_frames)), args.batch, args.copies
 
 
 # --difficulty wide: clips are generated at one of these frame shapes (long side x aspect, W/H),
@@ -212,22 +218,23 @@ def to_model_size(clip, size):
 def make_batch(step, args, rank=0):
     """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step and the
     worker's rank; every worker of a step gets the same sequence length)."""
-    frames = sequence_length(step, args)
+    frames, count, copies = step_shape(step, args)
     size = (args.size, args.size)
-    first = (step * args.workers + rank) * args.batch
-    seeds = [args.seed * 1_000_000 + first + b for b in range(args.batch)]
+    stride = max(args.batch, args.image_batch or 0)  # clip seeds never repeat across steps
+    first = (step * args.workers + rank) * stride
+    seeds = [args.seed * 1_000_000 + first + b for b in range(count)]
     clips = [generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
                            difficulty=clip_difficulty(seed, args)) for seed in seeds]
     scaled = [to_model_size(c, args.size) for c in clips]
     stacked = np.stack([f for f, _ in scaled], axis=1)  # T B H W 3
-    images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, args.batch, 3, *size)
+    images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, count, 3, *size)
     masks, obj_to_frame = [], []
     for b, clip in enumerate(clips):
         labels = scaled[b][1]
         for obj in range(1, clip.num_objects + 1):
             if not (labels[0] == obj).any():
                 continue  # a small object lost on frame 0 by the scaling: nothing to prompt
-            for _ in range(args.copies):  # each copy gets its own prompts and correction clicks
+            for _ in range(copies):  # each copy gets its own prompts and correction clicks
                 masks.append(torch.from_numpy(labels == obj))
                 obj_to_frame.append(torch.stack([torch.arange(frames), torch.full((frames,), b)], dim=1))
     masks = torch.stack(masks, dim=1)  # T O H W
@@ -310,6 +317,10 @@ def main():
     ap.add_argument("--copies", type=int, default=1,
                     help="each object appears this many times per step, each copy with its own prompts "
                     "(more prompts per image-encoder pass)")
+    ap.add_argument("--image-prob", type=float, default=0.0,
+                    help="share of steps that are image steps (single frames, points or boxes) in a video run")
+    ap.add_argument("--image-batch", type=int, help="frames per image step (default --batch)")
+    ap.add_argument("--image-copies", type=int, help="copies per object in image steps (default --copies)")
     ap.add_argument("--freeze-vision", action="store_true", help="do not train the image encoder")
     ap.add_argument("--lr", type=float, default=4e-4, help="learning rate outside the image encoder")
     ap.add_argument("--vision-lr", type=float, default=3e-4, help="image encoder learning rate")
