@@ -14,6 +14,10 @@
 #include <libavutil/pixdesc.h>
 #include <libavutil/dict.h>
 #include <libavutil/time.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 /// AVERROR(e) for a POSIX errno value (FFmpeg returns negated errno codes).
 static inline int samtrack_averror(int errnum) { return AVERROR(errnum); }
@@ -74,5 +78,83 @@ static inline void samtrack_interrupt_set_timeout(samtrack_interrupt_state *stat
 static inline void samtrack_install_interrupt(AVFormatContext *context, samtrack_interrupt_state *state) {
     context->interrupt_callback.callback = samtrack_interrupt_callback;
     context->interrupt_callback.opaque = state;
+}
+/// Confinement of one input to local files under some directories (Media's `InputConfinement`).
+/// Installed as the format context's `io_open`, which FFmpeg calls for the input itself and for
+/// every file a demuxer opens on its behalf (image-sequence frames, playlist segments, MP4
+/// references); the previous `io_open` (FFmpeg's default, which applies the protocol whitelist)
+/// does the actual opening. Swift owns the memory; `roots` are realpath-resolved directories.
+typedef struct samtrack_confinement {
+    const char *const *roots;
+    int root_count;
+    int (*default_open)(struct AVFormatContext *, AVIOContext **, const char *, int, AVDictionary **);
+    /// Set (to 1) when a URL was refused; `refused_url` holds it (truncated to fit).
+    int refused;
+    char refused_url[1024];
+} samtrack_confinement;
+
+static inline void samtrack_confinement_refuse(samtrack_confinement *c, const char *url) {
+    c->refused = 1;
+    strncpy(c->refused_url, url, sizeof(c->refused_url) - 1);
+    c->refused_url[sizeof(c->refused_url) - 1] = 0;
+}
+
+/// Length of the protocol name at the start of `url` as FFmpeg finds it (url_find_protocol), or 0
+/// for a plain path. `subfile,,...:` URLs carry options before the colon.
+static inline size_t samtrack_url_scheme_length(const char *url) {
+    size_t length = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+    if (length > 0 && url[length] == ':') return length;
+    if (strncmp(url, "subfile,", 8) == 0 && strchr(url + 8, ':')) return 7;
+    return 0;
+}
+
+/// True when `path` (resolved) is `root` or lies below it.
+static inline int samtrack_path_is_under(const char *path, const char *root) {
+    size_t length = strlen(root);
+    if (length == 1 && root[0] == '/') return path[0] == '/';
+    return strncmp(path, root, length) == 0 && (path[length] == 0 || path[length] == '/');
+}
+
+/// AVFormatContext.io_open of a confined input: only `file:` URLs and plain paths whose realpath
+/// lies under one of the roots are opened (by the default io_open, on the resolved path); any
+/// other URL fails with AVERROR(EPERM) and is recorded. A path that does not resolve fails with
+/// its errno (so a missing file stays "No such file or directory").
+static inline int samtrack_confined_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url,
+                                            int flags, AVDictionary **options) {
+    samtrack_confinement *c = s ? (samtrack_confinement *)s->opaque : NULL;
+    if (!c || !c->default_open || !url) return AVERROR(EPERM);  // a nested context that copied io_open alone
+    size_t scheme = samtrack_url_scheme_length(url);
+    const char *path = url;
+    if (scheme > 0) {
+        if (scheme == 4 && strncmp(url, "file", 4) == 0) {
+            path = url + 5;
+        } else {
+            samtrack_confinement_refuse(c, url);
+            return AVERROR(EPERM);
+        }
+    }
+    if ((flags & AVIO_FLAG_WRITE) != 0) {
+        samtrack_confinement_refuse(c, url);
+        return AVERROR(EPERM);
+    }
+    char resolved[PATH_MAX];
+    if (!realpath(path, resolved)) return AVERROR(errno);
+    for (int i = 0; i < c->root_count; i++) {
+        if (samtrack_path_is_under(resolved, c->roots[i])) {
+            return c->default_open(s, pb, resolved, flags, options);
+        }
+    }
+    samtrack_confinement_refuse(c, url);
+    return AVERROR(EPERM);
+}
+
+/// Confines `context` (allocated, not yet opened) with `confinement`, whose roots the caller set:
+/// remembers the default io_open and installs the confined one.
+static inline void samtrack_install_confinement(AVFormatContext *context, samtrack_confinement *confinement) {
+    confinement->default_open = context->io_open;
+    confinement->refused = 0;
+    confinement->refused_url[0] = 0;
+    context->opaque = confinement;
+    context->io_open = samtrack_confined_io_open;
 }
 #endif

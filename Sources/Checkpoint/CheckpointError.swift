@@ -19,6 +19,12 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// A tensor's declared extent needs bytes beyond its storage.
     case truncatedTensor(path: String, tensor: String, reason: String)
+    /// A zip entry's bytes fail their CRC-32: `entry` is the entry's name in the archive
+    /// (e.g. `sam2.1_hiera_tiny/data/17`), `tensors` the checkpoint keys whose data lies in it
+    /// (empty for entries that hold no tensor, such as the pickle).
+    case checksumMismatch(path: String, entry: String, tensors: [String], expected: UInt32, actual: UInt32)
+    /// A file that carries its own checksum (safetensors written by samtrack) fails it.
+    case fileChecksumMismatch(path: String, expected: UInt32, actual: UInt32)
     /// A tensor the model needs is not in the checkpoint.
     case missingTensor(path: String, key: String)
     /// A tensor's shape differs from what the model needs.
@@ -42,6 +48,15 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path): tensor '\(tensor)' has element type \(dtype); only float32, float16 and bfloat16 are supported"
         case let .truncatedTensor(path, tensor, reason):
             return "\(path): tensor '\(tensor)' is truncated: \(reason); the file is incomplete"
+        case let .checksumMismatch(path, entry, tensors, expected, actual):
+            let sums = "CRC-32 0x\(hex8(actual)), expected 0x\(hex8(expected))"
+            guard let first = tensors.first else {
+                return "\(path): damaged checkpoint: zip entry '\(entry)' fails its checksum (\(sums)); download or copy the file again"
+            }
+            let others = tensors.count > 1 ? " (and \(tensors.count - 1) other tensor(s) sharing its storage)" : ""
+            return "\(path): damaged checkpoint: tensor '\(first)'\(others) has damaged data: its storage '\(entry)' fails its checksum (\(sums)); download or copy the file again"
+        case let .fileChecksumMismatch(path, expected, actual):
+            return "\(path): damaged file: its bytes fail the checksum it was written with (CRC-32 0x\(hex8(actual)), expected 0x\(hex8(expected))); the file was damaged or cut short after it was written"
         case let .missingTensor(path, key):
             return "\(path): missing tensor '\(key)'; is this checkpoint for the right model?"
         case let .shapeMismatch(path, key, expected, actual):
@@ -61,8 +76,28 @@ extension CheckpointError {
         case let .cannotOpen(path, _), let .unrecognizedFormat(path, _), let .corrupt(path, _),
              let .unsupportedPickle(path, _), let .unsupportedFeature(path, _),
              let .unsupportedDType(path, _, _), let .truncatedTensor(path, _, _),
+             let .checksumMismatch(path, _, _, _, _), let .fileChecksumMismatch(path, _, _),
              let .missingTensor(path, _), let .shapeMismatch(path, _, _, _), let .unusedTensors(path, _):
             return path
         }
     }
+
+    /// The checkpoint key of the tensor the error is about, when there is one (for a damaged
+    /// storage shared by several tensors, the first of them).
+    public var tensor: String? {
+        switch self {
+        case let .unsupportedDType(_, tensor, _), let .truncatedTensor(_, tensor, _): return tensor
+        case let .missingTensor(_, key), let .shapeMismatch(_, key, _, _): return key
+        case let .checksumMismatch(_, _, tensors, _, _): return tensors.first
+        case .cannotOpen, .unrecognizedFormat, .corrupt, .unsupportedPickle, .unsupportedFeature,
+             .fileChecksumMismatch, .unusedTensors:
+            return nil
+        }
+    }
+}
+
+/// `value` as exactly 8 lowercase hex digits (CRC-32 values in messages and in safetensors metadata).
+func hex8(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
 }

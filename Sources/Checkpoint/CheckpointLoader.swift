@@ -18,7 +18,11 @@ public enum CheckpointLoader {
     /// Reads the checkpoint at `path` (PyTorch zip or safetensors, chosen by content). Throws a
     /// `CheckpointError` naming the file (and tensor) for anything it cannot read.
     public static func load(path: String) throws -> WeightStore {
-        let file = try MappedFile(path: path)
+        try load(file: MappedFile(path: path))
+    }
+
+    /// Reads a mapped (or in-memory) checkpoint of any supported format, chosen by content.
+    public static func load(file: MappedFile) throws -> WeightStore {
         switch try detectFormat(of: file) {
         case .pytorch: return try TorchCheckpointReader.load(file: file)
         case .safetensors: return try SafeTensorsReader.load(file: file).store

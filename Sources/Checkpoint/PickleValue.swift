@@ -67,6 +67,10 @@ enum PickleValue {
 /// A mutable Python list.
 final class PickleList {
     var items: [PickleValue]
+    /// Nesting depth (1 + the deepest item's), kept by the unpickler.
+    var depth = 1
+    /// True once the list was placed in another container (it may then not grow deeper).
+    var isNested = false
     init(_ items: [PickleValue] = []) { self.items = items }
 }
 
@@ -74,6 +78,10 @@ final class PickleList {
 /// equal keys, as Python would; other keys are appended (checkpoints do not use them as names).
 final class PickleDict {
     private(set) var entries: [(key: PickleValue, value: PickleValue)] = []
+    /// Nesting depth (1 + the deepest key's or value's), kept by the unpickler.
+    var depth = 1
+    /// True once the dict was placed in another container (it may then not grow deeper).
+    var isNested = false
     private var stringIndex: [String: Int] = [:]
     private var intIndex: [Int: Int] = [:]
 

@@ -1,6 +1,8 @@
 // SafeTensorsWriter: writes named tensors (float32, or raw bfloat16 bits) and string metadata in
-// the safetensors format, atomically (temp file in the same directory, then rename).
+// the safetensors format, with a CRC-32 of the whole file in the metadata (`SafeTensorsChecksum`),
+// atomically (temp file in the same directory, then rename).
 
+import FileIO
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,42 +30,40 @@ public struct SafeTensorsWriter {
         entries.append((name, "BF16", shape, bytes))
     }
 
-    /// The file contents: 8-byte header length, JSON header (padded to 8 bytes), data.
+    /// The file contents: 8-byte header length, JSON header (padded to 8 bytes), data. The
+    /// header's metadata carries the file's CRC-32 under `samtrack.crc32` (`SafeTensorsChecksum`),
+    /// which `SafeTensorsReader` verifies; readers that do not know it see one more string.
+    /// Throws `CheckpointError.unsupportedFeature` when a metadata key is `samtrack.crc32`.
     public func encoded() throws -> Data {
+        guard metadata[SafeTensorsChecksum.metadataKey] == nil else {
+            throw CheckpointError.unsupportedFeature(path: "(safetensors writer)", reason: "the metadata key '\(SafeTensorsChecksum.metadataKey)' is reserved for the checksum")
+        }
         var header: [String: Any] = [:]
         var offset = 0
         for entry in entries {
             header[entry.name] = ["dtype": entry.dtype, "shape": entry.shape, "data_offsets": [offset, offset + entry.bytes.count]]
             offset += entry.bytes.count
         }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var stamped = metadata
+        stamped[SafeTensorsChecksum.metadataKey] = SafeTensorsChecksum.placeholder
+        header["__metadata__"] = stamped
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var length = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
-        out.append(json)
-        for entry in entries { out.append(entry.bytes) }
-        return out
+        var out = [UInt8]()
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: json)
+        for entry in entries { out.append(contentsOf: entry.bytes) }
+        guard SafeTensorsChecksum.stamp(&out, headerLength: json.count) else {
+            // A tensor name containing the checksum field's exact text would make it ambiguous.
+            throw CheckpointError.unsupportedFeature(path: "(safetensors writer)", reason: "a tensor or metadata name contains the text of the checksum field")
+        }
+        return Data(out)
     }
 
     /// Writes the file atomically: a temporary file beside `path`, then rename.
     public func write(to path: String) throws {
-        let data = try encoded()
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw CheckpointError.cannotOpen(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
-        // rename(2) replaces the destination atomically: readers see the old file or the new one.
-        if rename(temporary.path, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw CheckpointError.cannotOpen(path: path, reason: "cannot write: \(reason)")
-        }
+        // A temporary beside `path`, then rename: readers see the old file or the new one.
+        try AtomicFile.write(try encoded(), to: path)
     }
 }

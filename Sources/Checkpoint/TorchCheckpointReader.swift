@@ -17,6 +17,11 @@
 //      "encoder.weight". Integer keys are written in decimal. Leaves that are not tensors
 //      (numbers, strings, None) are skipped.
 //   4. Two paths that flatten to the same key are an error.
+//
+// Integrity: the pickle and the byte-order record are CRC-checked before they are read; once the
+// pickle has said which tensors live in which storage, every entry of the archive is CRC-checked
+// (`ZipArchive.checksums(of:)`, streamed over the mapping on the thread pool) before any tensor
+// is built, so a damaged storage is reported with the keys of the tensors it holds.
 
 import Tensor
 
@@ -49,6 +54,7 @@ public enum TorchCheckpointReader {
         let path = archive.file.path
         let root = try Unpickler.load(pickle, path: path, streamName: streamName)
         let references = try collectTensors(root, path: path)
+        try verifyEntries(of: archive, storagePrefix: prefix + "data/", references: references)
         let materializer = TorchTensorMaterializer(archive: archive, storagePrefix: prefix + "data/")
         var tensors: [String: Tensor] = [:]
         tensors.reserveCapacity(references.count)
@@ -56,6 +62,17 @@ public enum TorchCheckpointReader {
             tensors[key] = try materializer.tensor(reference, name: key)
         }
         return WeightStore(path: path, tensors: tensors, orderedKeys: references.map(\.key))
+    }
+
+    /// Checks the CRC-32 of every entry of `archive`; the first damaged one (in directory order)
+    /// is thrown as `checksumMismatch` naming the tensors whose storage it is.
+    static func verifyEntries(of archive: ZipArchive, storagePrefix: String,
+                              references: [(key: String, reference: TorchTensorReference)]) throws {
+        let crcs = try archive.checksums(of: archive.entries)
+        guard let damaged = zip(archive.entries, crcs).first(where: { $0.crc32 != $1 }) else { return }
+        let tensors = references.filter { storagePrefix + $0.reference.storage.key == damaged.0.name }.map(\.key)
+        throw CheckpointError.checksumMismatch(path: archive.file.path, entry: damaged.0.name, tensors: tensors,
+                                               expected: damaged.0.crc32, actual: damaged.1)
     }
 
     /// The `<top>/data.pkl` entry (the top folder has no "/" in its name).
@@ -99,15 +116,25 @@ public enum TorchCheckpointReader {
         if case let .dict(model)? = top["model"] { stateDict = model }
         var collected: [(key: String, reference: TorchTensorReference)] = []
         var seen: Set<String> = []
-        try collect(.dict(stateDict), prefix: nil, depth: 0, into: &collected, seen: &seen, path: path)
+        var budget = maximumVisits
+        try collect(.dict(stateDict), prefix: nil, depth: 0, into: &collected, seen: &seen, budget: &budget, path: path)
         return collected
     }
 
+    /// Most values visited while collecting tensors. A pickle can reference one container from
+    /// many places (memo), so a small stream can describe an exponentially large tree; real
+    /// checkpoints hold a few thousand values.
+    static let maximumVisits = 1 << 20
+
     private static func collect(_ value: PickleValue, prefix: String?, depth: Int,
                                 into collected: inout [(key: String, reference: TorchTensorReference)],
-                                seen: inout Set<String>, path: String) throws {
+                                seen: inout Set<String>, budget: inout Int, path: String) throws {
         guard depth <= maximumDepth else {
             throw CheckpointError.unsupportedPickle(path: path, reason: "containers nested deeper than \(maximumDepth) levels at '\(prefix ?? "")'")
+        }
+        budget -= 1
+        guard budget >= 0 else {
+            throw CheckpointError.unsupportedPickle(path: path, reason: "the saved object expands to more than \(maximumVisits) values (containers shared many times over)")
         }
         func join(_ component: String) -> String { prefix.map { "\($0).\(component)" } ?? component }
         switch value {
@@ -126,11 +153,11 @@ public enum TorchCheckpointReader {
                 default:
                     throw CheckpointError.unsupportedPickle(path: path, reason: "a dict under '\(prefix ?? "")' has a key of type \(key.typeName); tensor names must be strings")
                 }
-                try collect(child, prefix: join(component), depth: depth + 1, into: &collected, seen: &seen, path: path)
+                try collect(child, prefix: join(component), depth: depth + 1, into: &collected, seen: &seen, budget: &budget, path: path)
             }
         case .tuple, .list:
             for (index, child) in (value.sequence ?? []).enumerated() {
-                try collect(child, prefix: join(String(index)), depth: depth + 1, into: &collected, seen: &seen, path: path)
+                try collect(child, prefix: join(String(index)), depth: depth + 1, into: &collected, seen: &seen, budget: &budget, path: path)
             }
         case .none, .bool, .int, .bigInt, .float, .string, .bytes, .global, .storage:
             return

@@ -6,6 +6,13 @@
 // `('storage', <storage class>, key, location, numel)` become storage references.
 // Any other opcode, global or persistent id is a `CheckpointError.unsupportedPickle` naming it;
 // a stream that ends early or is inconsistent is `CheckpointError.corrupt`.
+//
+// Nesting is bounded: every value on the stack and in the memo carries its nesting depth (lists
+// and dicts keep theirs in the object, as pickle mutates them), a container deeper than
+// `maximumNesting` is refused, and a list or dict that already sits inside another container may
+// not grow deeper (that is how recursive structures are built, which checkpoints never hold).
+// So no value is ever cyclic or deeper than the bound, and releasing one cannot exhaust the
+// stack, whatever the stream.
 
 /// Why a pickle operation failed, before the unpickler adds the file and byte position.
 enum PickleFailure: Error {
@@ -20,10 +27,17 @@ struct Unpickler {
     /// Name of the stream inside the file (e.g. "sam2.1_hiera_tiny/data.pkl"), for errors.
     let streamName: String
 
+    /// Deepest nesting of containers accepted (checkpoints nest a few levels).
+    static let maximumNesting = 100
+
     private var cursor: ByteCursor
     private var stack: [PickleValue] = []
+    /// Nesting depth of each stack value (0 for scalars; lists and dicts: see `depth(of:_:)`).
+    private var depths: [Int] = []
+    /// Deepest of the values the last `pop`/`popMark` returned.
+    private var poppedDepth = 0
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
     /// Offset of the opcode being executed.
     private var opcodeOffset = 0
 
@@ -74,20 +88,20 @@ struct Unpickler {
         switch opcode {
         case 0x80: _ = try required(cursor.u8())                       // PROTO
         case 0x95: _ = try required(cursor.u64())                      // FRAME (length only)
-        case 0x7D: stack.append(.dict(PickleDict()))               // EMPTY_DICT
-        case 0x5D: stack.append(.list(PickleList()))               // EMPTY_LIST
-        case 0x29: stack.append(.tuple([]))                        // EMPTY_TUPLE
-        case 0x8F: stack.append(.list(PickleList()))               // EMPTY_SET
+        case 0x7D: try push(.dict(PickleDict()), depth: 1)         // EMPTY_DICT
+        case 0x5D: try push(.list(PickleList()), depth: 1)         // EMPTY_LIST
+        case 0x29: try push(.tuple([]), depth: 1)                  // EMPTY_TUPLE
+        case 0x8F: try push(.list(PickleList()), depth: 1)         // EMPTY_SET
         case 0x28: marks.append(stack.count)                       // MARK
-        case 0x4E: stack.append(.none)                             // NONE
-        case 0x88: stack.append(.bool(true))                       // NEWTRUE
-        case 0x89: stack.append(.bool(false))                      // NEWFALSE
-        case 0x4B: stack.append(.int(Int(try required(cursor.u8()))))  // BININT1
-        case 0x4D: stack.append(.int(Int(try required(cursor.u16())))) // BININT2
-        case 0x4A: stack.append(.int(Int(try required(cursor.i32())))) // BININT
+        case 0x4E: try push(.none)                                 // NONE
+        case 0x88: try push(.bool(true))                           // NEWTRUE
+        case 0x89: try push(.bool(false))                          // NEWFALSE
+        case 0x4B: try push(.int(Int(try required(cursor.u8()))))      // BININT1
+        case 0x4D: try push(.int(Int(try required(cursor.u16()))))     // BININT2
+        case 0x4A: try push(.int(Int(try required(cursor.i32()))))     // BININT
         case 0x8A: try pushLong(length: Int(try required(cursor.u8())))           // LONG1
         case 0x8B: try pushLong(length: Int(try required(cursor.i32())))          // LONG4
-        case 0x47: stack.append(.float(try required(cursor.bigEndianDouble())))   // BINFLOAT
+        case 0x47: try push(.float(try required(cursor.bigEndianDouble())))       // BINFLOAT
         case 0x8C: try pushString(length: Int(try required(cursor.u8())))         // SHORT_BINUNICODE
         case 0x58: try pushString(length: Int(try required(cursor.u32())))        // BINUNICODE
         case 0x8D: try pushString(length: try length64())                     // BINUNICODE8
@@ -96,22 +110,20 @@ struct Unpickler {
         case 0x43: try pushBytes(length: Int(try required(cursor.u8())))          // SHORT_BINBYTES
         case 0x42: try pushBytes(length: Int(try required(cursor.u32())))         // BINBYTES
         case 0x8E: try pushBytes(length: try length64())                      // BINBYTES8
-        case 0x74: stack.append(.tuple(try popMark()))             // TUPLE
-        case 0x85: stack.append(.tuple(try pop(1)))                // TUPLE1
-        case 0x86: stack.append(.tuple(try pop(2)))                // TUPLE2
-        case 0x87: stack.append(.tuple(try pop(3)))                // TUPLE3
-        case 0x6C: stack.append(.list(PickleList(try popMark())))  // LIST
-        case 0x91: stack.append(.list(PickleList(try popMark())))  // FROZENSET
+        case 0x74: try pushContainer(.tuple(try popMark()))        // TUPLE
+        case 0x85: try pushContainer(.tuple(try pop(1)))           // TUPLE1
+        case 0x86: try pushContainer(.tuple(try pop(2)))           // TUPLE2
+        case 0x87: try pushContainer(.tuple(try pop(3)))           // TUPLE3
+        case 0x6C: try pushContainer(.list(PickleList(try popMark())))  // LIST
+        case 0x91: try pushContainer(.list(PickleList(try popMark())))  // FROZENSET
         case 0x61: try append(try pop(1))                          // APPEND
         case 0x65, 0x90: try append(try popMark())                 // APPENDS, ADDITEMS
         case 0x64:                                                 // DICT
             let dict = PickleDict()
             try setItems(try popMark(), into: dict)
-            stack.append(.dict(dict))
-        case 0x73: try setItems(try pop(2), into: try topDict())   // SETITEM
-        case 0x75:                                                 // SETITEMS
-            let items = try popMark()
-            try setItems(items, into: try topDict())
+            try pushContainer(.dict(dict))
+        case 0x73: try setItemsIntoTop(try pop(2))                 // SETITEM
+        case 0x75: try setItemsIntoTop(try popMark())              // SETITEMS
         case 0x71: try put(Int(try required(cursor.u8())))             // BINPUT
         case 0x72: try put(Int(try required(cursor.u32())))            // LONG_BINPUT
         case 0x94: try put(memo.count)                             // MEMOIZE
@@ -120,32 +132,32 @@ struct Unpickler {
         case 0x63:                                                 // GLOBAL
             let module = try required(cursor.line()).utf8String
             let name = try required(cursor.line()).utf8String
-            stack.append(.global(try resolve(module: module, name: name)))
+            try push(.global(try resolve(module: module, name: name)))
         case 0x93:                                                 // STACK_GLOBAL
             let pair = try pop(2)
             guard let module = pair[0].stringValue, let name = pair[1].stringValue else {
                 throw PickleFailure.malformed("STACK_GLOBAL needs two strings")
             }
-            stack.append(.global(try resolve(module: module, name: name)))
+            try push(.global(try resolve(module: module, name: name)))
         case 0x52:                                                 // REDUCE
             let popped = try pop(2)
             guard let arguments = popped[1].sequence else {
                 throw PickleFailure.malformed("REDUCE arguments are a \(popped[1].typeName), not a tuple")
             }
-            stack.append(try call(popped[0], arguments))
+            try pushContainer(try call(popped[0], arguments))
         case 0x81:                                                 // NEWOBJ
             let popped = try pop(2)
-            stack.append(try call(popped[0], popped[1].sequence ?? []))
+            try pushContainer(try call(popped[0], popped[1].sequence ?? []))
         case 0x62:                                                 // BUILD: object state ignored
             _ = try pop(1)
             guard stack.count > (marks.last ?? 0) else { throw PickleFailure.malformed("BUILD without an object") }
-        case 0x51: stack.append(try persistentLoad(try pop(1)[0])) // BINPERSID
+        case 0x51: try push(try persistentLoad(try pop(1)[0]))     // BINPERSID
         case 0x30:                                                 // POP
             if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop(1) }
         case 0x31: _ = try popMark()                               // POP_MARK
         case 0x32:                                                 // DUP
-            guard let top = stack.last else { throw PickleFailure.malformed("DUP on an empty stack") }
-            stack.append(top)
+            guard let top = stack.last, let depth = depths.last else { throw PickleFailure.malformed("DUP on an empty stack") }
+            try push(top, depth: depth)
         default:
             throw PickleFailure.unsupported("opcode \(Self.describe(opcode))")
         }
@@ -164,28 +176,87 @@ struct Unpickler {
         return length
     }
 
+    /// Pushes `value` whose nesting depth is `depth`; refuses values nested too deeply.
+    private mutating func push(_ value: PickleValue, depth: Int = 0) throws {
+        guard depth <= Self.maximumNesting else {
+            throw PickleFailure.malformed("containers nested deeper than \(Self.maximumNesting) levels")
+        }
+        stack.append(value)
+        depths.append(depth)
+    }
+
+    /// Pushes a container built from the values just popped: one level deeper than they are.
+    /// A list or dict records its depth in the object.
+    private mutating func pushContainer(_ value: PickleValue) throws {
+        let depth = poppedDepth + 1
+        switch value {
+        case let .list(list): list.depth = max(list.depth, depth)
+        case let .dict(dict): dict.depth = max(dict.depth, depth)
+        default: break
+        }
+        try push(value, depth: depth)
+    }
+
+    /// The current depth of `value` recorded as `recorded` (lists and dicts may have grown since).
+    private func depth(of value: PickleValue, _ recorded: Int) -> Int {
+        switch value {
+        case let .list(list): return max(recorded, list.depth)
+        case let .dict(dict): return max(recorded, dict.depth)
+        default: return recorded
+        }
+    }
+
+    /// Removes the values from `start` on, records their deepest depth in `poppedDepth` and marks
+    /// lists and dicts among them as nested (they are about to go into a container or a call).
+    private mutating func removeValues(from start: Int) -> [PickleValue] {
+        let items = Array(stack[start...])
+        poppedDepth = 0
+        for (item, recorded) in zip(items, depths[start...]) {
+            poppedDepth = max(poppedDepth, depth(of: item, recorded))
+            switch item {
+            case let .list(list): list.isNested = true
+            case let .dict(dict): dict.isNested = true
+            default: break
+            }
+        }
+        stack.removeSubrange(start...)
+        depths.removeSubrange(start...)
+        return items
+    }
+
     private mutating func pop(_ count: Int) throws -> [PickleValue] {
         let floor = marks.last ?? 0
         guard stack.count - count >= floor else {
             throw PickleFailure.malformed("stack underflow")
         }
-        let items = Array(stack.suffix(count))
-        stack.removeLast(count)
-        return items
+        return removeValues(from: stack.count - count)
     }
 
     private mutating func popMark() throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw PickleFailure.malformed("no MARK to pop to") }
-        let items = Array(stack[mark...])
-        stack.removeSubrange(mark...)
-        return items
+        return removeValues(from: mark)
     }
 
-    private func topDict() throws -> PickleDict {
-        guard case let .dict(dict)? = stack.last, stack.count > (marks.last ?? 0) else {
-            throw PickleFailure.malformed("SETITEM(S) without a dict on the stack")
+    /// Makes the list or dict on top of the stack `poppedDepth + 1` deep if it is shallower;
+    /// refuses when that container already sits inside another one (a recursive structure).
+    private mutating func deepenTop() throws {
+        let needed = poppedDepth + 1
+        guard let top = stack.last else { return }
+        let current = depth(of: top, depths[depths.count - 1])
+        guard needed > current else { return }
+        let nested: Bool
+        switch top {
+        case let .list(list): nested = list.isNested; if !nested { list.depth = needed }
+        case let .dict(dict): nested = dict.isNested; if !nested { dict.depth = needed }
+        default: nested = false
         }
-        return dict
+        guard !nested else {
+            throw PickleFailure.unsupported("a list or dict is filled after it was placed in another container (a recursive structure)")
+        }
+        guard needed <= Self.maximumNesting else {
+            throw PickleFailure.malformed("containers nested deeper than \(Self.maximumNesting) levels")
+        }
+        depths[depths.count - 1] = needed
     }
 
     private func setItems(_ items: [PickleValue], into dict: PickleDict) throws {
@@ -195,35 +266,45 @@ struct Unpickler {
         }
     }
 
+    /// SETITEM(S): `items` (just popped) into the dict on top of the stack.
+    private mutating func setItemsIntoTop(_ items: [PickleValue]) throws {
+        guard case let .dict(dict)? = stack.last, stack.count > (marks.last ?? 0) else {
+            throw PickleFailure.malformed("SETITEM(S) without a dict on the stack")
+        }
+        try deepenTop()
+        try setItems(items, into: dict)
+    }
+
     private mutating func append(_ items: [PickleValue]) throws {
         guard case let .list(list)? = stack.last, stack.count > (marks.last ?? 0) else {
             throw PickleFailure.malformed("APPEND(S) without a list on the stack")
         }
+        try deepenTop()
         list.items.append(contentsOf: items)
     }
 
     private mutating func put(_ index: Int) throws {
-        guard let top = stack.last else { throw PickleFailure.malformed("memo store from an empty stack") }
-        memo[index] = top
+        guard let top = stack.last, let depth = depths.last else { throw PickleFailure.malformed("memo store from an empty stack") }
+        memo[index] = (top, depth)
     }
 
     private mutating func get(_ index: Int) throws {
-        guard let value = memo[index] else { throw PickleFailure.malformed("memo entry \(index) was never stored") }
-        stack.append(value)
+        guard let entry = memo[index] else { throw PickleFailure.malformed("memo entry \(index) was never stored") }
+        try push(entry.value, depth: depth(of: entry.value, entry.depth))
     }
 
     private mutating func pushString(length: Int) throws {
         guard let bytes = cursor.bytes(length) else {
             throw PickleFailure.malformed("a string of \(length) bytes runs past the end of the pickle (truncated?)")
         }
-        stack.append(.string(bytes.utf8String))
+        try push(.string(bytes.utf8String))
     }
 
     private mutating func pushBytes(length: Int) throws {
         guard let bytes = cursor.bytes(length) else {
             throw PickleFailure.malformed("a bytes value of \(length) bytes runs past the end of the pickle (truncated?)")
         }
-        stack.append(.bytes(Array(bytes)))
+        try push(.bytes(Array(bytes)))
     }
 
     /// LONG1/LONG4: little-endian two's complement of `length` bytes.
@@ -231,13 +312,13 @@ struct Unpickler {
         guard let bytes = cursor.bytes(length) else {
             throw PickleFailure.malformed("an integer of \(length) bytes runs past the end of the pickle (truncated?)")
         }
-        guard length <= 8 else { stack.append(.bigInt(Array(bytes))); return }
+        guard length <= 8 else { try push(.bigInt(Array(bytes))); return }
         var value: UInt64 = 0
         for (shift, byte) in bytes.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
         if length > 0, length < 8, bytes[length - 1] & 0x80 != 0 {
             value |= ~0 << (8 * UInt64(length))  // sign-extend
         }
-        stack.append(.int(Int(Int64(bitPattern: value))))
+        try push(.int(Int(Int64(bitPattern: value))))
     }
 
     // MARK: - Globals, calls and persistent ids

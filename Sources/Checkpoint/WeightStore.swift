@@ -5,7 +5,7 @@ import Tensor
 /// The named tensors of a checkpoint. Models take each tensor once by its dotted key with the
 /// shape they expect; `finish()` then fails if any tensor was left unused. Shapes and keys are
 /// checked at load time, never guessed.
-public final class WeightStore: @unchecked Sendable {
+public final class WeightStore {
     /// File the tensors came from (for error messages).
     public let path: String
     /// Tensors by dotted key (e.g. "image_encoder.trunk.patch_embed.proj.weight").

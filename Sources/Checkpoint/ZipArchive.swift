@@ -14,6 +14,17 @@
 //   ZIP64 extended information        extra field 0x0001: the 8-byte values of the 32-bit fields
 //                                     that hold 0xFFFFFFFF (uncompressed size, compressed size,
 //                                     local header offset), in that order
+//
+// What is checked: signatures; the EOCD and ZIP64 records' directory location, size and entry
+// count against the file; each central header's sizes and offset (ZIP64-resolved) against the file;
+// each local header's signature, name (equal to the central one) and compression method; and, by
+// `checksums(of:)`, every entry's stored bytes against its central CRC-32. Never read, so damage
+// there is harmless: version and time/date fields, the local header's CRC and size fields (zeros
+// when a data descriptor follows), extra-field contents other than ZIP64 values (torch pads with
+// an "FB" field), data descriptors, file attributes, entry and archive comments.
+
+import FileIO
+import Tensor
 
 /// The entries of a zip archive held in a `MappedFile`, with the location of each entry's data.
 /// Reading entry data returns a view into the mapping; nothing is copied.
@@ -93,16 +104,54 @@ public struct ZipArchive: Sendable {
         return bytes
     }
 
-    /// Contents of `entry` after checking its CRC-32 (for small entries; reads every byte).
+    /// Contents of `entry` after checking its CRC-32 (reads every byte).
     public func verifiedContents(of entry: Entry) throws -> UnsafeRawBufferPointer {
         let bytes = try contents(of: entry)
         let actual = CRC32.checksum(bytes)
         guard actual == entry.crc32 else {
-            throw CheckpointError.corrupt(
-                path: file.path,
-                reason: "zip entry '\(entry.name)' fails its checksum (CRC-32 \(hex(actual)), expected \(hex(entry.crc32)))")
+            throw CheckpointError.checksumMismatch(path: file.path, entry: entry.name, tensors: [],
+                                                   expected: entry.crc32, actual: actual)
         }
         return bytes
+    }
+
+    /// The CRC-32 of each of `entries`' stored bytes, computed straight from the mapping in pieces
+    /// of at most `CRC32.pieceSize` bytes spread over the project's thread pool and joined with
+    /// `CRC32.combine`. Throws like `contents(of:)` for an entry that is compressed, encrypted or
+    /// runs past the end of the file.
+    public func checksums(of entries: [Entry]) throws -> [UInt32] {
+        let contents = try entries.map { try self.contents(of: $0) }
+        var pieces: [(entry: Int, start: Int, count: Int)] = []
+        for (index, bytes) in contents.enumerated() {
+            var start = 0
+            repeat {
+                let count = min(CRC32.pieceSize, bytes.count - start)
+                pieces.append((index, start, count))
+                start += count
+            } while start < bytes.count
+        }
+        var pieceCRCs = [UInt32](repeating: 0, count: pieces.count)
+        pieceCRCs.withUnsafeMutableBufferPointer { out in
+            let results = out.baseAddress!
+            Parallel.forEach(pieces.count) { range in
+                for index in range {
+                    let piece = pieces[index]
+                    let bytes = contents[piece.entry]
+                    results[index] = piece.count == 0 ? 0
+                        : CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[piece.start..<(piece.start + piece.count)]))
+                }
+            }
+        }
+        var crcs = [UInt32](repeating: 0, count: entries.count)
+        var seen = Set<Int>()
+        for (index, piece) in pieces.enumerated() {
+            if seen.insert(piece.entry).inserted {
+                crcs[piece.entry] = pieceCRCs[index]
+            } else {
+                crcs[piece.entry] = CRC32.combine(crcs[piece.entry], pieceCRCs[index], length: piece.count)
+            }
+        }
+        return crcs
     }
 
     // MARK: - Directory records
@@ -220,7 +269,7 @@ public struct ZipArchive: Sendable {
             guard compressed <= file.size, uncompressed <= Int.max / 2, localOffset <= file.size else {
                 throw corrupt(file, "zip entry '\(name)' has an impossible size or offset")
             }
-            let dataOffset = try localDataOffset(of: name, at: localOffset, in: file)
+            let dataOffset = try localDataOffset(of: nameBytes, method: method, at: localOffset, in: file)
             entries.append(Entry(name: name, method: method, flags: flags, crc32: crc,
                                  compressedSize: compressed, uncompressedSize: uncompressed,
                                  localHeaderOffset: localOffset, dataOffset: dataOffset))
@@ -228,19 +277,31 @@ public struct ZipArchive: Sendable {
         return entries
     }
 
-    /// Offset of the data that follows the local header at `offset`.
-    private static func localDataOffset(of name: String, at offset: Int, in file: MappedFile) throws -> Int {
+    /// Offset of the data that follows the local header at `offset`, after checking that the
+    /// header repeats the central directory's name and compression method.
+    private static func localDataOffset(of name: UnsafeRawBufferPointer, method: UInt16, at offset: Int,
+                                        in file: MappedFile) throws -> Int {
+        let shown = name.utf8String
         guard let header = file.bytes(offset..<(offset + 30)) else {
-            throw corrupt(file, "the local header of zip entry '\(name)' at byte \(offset) lies outside the file")
+            throw corrupt(file, "the local header of zip entry '\(shown)' at byte \(offset) lies outside the file")
         }
         var cursor = ByteCursor(header)
         guard cursor.u32() == 0x0403_4B50 else {
-            throw corrupt(file, "zip entry '\(name)' has no local header at byte \(offset)")
+            throw corrupt(file, "zip entry '\(shown)' has no local header at byte \(offset)")
         }
-        guard cursor.skip(22), let nameLength = cursor.u16(), let extraLength = cursor.u16() else {
-            throw corrupt(file, "the local header of zip entry '\(name)' is cut short")
+        guard cursor.skip(4), let localMethod = cursor.u16(), cursor.skip(16),
+              let nameLength = cursor.u16(), let extraLength = cursor.u16() else {
+            throw corrupt(file, "the local header of zip entry '\(shown)' is cut short")
         }
-        return offset + 30 + Int(nameLength) + Int(extraLength)
+        let nameStart = offset + 30
+        guard Int(nameLength) == name.count, let localName = file.bytes(nameStart..<(nameStart + name.count)),
+              localName.elementsEqual(name) else {
+            throw corrupt(file, "the local header of zip entry '\(shown)' at byte \(offset) names another entry")
+        }
+        guard localMethod == method else {
+            throw corrupt(file, "zip entry '\(shown)' has compression method \(localMethod) in its local header but \(method) in the central directory")
+        }
+        return nameStart + Int(nameLength) + Int(extraLength)
     }
 }
 
@@ -269,7 +330,3 @@ private struct Zip64Fields {
     }
 }
 
-private func hex(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-}

@@ -22,23 +22,51 @@ public struct COCORLE: Equatable, Hashable, Sendable {
     /// Column-major run lengths, alternating background / object, starting with background.
     public let counts: [UInt32]
 
-    /// Wraps run lengths (pycocotools' uncompressed RLE). They must add up to H * W.
-    public init(height: Int, width: Int, counts: [UInt32]) throws {
-        guard height >= 0, width >= 0 else {
-            throw ExportError.invalidRLE("size [\(height), \(width)] is negative")
+    /// Largest mask, in pixels (H * W), that the decoding initialisers accept unless told
+    /// otherwise: 2^28 (e.g. 16384 x 16384), whose decoded mask takes 256 MiB.
+    public static let defaultMaximumPixels = 1 << 28
+
+    /// Wraps run lengths (pycocotools' uncompressed RLE). They must add up to H * W, and H * W
+    /// must not exceed `maximumPixels`, which bounds what `decoded()` will allocate.
+    /// - Throws: `ExportError.invalidRLE` (negative or overflowing size, counts that add up to
+    ///   more or fewer pixels than H * W), `ExportError.rleTooLarge` (H * W > `maximumPixels`).
+    public init(height: Int, width: Int, counts: [UInt32], maximumPixels: Int = COCORLE.defaultMaximumPixels) throws {
+        let pixels = try Self.checkedPixelCount(height: height, width: width, maximumPixels: maximumPixels)
+        var total = 0
+        for count in counts {
+            let (sum, overflow) = total.addingReportingOverflow(Int(count))
+            guard !overflow, sum <= pixels else {
+                throw ExportError.invalidRLE("counts add up to more than the \(pixels) pixels of size [\(height), \(width)]")
+            }
+            total = sum
         }
-        let total = counts.reduce(0) { $0 + Int($1) }
-        guard total == height * width else {
-            throw ExportError.invalidRLE("counts add up to \(total) pixels, size [\(height), \(width)] has \(height * width)")
+        guard total == pixels else {
+            throw ExportError.invalidRLE("counts add up to \(total) pixels, size [\(height), \(width)] has \(pixels)")
         }
         self.height = height
         self.width = width
         self.counts = counts.isEmpty ? [0] : counts
     }
 
-    /// Decodes pycocotools' compressed `counts` string for an H x W mask.
-    public init(height: Int, width: Int, compressed: String) throws {
-        try self.init(height: height, width: width, counts: Self.decodeCounts(compressed))
+    /// Decodes pycocotools' compressed `counts` string for an H x W mask (see
+    /// `init(height:width:counts:maximumPixels:)` for the checks and errors).
+    public init(height: Int, width: Int, compressed: String, maximumPixels: Int = COCORLE.defaultMaximumPixels) throws {
+        // Check the size before decoding, so that a huge size never costs the string's decoding.
+        _ = try Self.checkedPixelCount(height: height, width: width, maximumPixels: maximumPixels)
+        try self.init(height: height, width: width, counts: Self.decodeCounts(compressed), maximumPixels: maximumPixels)
+    }
+
+    /// H * W after checking that both are non-negative, that the product does not overflow and
+    /// that it is at most `maximumPixels`.
+    static func checkedPixelCount(height: Int, width: Int, maximumPixels: Int) throws -> Int {
+        guard height >= 0, width >= 0 else {
+            throw ExportError.invalidRLE("size [\(height), \(width)] is negative")
+        }
+        let (pixels, overflow) = height.multipliedReportingOverflow(by: width)
+        guard !overflow, pixels <= maximumPixels else {
+            throw ExportError.rleTooLarge(height: height, width: width, maximumPixels: maximumPixels)
+        }
+        return pixels
     }
 
     /// Encodes `mask` exactly as `pycocotools.mask.encode(np.asfortranarray(mask))`.
@@ -273,22 +301,30 @@ extension COCORLE: Codable {
         case size, counts
     }
 
+    /// The `CodingUserInfoKey` under which a decoder's `userInfo` may hold an `Int`: the largest
+    /// H * W accepted while decoding (default `COCORLE.defaultMaximumPixels`).
+    public static let maximumPixelsKey = CodingUserInfoKey(rawValue: "samtrack.COCORLE.maximumPixels")!
+
     /// Reads `{"size": [H, W], "counts": "..."}` (compressed) or with `counts` as a list of
-    /// integers (uncompressed RLE).
+    /// integers (uncompressed RLE). Invalid or too large masks throw
+    /// `DecodingError.dataCorrupted` whose underlying error is the `ExportError`.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let size = try container.decode([Int].self, forKey: .size)
         guard size.count == 2 else {
             throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "size must be [H, W]")
         }
+        let maximumPixels = decoder.userInfo[Self.maximumPixelsKey] as? Int ?? Self.defaultMaximumPixels
         do {
             if let string = try? container.decode(String.self, forKey: .counts) {
-                try self.init(height: size[0], width: size[1], compressed: string)
+                try self.init(height: size[0], width: size[1], compressed: string, maximumPixels: maximumPixels)
             } else {
-                try self.init(height: size[0], width: size[1], counts: try container.decode([UInt32].self, forKey: .counts))
+                try self.init(height: size[0], width: size[1], counts: try container.decode([UInt32].self, forKey: .counts),
+                              maximumPixels: maximumPixels)
             }
         } catch let error as ExportError {
-            throw DecodingError.dataCorruptedError(forKey: .counts, in: container, debugDescription: error.description)
+            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [CodingKeys.counts],
+                                                    debugDescription: error.description, underlyingError: error))
         }
     }
 

@@ -12,6 +12,7 @@
 // truncates the file there and appends after it. Every kept line must start with
 // `{"frame": N` (N strictly increasing), otherwise the file is reported as malformed.
 
+import FileIO
 import Foundation
 import Tensor
 #if canImport(Glibc)
@@ -36,10 +37,6 @@ public final class MaskJSONLWriter {
         }
     }
 
-    /// Name of the finished file inside DIR.
-    public static let fileName = "masks.jsonl"
-    /// Suffix of the file being written.
-    public static let partialSuffix = ".partial"
 
     /// DIR.
     public let directory: String
@@ -55,6 +52,7 @@ public final class MaskJSONLWriter {
     /// Bytes `resume` cut off the end of the partial file (incomplete or re-tracked lines).
     public private(set) var discardedBytes = 0
 
+    private let handle: DirectoryHandle
     private var fd: Int32 = -1
     private var size: off_t = 0
     private var finished = false
@@ -68,7 +66,8 @@ public final class MaskJSONLWriter {
     /// Continues an interrupted output (see the file comment): the next appended frame must be
     /// greater than `lastFrame`, which is below `frame`.
     /// - Throws: `ExportError.nothingToResume` when DIR/masks.jsonl.partial does not exist;
-    ///   `.malformedFile` when a kept line is not a masks.jsonl line.
+    ///   `.malformedFile` when a kept line is not a masks.jsonl line; `FileError.symbolicLink` when
+    ///   the partial file is a link (outputs are never written through links).
     public static func resume(directory: String, continuingAt frame: Int,
                               options: Options = Options()) throws -> MaskJSONLWriter {
         let writer = try MaskJSONLWriter(directory: directory, options: options, truncate: false)
@@ -79,21 +78,22 @@ public final class MaskJSONLWriter {
     private init(directory: String, options: Options, truncate: Bool) throws {
         self.directory = directory
         self.options = options
-        path = (directory as NSString).appendingPathComponent(Self.fileName)
-        partialPath = path + Self.partialSuffix
+        path = OutputLayout.masksJSONL(in: directory)
+        partialPath = path + OutputLayout.partialSuffix
+        let partialName = OutputLayout.masksJSONLName + OutputLayout.partialSuffix
         if truncate {
-            try AtomicFile.ensureDirectory(directory, create: options.createDirectory)
-            fd = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+            handle = try DirectoryHandle.open(directory, create: options.createDirectory)
+            fd = try handle.openFile(partialName, flags: O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)
         } else {
-            fd = open(partialPath, O_RDWR | O_APPEND | O_CLOEXEC)
-            if fd < 0, errno == ENOENT { throw ExportError.nothingToResume(path: partialPath) }
+            handle = try DirectoryHandle.open(directory, create: false)
+            guard handle.contains(partialName) else { throw ExportError.nothingToResume(path: partialPath) }
+            fd = try handle.openFile(partialName, flags: O_RDWR | O_APPEND)
         }
-        guard fd >= 0 else { throw ExportError.writeFailed(path: partialPath, reason: systemErrorText(errno)) }
     }
 
     /// Closes the descriptor. Without `finish()` the partial file stays for `resume`.
     deinit {
-        if fd >= 0 { closeDescriptor(fd) }
+        if fd >= 0 { close(fd) }
     }
 
     /// Appends one frame's line and hands it to the kernel (and the disk with `fsyncEachFrame`).
@@ -110,7 +110,7 @@ public final class MaskJSONLWriter {
         do {
             try line.withUTF8 { try writeFully(fd, UnsafeRawBufferPointer($0), path: partialPath) }
             if options.fsyncEachFrame, fsync(fd) != 0 {
-                throw ExportError.writeFailed(path: partialPath, reason: systemErrorText(errno))
+                throw FileError.writeFailed(path: partialPath, reason: systemErrorText(errno), code: errno)
             }
         } catch {
             _ = ftruncate(fd, size)
@@ -129,21 +129,15 @@ public final class MaskJSONLWriter {
     /// Syncs the partial file to disk and renames it to DIR/masks.jsonl (replacing any older one).
     public func finish() throws {
         guard !finished else { return }
-        guard fd >= 0 else { throw ExportError.writeFailed(path: partialPath, reason: "the file is not open") }
+        guard fd >= 0 else { throw FileError.writeFailed(path: partialPath, reason: "the file is not open", code: EBADF) }
         if fsync(fd) != 0 {
-            throw ExportError.writeFailed(path: partialPath, reason: systemErrorText(errno))
+            throw FileError.writeFailed(path: partialPath, reason: systemErrorText(errno), code: errno)
         }
-        let closed = closeDescriptor(fd)
+        let closed = close(fd)
         fd = -1
-        if closed != 0 { throw ExportError.writeFailed(path: partialPath, reason: systemErrorText(errno)) }
-        if rename(partialPath, path) != 0 {
-            throw ExportError.writeFailed(path: path, reason: systemErrorText(errno))
-        }
-        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            closeDescriptor(dfd)
-        }
+        if closed != 0 { throw FileError.writeFailed(path: partialPath, reason: systemErrorText(errno), code: errno) }
+        try handle.rename(OutputLayout.masksJSONLName + OutputLayout.partialSuffix, to: OutputLayout.masksJSONLName)
+        handle.sync()
         finished = true
     }
 
@@ -192,7 +186,7 @@ public final class MaskJSONLWriter {
         }
         keptEnd = lines.last?.end ?? 0
         if ftruncate(fd, off_t(keptEnd)) != 0 {
-            throw ExportError.writeFailed(path: partialPath, reason: systemErrorText(errno))
+            throw FileError.writeFailed(path: partialPath, reason: systemErrorText(errno), code: errno)
         }
         size = off_t(keptEnd)
         discardedBytes = content.count - keptEnd

@@ -7,6 +7,7 @@
 // of 64 bytes, then the values: little-endian float32, C order (row-major, last axis fastest).
 // `numpy.load` reads it as an array of dtype float32 and the given shape.
 
+import FileIO
 import Foundation
 import Tensor
 
@@ -42,7 +43,18 @@ public enum NPYFile {
         guard shape.reduce(1, *) == tensor.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw ExportError.invalidArgument("shape \(shape) does not hold the \(tensor.count) values of a \(tensor.shape) tensor")
         }
-        try AtomicFile.write(to: path, options: options) { sink in
+        let (directory, name) = AtomicFile.split(path)
+        try write(tensor, shape: shape, named: name,
+                  in: try DirectoryHandle.open(directory.isEmpty ? "." : directory, create: options.createParents), options: options)
+    }
+
+    /// Writes `tensor` as the file `name` in `directory` (see `write(_:shape:to:options:)`).
+    public static func write(_ tensor: Tensor, shape: [Int], named name: String, in directory: DirectoryHandle,
+                             options: AtomicWriteOptions = .init()) throws {
+        guard shape.reduce(1, *) == tensor.count, shape.allSatisfy({ $0 >= 0 }) else {
+            throw ExportError.invalidArgument("shape \(shape) does not hold the \(tensor.count) values of a \(tensor.shape) tensor")
+        }
+        try AtomicFile.write(name, in: directory, options: options) { sink in
             try sink.write(header(shape: shape))
             try tensor.withUnsafeBufferPointer { values in
                 #if _endian(little)
@@ -55,7 +67,7 @@ public enum NPYFile {
     }
 
     /// Reads a float32 `.npy` file (versions 1.0, 2.0 and 3.0; `<f4`, C order).
-    /// - Throws: `ExportError.readFailed` when the file cannot be read, `.malformedFile` when it is
+    /// - Throws: `FileError.readFailed` when the file cannot be read, `ExportError.malformedFile` when it is
     ///   not such an array (other dtypes, Fortran order, truncated data).
     public static func read(_ path: String) throws -> Tensor {
         let bytes = try readFile(path)
@@ -128,19 +140,20 @@ public final class NPYWriter {
     /// DIR.
     public let directory: String
     public let options: AtomicWriteOptions
+    private let handle: DirectoryHandle
 
     /// - Parameter createDirectory: create DIR (and its parents) when missing.
     public init(directory: String, createDirectory: Bool = true, fsync: Bool = false) throws {
         self.directory = directory
         options = AtomicWriteOptions(createParents: false, fsync: fsync)
-        try AtomicFile.ensureDirectory(directory, create: createDirectory)
+        handle = try DirectoryHandle.open(directory, create: createDirectory)
     }
 
     /// Writes one object's logits for `frame`.
     /// - Parameter logits: [H, W], or with leading axes of extent 1 ([1, 1, H, W]); stored as (H, W).
     public func write(frame: Int, id: Int, logits: Tensor) throws {
         let (height, width) = try BinaryMask.planeSize(of: logits)
-        try NPYFile.write(logits, shape: [height, width], to: OutputLayout.logits(in: directory, frame: frame, id: id),
-                          options: options)
+        try NPYFile.write(logits, shape: [height, width], named: OutputLayout.logitsName(frame: frame, id: id),
+                          in: handle, options: options)
     }
 }

@@ -10,7 +10,7 @@
 //   - contour: mask pixels within `contourWidth` pixels (Chebyshev distance) of a background pixel,
 //     in the full colour; the image border does not count as background;
 // then, on top, each object's id in the 5 x 7 digit font (white, or black on light colours) on a
-// box of its colour at the mask's bounding-box top-left corner (moved inside the frame if needed).
+// box of its colour inside the object's visible part (`LabelPlacement`), moved inside the frame.
 // Colours come from the DAVIS palette (`DAVISPalette.color(objectID:)`).
 // Work is split over rows (`Parallel.forEach`) and limited to each mask's bounding box.
 
@@ -58,24 +58,36 @@ public final class OverlayRenderer {
             }
         }
         var output = source
-        let order = ObjectMask.paintingOrder(objects)
-        var labels: [(String, BoundingBox, RGBColor)] = []
-        for index in order {
+        for index in ObjectMask.paintingOrder(objects) {
             let object = objects[index]
             let box = object.mask.boundingBox
             guard box.width > 0 else { continue }
-            let color = DAVISPalette.color(objectID: object.id)
-            paint(object.mask, box: box, color: color, source: source, output: &output)
-            labels.append((String(object.id), box, color))
+            paint(object.mask, box: box, color: DAVISPalette.color(objectID: object.id), source: source, output: &output)
         }
         if drawsLabels {
-            let scale = labelScale ?? max(1, min(width, height) / 270)
-            for (text, box, color) in labels {
-                drawLabel(text, at: box, color: color, scale: scale, width: width, height: height, output: &output)
+            for (index, box) in labelBoxes(objects, width: width, height: height).enumerated() {
+                guard let box else { continue }
+                drawLabel(String(objects[index].id), in: box, color: DAVISPalette.color(objectID: objects[index].id),
+                          scale: labelScale(width: width, height: height), width: width, output: &output)
             }
         }
         return output
     }
+
+    /// Where each object's id label goes (`LabelPlacement`: inside the object's visible part;
+    /// nil for an object that is covered, empty, or whose label does not fit in the frame).
+    public func labelBoxes(_ objects: [ObjectMask], width: Int, height: Int) -> [BoundingBox?] {
+        let scale = labelScale(width: width, height: height)
+        let sizes = objects.map { object -> (width: Int, height: Int) in
+            let text = DigitFont.size(of: String(object.id))
+            return ((text.width + 2) * scale, (text.height + 2) * scale)
+        }
+        return LabelPlacement.boxes(objects: objects, sizes: sizes, width: width, height: height).enumerated().map { index, box in
+            sizes[index].width <= width && sizes[index].height <= height ? box : nil
+        }
+    }
+
+    private func labelScale(width: Int, height: Int) -> Int { labelScale ?? max(1, min(width, height) / 270) }
 
     // MARK: - Masks
 
@@ -170,13 +182,10 @@ public final class OverlayRenderer {
 
     // MARK: - Labels
 
-    /// Draws `text` (digits) on a box of `color` at the top-left corner of `box`, kept inside the frame.
-    private func drawLabel(_ text: String, at box: BoundingBox, color: RGBColor, scale: Int, width: Int, height: Int,
-                           output: inout [UInt8]) {
-        let (textWidth, textHeight) = DigitFont.size(of: text)
-        let labelWidth = (textWidth + 2) * scale, labelHeight = (textHeight + 2) * scale
-        guard labelWidth <= width, labelHeight <= height else { return }
-        let left = min(box.x, width - labelWidth), top = min(box.y, height - labelHeight)
+    /// Draws `text` (digits) on `box` (the label's box, inside the frame) filled with `color`.
+    private func drawLabel(_ text: String, in box: BoundingBox, color: RGBColor, scale: Int, width: Int, output: inout [UInt8]) {
+        let (left, top) = (box.x, box.y)
+        let (labelWidth, labelHeight) = (box.width, box.height)
         let luminance = 299 * Int(color.red) + 587 * Int(color.green) + 114 * Int(color.blue)
         let ink: UInt8 = luminance > 140_000 ? 0 : 255
         output.withUnsafeMutableBufferPointer { buffer in

@@ -94,7 +94,7 @@ public final class FramePreprocessor {
     }
 
     /// Copies the rows of an RGB24 frame into a packed image.
-    private static func packed(_ frame: UnsafePointer<AVFrame>, width: Int, height: Int) -> RGBImage {
+    static func packed(_ frame: UnsafePointer<AVFrame>, width: Int, height: Int) -> RGBImage {
         let rowBytes = width * 3
         let linesize = Int(frame.pointee.linesize.0)
         let base = UnsafePointer(frame.pointee.data.0!)

@@ -20,6 +20,9 @@ public struct VideoFrame: Sendable {
     /// Source picture size in pixels.
     public let width: Int
     public let height: Int
+    /// The frame's number from its file name when the input is a list of images
+    /// (`00017.jpg` -> 17, see `ImageSequence`); nil for videos. Outputs name frames by it.
+    public let number: Int?
     /// Model input [1, 3, S, S] (see `FramePreprocessor`); nil when no image size was requested.
     public let image: Tensor?
     /// The picture at source resolution as RGB24; nil unless requested.
@@ -61,10 +64,10 @@ public struct FrameReaderOptions: Sendable {
     }
 }
 
-/// Decodes a `VideoSource` ahead of its consumer. `next()` is meant for one consumer thread;
-/// `stop()`, `droppedFrames` and `framesDelivered` may be used from any thread. Releasing the
-/// reader stops its thread.
-public final class FrameReader: @unchecked Sendable {
+/// Decodes a `FrameSource` (a `VideoSource` or an `ImageListSource`) ahead of its consumer.
+/// `next()` is meant for one consumer thread; `stop()`, `droppedFrames` and `framesDelivered`
+/// may be used from any thread. Releasing the reader stops its thread.
+public final class FrameReader: @unchecked Sendable {  // immutable; its pipeline's state is behind a condition lock
     /// The source's description.
     public var info: VideoInfo { pipeline.info }
     /// Whether this reader runs in live mode (newest frame wins).
@@ -76,7 +79,7 @@ public final class FrameReader: @unchecked Sendable {
     private let pipeline: ReaderPipeline
 
     /// Starts decoding `source` on a new thread.
-    public init(source: VideoSource, options: FrameReaderOptions = FrameReaderOptions()) {
+    public init(source: any FrameSource, options: FrameReaderOptions = FrameReaderOptions()) {
         pipeline = ReaderPipeline(source: source, options: options)
         let pipeline = self.pipeline
         let thread = Thread { pipeline.produce() }
@@ -85,12 +88,13 @@ public final class FrameReader: @unchecked Sendable {
         thread.start()
     }
 
-    /// Opens `input` and starts decoding it.
+    /// Opens `input` (`MediaInput.open`: directories and globs of images too) and starts
+    /// decoding it.
     public convenience init(input: String, inputOptions: InputOptions = InputOptions(),
                             options: FrameReaderOptions = FrameReaderOptions()) throws {
         var readerOptions = options
         if readerOptions.live == nil { readerOptions.live = inputOptions.live }
-        self.init(source: try VideoSource(input, options: inputOptions), options: readerOptions)
+        self.init(source: try MediaInput.open(input, options: inputOptions), options: readerOptions)
     }
 
     deinit {
@@ -106,6 +110,12 @@ public final class FrameReader: @unchecked Sendable {
     /// Corrupt packets or frames the decoder skipped so far.
     public var decodeErrors: Int { pipeline.decodeErrors }
 
+    /// Why decoding ended; nil while it goes on. Read it once `next()` returned nil (or threw):
+    /// `.endOfStream` for a complete input, `.truncated` for a file cut short (fewer frames than
+    /// its container declares), `.decodeErrors` when frames were skipped, `.failed` with the
+    /// error `next()` threw, `.stopped` after `stop()` or `maxFrames`.
+    public var endReason: EndReason? { pipeline.endReason }
+
     /// The next frame; blocks until one is decoded. Returns nil at the end of the input, after
     /// `maxFrames` frames, or after `stop()`.
     /// - Throws: the `MediaError` that ended decoding, after every frame decoded before it.
@@ -118,12 +128,12 @@ public final class FrameReader: @unchecked Sendable {
 }
 
 /// The shared state between the decoding thread and the consumer.
-private final class ReaderPipeline: @unchecked Sendable {
+private final class ReaderPipeline: @unchecked Sendable {  // mutable state behind `condition`
     let info: VideoInfo
     let isLive: Bool
     let options: FrameReaderOptions
 
-    private let source: VideoSource
+    private let source: any FrameSource
     private let preprocessor: FramePreprocessor?
     private let rgbConverter: FramePreprocessor?
     private let condition = NSCondition()
@@ -138,13 +148,14 @@ private final class ReaderPipeline: @unchecked Sendable {
     private var dropped = 0
     private var delivered = 0
     private var decodeErrorCount = 0
+    private var end: EndReason?
 
     private enum Entry {
         case ready(VideoFrame)
         case raw(DecodedFrame)
     }
 
-    init(source: VideoSource, options: FrameReaderOptions) {
+    init(source: any FrameSource, options: FrameReaderOptions) {
         self.source = source
         self.info = source.info
         self.options = options
@@ -176,6 +187,12 @@ private final class ReaderPipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return decodeErrorCount
+    }
+
+    var endReason: EndReason? {
+        condition.lock()
+        defer { condition.unlock() }
+        return end
     }
 
     func next() throws -> VideoFrame? {
@@ -241,8 +258,10 @@ private final class ReaderPipeline: @unchecked Sendable {
             // (Freeing it only with the reader overlapped it with the next reader's decoder when
             // inputs were opened one after another; glibc then spread the threads over ever more
             // malloc arenas: `samtrack bench tracker --input` grew ~1.3 MB of RSS per reopen.)
+            let sourceEnd = source.endReason
             source.close()
             condition.lock()
+            if end == nil { end = stopped ? .stopped : (sourceEnd ?? .stopped) }
             producerFinished = true
             producerExited = true
             condition.broadcast()
@@ -285,7 +304,10 @@ private final class ReaderPipeline: @unchecked Sendable {
                 condition.unlock()
             } catch {
                 condition.lock()
-                if !stopped { producerError = error }
+                if !stopped {
+                    producerError = error
+                    if let error = error as? MediaError { end = .failed(error) }
+                }
                 condition.unlock()
                 return
             }
@@ -297,6 +319,6 @@ private final class ReaderPipeline: @unchecked Sendable {
         let image = try preprocessor?.modelInput(decoded)
         let rgb = try rgbConverter?.sourceRGB(decoded)
         return VideoFrame(index: decoded.index, pts: decoded.pts, width: decoded.width,
-                          height: decoded.height, image: image, rgb: rgb)
+                          height: decoded.height, number: decoded.number, image: image, rgb: rgb)
     }
 }

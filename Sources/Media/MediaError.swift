@@ -33,6 +33,13 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
     case writeFailed(path: String, reason: String)
     /// A caller passed arguments the module cannot honour (sizes, buffer lengths, palette...).
     case invalidArgument(String)
+    /// A confined input (`InputOptions.confinement`) tried to read `url`, which is not a local
+    /// file under the allowed directories: the input itself, or something it refers to (a
+    /// playlist segment, a listed file, a `concat:`/`subfile:` URL, a frame that is a symlink).
+    case outsideAllowedDirectories(input: String, url: String)
+    /// A confined input is in a format that is not allowed for it (`format`: FFmpeg's demuxer
+    /// name), by default one that opens other files or URLs itself (HLS, DASH, concat lists...).
+    case formatNotAllowed(input: String, format: String)
 
     public var description: String {
         switch self {
@@ -62,6 +69,12 @@ public enum MediaError: Error, Equatable, CustomStringConvertible {
             return "cannot write '\(path)': \(reason)"
         case let .invalidArgument(message):
             return message
+        case let .outsideAllowedDirectories(input, url):
+            return url == input
+                ? "'\(input)' is outside the allowed source directories (or not a local file)"
+                : "'\(input)' refers to '\(url)', which is outside the allowed source directories (or not a local file); refused"
+        case let .formatNotAllowed(input, format):
+            return "'\(input)' is in the '\(format)' format, which is not allowed for file sources (playlists and lists that open other files are refused)"
         }
     }
 }

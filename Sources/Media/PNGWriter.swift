@@ -7,6 +7,7 @@
 //            palette [N * 3] RGB triples, N <= 256; entries past N are opaque black.
 
 import CFFmpeg
+import FileIO
 
 /// Encodes PNG images with libavcodec and writes them atomically. Keeps one encoder per pixel
 /// format and size between calls. Not thread-safe: use one writer per thread.
@@ -90,7 +91,7 @@ public final class PNGWriter {
 
     /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        try bytes.withUnsafeBytes { try AtomicFile.write($0, to: path) }
+        try AtomicFile.write(bytes, to: path)
     }
 
     // MARK: - Internals

@@ -8,130 +8,51 @@
 import CFFmpeg
 import Foundation
 
-/// How to open an input.
-public struct InputOptions: Sendable, Equatable {
-    /// Force a demuxer or device (`"v4l2"`, `"image2"`, `"lavfi"`, `"mpegts"`...); nil = probe.
-    public var format: String?
-    /// Demuxer / protocol / device options (`["framerate": "30", "video_size": "1280x720"]`).
-    /// An option nobody recognises is an error, as with the ffmpeg CLI.
-    public var options: [String: String]
-    /// Live mode (newest frame wins, see `FrameReader`); nil = automatic: devices and network
-    /// streams are live, files, pipes and image sequences are not.
-    public var live: Bool?
-    /// Decoder threads; 0 = automatic (one per core).
-    public var decoderThreads: Int
-    /// Give up opening (connecting, probing) after this many seconds; nil = wait as long as the
-    /// protocol does. Reads after opening are not limited (use `interrupt`, or protocol options
-    /// such as `rw_timeout`).
-    public var openTimeout: Double?
-    /// Aborts blocking opens and reads from another thread, including while `VideoSource.init`
-    /// is still connecting.
-    public var interrupt: InterruptSignal?
-
-    public init(format: String? = nil, options: [String: String] = [:], live: Bool? = nil,
-                decoderThreads: Int = 0, openTimeout: Double? = nil, interrupt: InterruptSignal? = nil) {
-        self.format = format
-        self.options = options
-        self.live = live
-        self.decoderThreads = decoderThreads
-        self.openTimeout = openTimeout
-        self.interrupt = interrupt
-    }
-}
-
-/// A flag that aborts FFmpeg's blocking I/O (opening, reading) of the inputs it is given to.
-/// Thread-safe; once set it stays set.
-public final class InterruptSignal: @unchecked Sendable, Equatable {
-    let flag: UnsafeMutablePointer<Int32>
-
-    public init() {
-        flag = .allocate(capacity: 1)
-        flag.initialize(to: 0)
-    }
-
-    deinit { flag.deallocate() }
-
-    /// Makes every blocking call of the inputs using this signal fail with `.interrupted`.
-    public func interrupt() { samtrack_flag_store(flag, 1) }
-
-    /// True once `interrupt()` was called.
-    public var isInterrupted: Bool { samtrack_flag_load(flag) != 0 }
-
-    public static func == (lhs: InterruptSignal, rhs: InterruptSignal) -> Bool { lhs === rhs }
-}
-
-/// A rational number as FFmpeg uses for rates and time bases.
-public struct Rational: Sendable, Equatable, CustomStringConvertible {
-    public var numerator: Int
-    public var denominator: Int
-    public init(_ numerator: Int, _ denominator: Int) {
-        self.numerator = numerator
-        self.denominator = denominator
-    }
-    /// The value, or nil when the denominator or numerator is 0 (FFmpeg's "unknown").
-    public var value: Double? {
-        numerator == 0 || denominator == 0 ? nil : Double(numerator) / Double(denominator)
-    }
-    public var description: String { "\(numerator)/\(denominator)" }
-}
-
-/// What is known about an opened input and its video stream.
-public struct VideoInfo: Sendable, Equatable {
-    /// The input as the caller named it (`-` for stdin).
-    public let input: String
-    /// The URL handed to FFmpeg (`pipe:0` for `-`).
-    public let url: String
-    /// Demuxer name(s), e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `image2`, `v4l2`.
-    public let formatName: String
-    /// Video codec name, e.g. `h264`.
-    public let codecName: String
-    /// Index of the chosen video stream in the container.
-    public let streamIndex: Int
-    /// Coded frame size in pixels as the container reports it (frames carry their own size).
-    public let width: Int
-    public let height: Int
-    /// Decoded pixel format name as the container reports it, e.g. `yuv420p`.
-    public let pixelFormat: String
-    /// Average frame rate (avg_frame_rate, else r_frame_rate); nil when unknown.
-    public let frameRate: Rational?
-    /// Stream time base (timestamps are integers in this unit).
-    public let timeBase: Rational
-    /// Duration in seconds when known.
-    public let duration: Double?
-    /// Number of frames when the container states it (e.g. MP4 `nb_frames`); nil otherwise.
-    public let frameCount: Int?
-    /// Live source: the newest frame wins when the consumer is slower (see `FrameReader`).
-    public let isLive: Bool
-}
 
 /// An opened input with its video decoder. Not thread-safe: one thread decodes at a time; only
 /// `interrupt()` may be called from another thread. A source handed to a `FrameReader` belongs
 /// to the reader's thread from then on.
-public final class VideoSource: @unchecked Sendable {
+public final class VideoSource: @unchecked Sendable {  // handed over, not shared: one decoding thread at a time; `interrupt()` is atomic
     /// Stream description.
     public let info: VideoInfo
     /// Packets the decoder rejected or frames it could not decode (corruption inside the stream).
     public private(set) var decodeErrors = 0
     /// Frames decoded so far (the next frame's index).
-    public private(set) var framesDecoded = 0
+    public internal(set) var framesDecoded = 0
+    /// Packets of the video stream the demuxer delivered so far.
+    public private(set) var packetsRead = 0
+    /// Why decoding ended; nil while frames may still come (and after `close()` before the end).
+    public internal(set) var endReason: EndReason?
 
-    private var formatContext: UnsafeMutablePointer<AVFormatContext>?
-    private var codecContext: UnsafeMutablePointer<AVCodecContext>?
-    private var packet: UnsafeMutablePointer<AVPacket>?
+    // Internal rather than private where `VideoSource+Seeking.swift` needs them.
+    var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    var codecContext: UnsafeMutablePointer<AVCodecContext>?
+    var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
     private let interruptState: UnsafeMutablePointer<samtrack_interrupt_state>
     private let signal: InterruptSignal?
-    private let streamIndex: Int32
-    private let timeBase: AVRational
-    private var draining = false
-    private var finished = false
-    private var pendingReadError: MediaError?
+    let streamIndex: Int32
+    let timeBase: AVRational
+    var draining = false
+    var finished = false
+    var pendingReadError: MediaError?
+    /// The input delivered nothing for `idleTimeout` seconds (0: no limit).
+    var wentIdle = false
+    /// After a seek: the keyframe packet decoding starts at; packets before it are skipped
+    /// (see `VideoSource+Seeking.swift`).
+    var seekTarget: SeekTarget?
+    /// Packets of the video stream sent to the decoder since the last seek.
+    var packetsFedSinceSeek = 0
+    private let idleTimeout: Double
     private var lastDecodeError: Int32 = 0
+    /// The installed confinement (kept alive as long as the format context).
+    private let confinementState: ConfinementState?
 
     /// Opens `input` (path, URL, device or `-`) and its best video stream's decoder.
     /// - Throws: `MediaError` naming the input: `.fileNotFound`, `.notMediaFile`,
     ///   `.deviceUnavailable`, `.cannotOpen`, `.noVideoStream`, `.decoderNotFound`,
-    ///   `.invalidArgument` (unknown option or format name).
+    ///   `.invalidArgument` (unknown option or format name); with `options.confinement`, also
+    ///   `.outsideAllowedDirectories` and `.formatNotAllowed`.
     public init(_ input: String, options: InputOptions = InputOptions()) throws {
         FFmpegSetup.ensure()
         let url = Self.ffmpegURL(for: input)
@@ -145,6 +66,7 @@ public final class VideoSource: @unchecked Sendable {
         var format: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
         var codec: UnsafeMutablePointer<AVCodecContext>?
         var success = false
+        let confinement = options.confinement.map(ConfinementState.init)
         defer {
             if !success {
                 avcodec_free_context(&codec)
@@ -155,6 +77,8 @@ public final class VideoSource: @unchecked Sendable {
                 av_frame_free(&f)
                 interruptState.deallocate()
             }
+            // The confined io_open reads this state until the context is closed.
+            withExtendedLifetime(confinement) {}
         }
         guard let packet, let frame, let allocated = format else { throw MediaError.cannotOpen(input: input, reason: "out of memory") }
         samtrack_install_interrupt(allocated, interruptState)
@@ -166,6 +90,9 @@ public final class VideoSource: @unchecked Sendable {
             if inputFormat == nil {
                 throw MediaError.invalidArgument("unknown input format '\(name)' for '\(input)' (see `ffmpeg -formats`)")
             }
+            if let rules = options.confinement, let found = inputFormat, !rules.allows(format: String(cString: found.pointee.name)) {
+                throw MediaError.formatNotAllowed(input: input, format: name)
+            }
         }
         let deviceLike = Self.isDevice(url: url, format: inputFormat)
 
@@ -173,13 +100,26 @@ public final class VideoSource: @unchecked Sendable {
         for (key, value) in options.options.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&dictionary, key, value, 0)
         }
+        if let confinement, let rules = options.confinement {
+            confinement.install(in: allocated)
+            // Both whitelists are copied by FFmpeg into nested format contexts.
+            av_dict_set(&dictionary, "protocol_whitelist", "file", 0)
+            av_dict_set(&dictionary, "format_whitelist", rules.formatWhitelist, 0)
+        }
         defer { av_dict_free(&dictionary) }
 
         let openResult = avformat_open_input(&format, url, inputFormat, &dictionary)
         if openResult < 0 {
             // avformat_open_input freed the context.
+            if let refused = confinement?.refusedURL {
+                throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+            }
             if openResult == AVErrorCode.exit && options.interrupt?.isInterrupted != true {
                 throw MediaError.cannotOpen(input: input, reason: "timed out after \(options.openTimeout ?? 0) s")
+            }
+            if let rules = options.confinement, openResult == AVErrorCode.posix(EINVAL), inputFormat == nil,
+               let probed = probedFormatName(path: url), !rules.allows(format: probed) {
+                throw MediaError.formatNotAllowed(input: input, format: probed)
             }
             throw Self.openError(input: input, url: url, code: openResult, device: deviceLike)
         }
@@ -188,9 +128,13 @@ public final class VideoSource: @unchecked Sendable {
                 "unknown input option(s) \(leftover.map { "'\($0)'" }.joined(separator: ", ")) for '\(input)'")
         }
         guard let opened = format else { throw MediaError.cannotOpen(input: input, reason: "no context") }
+        if Self.samplesBehindPipe(opened) { throw Self.moovAtEndError(input: input) }
 
         let infoResult = avformat_find_stream_info(opened, nil)
         samtrack_interrupt_set_timeout(interruptState, 0)
+        if let refused = confinement?.refusedURL {
+            throw MediaError.outsideAllowedDirectories(input: input, url: refused)
+        }
         if infoResult < 0 {
             if infoResult == AVErrorCode.exit {
                 if options.interrupt?.isInterrupted == true { throw MediaError.interrupted(input: input) }
@@ -257,6 +201,8 @@ public final class VideoSource: @unchecked Sendable {
         self.frame = frame
         self.interruptState = interruptState
         self.signal = options.interrupt
+        self.idleTimeout = options.idleTimeout ?? 0
+        self.confinementState = confinement
         success = true
     }
 
@@ -274,6 +220,9 @@ public final class VideoSource: @unchecked Sendable {
         av_packet_free(&packet)
         av_frame_free(&frame)
     }
+
+    /// The URL a confined input was refused, if any.
+    var confinementRefusedURL: String? { confinementState?.refusedURL }
 
     /// Aborts a blocking read or open in progress and makes every later read fail with
     /// `.interrupted`. Safe to call from any thread.
@@ -293,7 +242,9 @@ public final class VideoSource: @unchecked Sendable {
     /// CLI does). A read error other than end-of-file first lets the decoder flush the frames it
     /// holds, then throws `.readFailed` on the following call.
     /// - Throws: `.interrupted` after `interrupt()`, `.readFailed`, or `.notMediaFile` when the
-    ///   input ends without a single decodable frame but with decode errors.
+    ///   input ends without a single decodable frame but with decode errors; with a confinement,
+    ///   `.outsideAllowedDirectories` when a frame or segment lies outside it. Once the input is
+    ///   drained, `endReason` says whether it was complete.
     public func nextFrame() throws -> DecodedFrame? {
         guard let codec = codecContext, let format = formatContext, let frame, let packet else { return nil }
         while true {
@@ -312,10 +263,13 @@ public final class VideoSource: @unchecked Sendable {
             }
             if received == AVErrorCode.eof {
                 finished = true
+                endReason = currentEndReason()
                 if framesDecoded == 0 && decodeErrors > 0 && pendingReadError == nil {
-                    throw MediaError.notMediaFile(
+                    let error = MediaError.notMediaFile(
                         input: info.input,
                         reason: "no frame could be decoded (\(decodeErrors) errors, last: \(ffmpegErrorString(lastDecodeError)))")
+                    endReason = .failed(error)
+                    throw error
                 }
                 continue
             }
@@ -328,6 +282,7 @@ public final class VideoSource: @unchecked Sendable {
             if draining {
                 // Flush packet already sent and the decoder wants more input: nothing left.
                 finished = true
+                endReason = currentEndReason()
                 continue
             }
             try feedDecoder(codec: codec, format: format, packet: packet)
@@ -338,19 +293,36 @@ public final class VideoSource: @unchecked Sendable {
     private func feedDecoder(codec: UnsafeMutablePointer<AVCodecContext>,
                              format: UnsafeMutablePointer<AVFormatContext>,
                              packet: UnsafeMutablePointer<AVPacket>) throws {
+        let idleSince = DispatchTime.now().uptimeNanoseconds
+        func idle() -> Bool {
+            idleTimeout > 0 && Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9 >= idleTimeout
+        }
         while true {
+            if idle() { read_idle(codec); return }
+            // The interrupt callback's deadline ends a blocking read when nothing arrives in time.
+            if idleTimeout > 0 { samtrack_interrupt_set_timeout(interruptState, idleTimeout - Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9) }
             let read = av_read_frame(format, packet)
+            if idleTimeout > 0 { samtrack_interrupt_set_timeout(interruptState, 0) }
             if read == AVErrorCode.again {
                 // Non-blocking devices: no packet yet.
                 if isInterrupted { throw MediaError.interrupted(input: info.input) }
+                if idle() { read_idle(codec); return }
                 usleep(2_000)
                 continue
             }
             if read < 0 {
+                // Without a set flag, AVERROR_EXIT can only come from the idle deadline.
+                if read == AVErrorCode.exit && !isInterrupted && idleTimeout > 0 {
+                    read_idle(codec)
+                    return
+                }
                 if read == AVErrorCode.exit || isInterrupted {
                     throw MediaError.interrupted(input: info.input)
                 }
-                if read != AVErrorCode.eof {
+                if let refused = confinementState?.refusedURL {
+                    // A frame or segment outside the allowed directories: the error says which.
+                    pendingReadError = .outsideAllowedDirectories(input: info.input, url: refused)
+                } else if read != AVErrorCode.eof {
                     pendingReadError = .readFailed(input: info.input, reason: ffmpegErrorString(read))
                 }
                 draining = true
@@ -359,6 +331,16 @@ public final class VideoSource: @unchecked Sendable {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            if let target = seekTarget {
+                // After a seek the demuxer may resume before the wanted keyframe: skip up to it.
+                switch target.compare(packet) {
+                case .before: continue
+                case .after: throw SeekMiss()
+                case .match: seekTarget = nil
+                }
+            }
+            packetsRead += 1
+            packetsFedSinceSeek += 1
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != AVErrorCode.again {
                 decodeErrors += 1
@@ -369,68 +351,44 @@ public final class VideoSource: @unchecked Sendable {
         }
     }
 
-    // MARK: - Classification helpers
-
-    /// The URL FFmpeg is given for an input: `-` (standard input) becomes `pipe:0`.
-    static func ffmpegURL(for input: String) -> String {
-        input == "-" ? "pipe:0" : input
+    /// The end reason once the decoder is drained: a read failure first; then truncation; then
+    /// skipped packets or frames. Truncation: an index entry of the stream (MP4, AVI... build one
+    /// from the container's tables) lies past the end of the file; or, for demuxers other than
+    /// MP4/QuickTime, fewer packets than the container's declared frame count. (MP4 edit lists
+    /// can legitimately drop samples from the declared count, so for MP4 only the index counts.)
+    /// Nothing arrived for `idleTimeout` seconds: the input ends (decoder drained).
+    private func read_idle(_ codec: UnsafeMutablePointer<AVCodecContext>) {
+        wentIdle = true
+        draining = true
+        avcodec_send_packet(codec, nil)
     }
 
-    /// URL schemes treated as live network streams.
-    static let liveSchemes: Set<String> = ["udp", "tcp", "rtp", "rtsp", "rtsps", "srt", "rtmp", "rtmps",
-                                           "rist", "zmq", "http", "https", "hls"]
-
-    private static func scheme(of url: String) -> String? {
-        guard let range = url.range(of: "://") else { return nil }
-        let scheme = url[url.startIndex..<range.lowerBound].lowercased()
-        return scheme.isEmpty ? nil : scheme
-    }
-
-    /// True for capture devices: a `/dev/` path or a libavdevice demuxer other than lavfi.
-    private static func isDevice(url: String, format: UnsafePointer<AVInputFormat>?) -> Bool {
-        if url.hasPrefix("/dev/") { return true }
-        guard let format else { return false }
-        if String(cString: format.pointee.name) == "lavfi" { return false }
-        guard let cls = format.pointee.priv_class else { return false }
-        let category = cls.pointee.category
-        return category == AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT
-            || category == AV_CLASS_CATEGORY_DEVICE_AUDIO_INPUT
-            || category == AV_CLASS_CATEGORY_DEVICE_INPUT
-    }
-
-    /// Automatic live classification: devices and network streams. HTTP(S) counts as live only
-    /// when the container has no duration (a stream rather than a downloadable file).
-    private static func isLive(url: String, format: UnsafePointer<AVInputFormat>?, duration: Int64) -> Bool {
-        if isDevice(url: url, format: format) { return true }
-        guard let scheme = scheme(of: url), liveSchemes.contains(scheme) else { return false }
-        if scheme == "http" || scheme == "https" {
-            return duration == samtrack_nopts_value() || duration <= 0
+    private func currentEndReason() -> EndReason {
+        if let error = pendingReadError { return .failed(error) }
+        if wentIdle { return .idle(seconds: idleTimeout) }
+        if let format = formatContext, let stream = format.pointee.streams[Int(streamIndex)] {
+            let entries = Int(avformat_index_get_entries_count(stream))
+            let fileSize = format.pointee.pb.map { avio_size($0) } ?? -1
+            var beyondEnd = false
+            if fileSize > 0 {
+                for index in 0..<entries {
+                    if let entry = avformat_index_get_entry(stream, Int32(index)),
+                       entry.pointee.pos + Int64(entry.pointee.size) > fileSize {
+                        beyondEnd = true
+                        break
+                    }
+                }
+            }
+            let isMOV = info.formatName.hasPrefix("mov,")
+            if beyondEnd {
+                let expected = isMOV ? entries : max(info.frameCount ?? 0, entries)
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
+            if !isMOV, let expected = info.frameCount, packetsRead < expected {
+                return .truncated(expected: expected, got: framesDecoded, packets: packetsRead)
+            }
         }
-        return true
-    }
-
-    private static func openError(input: String, url: String, code: Int32, device: Bool) -> MediaError {
-        let reason = ffmpegErrorString(code)
-        if code == AVErrorCode.exit { return .interrupted(input: input) }
-        if device { return .deviceUnavailable(input: input, reason: reason) }
-        if scheme(of: url) != nil || url.hasPrefix("pipe:") { return .cannotOpen(input: input, reason: reason) }
-        if code == AVErrorCode.posix(ENOENT) || code == AVErrorCode.posix(ENOTDIR) {
-            return .fileNotFound(input: input, reason: reason)
-        }
-        if code == AVErrorCode.posix(EACCES) || code == AVErrorCode.posix(EISDIR) || code == AVErrorCode.posix(EPERM) {
-            return .cannotOpen(input: input, reason: reason)
-        }
-        return .notMediaFile(input: input, reason: reason)
-    }
-
-    private static func keys(of dictionary: OpaquePointer?) -> [String]? {
-        guard let dictionary else { return nil }
-        var keys: [String] = []
-        var entry: UnsafeMutablePointer<AVDictionaryEntry>?
-        while let next = av_dict_get(dictionary, "", entry, AV_DICT_IGNORE_SUFFIX) {
-            keys.append(String(cString: next.pointee.key))
-            entry = next
-        }
-        return keys
+        if decodeErrors > 0 { return .decodeErrors(count: decodeErrors, last: ffmpegErrorString(lastDecodeError)) }
+        return .endOfStream
     }
 }

@@ -8,6 +8,7 @@
 // a writer released without `finish()` removes its temporary file.
 
 import CFFmpeg
+import FileIO
 import Foundation
 
 /// Encodes a sequence of RGB24 frames into a video file. Not thread-safe.

@@ -23,25 +23,6 @@ public struct ImageFeatures: Sendable {
     }
 }
 
-/// Prompts for one object on one image, in source pixels.
-public struct ImagePrompt: Sendable {
-    /// Clicks: (x, y, label) with label 1 = foreground, 0 = background.
-    public var points: [(x: Float, y: Float, label: Int)]
-    /// Box (x1, y1, x2, y2).
-    public var box: (x1: Float, y1: Float, x2: Float, y2: Float)?
-    /// Low-res mask logits from an earlier prediction: [1, 1, 4h, 4w].
-    public var maskLogits: Tensor?
-
-    public init(points: [(x: Float, y: Float, label: Int)] = [], box: (x1: Float, y1: Float, x2: Float, y2: Float)? = nil,
-                maskLogits: Tensor? = nil) {
-        self.points = points
-        self.box = box
-        self.maskLogits = maskLogits
-    }
-
-    public var isEmpty: Bool { points.isEmpty && box == nil && maskLogits == nil }
-}
-
 /// The result of one prediction.
 public struct ImagePrediction: Sendable {
     /// Mask logits at the source resolution: [M, H, W] (mask = logits > 0).
@@ -58,29 +39,8 @@ public struct ImagePrediction: Sendable {
     public var bestIndex: Int { iou.indices.max { iou[$0] < iou[$1] } ?? 0 }
 }
 
-/// Errors from invalid prompts, naming what is wrong.
-public enum PromptError: Error, Equatable, CustomStringConvertible {
-    case empty
-    case pointOutsideImage(x: Float, y: Float, width: Int, height: Int)
-    case boxOutsideImage(x1: Float, y1: Float, x2: Float, y2: Float, width: Int, height: Int)
-    case invalidBox(x1: Float, y1: Float, x2: Float, y2: Float)
-    case invalidLabel(Int)
-    case maskShape(expected: [Int], actual: [Int])
-
-    public var description: String {
-        switch self {
-        case .empty: return "no prompt given: add a point, a box or a mask"
-        case let .pointOutsideImage(x, y, w, h): return "point (\(x), \(y)) lies outside the \(w)x\(h) image"
-        case let .boxOutsideImage(x1, y1, x2, y2, w, h): return "box (\(x1), \(y1), \(x2), \(y2)) lies outside the \(w)x\(h) image"
-        case let .invalidBox(x1, y1, x2, y2): return "box (\(x1), \(y1), \(x2), \(y2)) is empty or inverted: need x1 < x2 and y1 < y2"
-        case let .invalidLabel(label): return "point label \(label) is not 0 (background) or 1 (foreground)"
-        case let .maskShape(expected, actual): return "mask input has shape \(actual), expected \(expected)"
-        }
-    }
-}
-
 /// Segments images with a `SAM2Model`.
-public final class ImagePredictor: @unchecked Sendable {
+public final class ImagePredictor {
     public let model: SAM2Model
     private var cache: [String: ImageFeatures] = [:]
     private var cacheOrder: [String] = []
@@ -128,33 +88,6 @@ extension SAM2Model {
     }
 }
 
-extension ImagePrompt {
-    /// Converts source-pixel prompts to model-input point prompts (box corners first, labels 2
-    /// and 3, then clicks), validating them against the source size. Nil when there are neither
-    /// points nor a box.
-    public func modelPoints(imageSize: Int, sourceHeight h: Int, sourceWidth w: Int) throws -> PointPrompts? {
-        let s = Float(imageSize)
-        var coords: [(x: Float, y: Float)] = [], labels: [Int] = []
-        if let box {
-            guard box.x1 < box.x2, box.y1 < box.y2 else { throw PromptError.invalidBox(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2) }
-            guard box.x1 >= 0, box.y1 >= 0, box.x2 <= Float(w), box.y2 <= Float(h) else {
-                throw PromptError.boxOutsideImage(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, width: w, height: h)
-            }
-            coords += [(box.x1 / Float(w) * s, box.y1 / Float(h) * s), (box.x2 / Float(w) * s, box.y2 / Float(h) * s)]
-            labels += [2, 3]
-        }
-        for p in points {
-            guard p.label == 0 || p.label == 1 else { throw PromptError.invalidLabel(p.label) }
-            guard p.x >= 0, p.y >= 0, p.x <= Float(w), p.y <= Float(h) else {
-                throw PromptError.pointOutsideImage(x: p.x, y: p.y, width: w, height: h)
-            }
-            coords.append((p.x / Float(w) * s, p.y / Float(h) * s))
-            labels.append(p.label)
-        }
-        return coords.isEmpty ? nil : PointPrompts(coordinates: coords, labels: labels)
-    }
-}
-
 /// Prompt encoder + mask decoder for single images, as `SAM2ImagePredictor._predict` runs them.
 public struct PromptedDecoder: Sendable {
     public let config: SAM2Config
@@ -169,8 +102,8 @@ public struct PromptedDecoder: Sendable {
 
     /// Sparse [1, P, C] and dense [1, C, h, w] prompt embeddings.
     public func embed(_ prompt: ImagePrompt, sourceHeight: Int, sourceWidth: Int) throws -> (sparse: Tensor, dense: Tensor) {
-        guard !prompt.isEmpty else { throw PromptError.empty }
-        let points = try prompt.modelPoints(imageSize: config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
+        try PromptRules.check(prompt, width: sourceWidth, height: sourceHeight)
+        let points = prompt.modelPoints(imageSize: config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
         let c = config.neck.dModel
         let sparse = points.map { promptEncoder.embedPoints($0).reshaped([1, -1, c]) } ?? Tensor(zeros: [1, 0, c])
         if let mask = prompt.maskLogits {

@@ -29,6 +29,11 @@ public struct SAMHeadsOutput: Sendable {
     public var objectScores: Tensor
     /// Predicted IoU of the chosen mask [B].
     public var iou: [Float]
+    /// With multimask output, every candidate mask before the choice: low-res logits
+    /// [B, M, S/4, S/4] (-1024 where the object is absent) and their predicted IoU [B * M]
+    /// (row-major); nil and empty otherwise.
+    public var candidates: Tensor? = nil
+    public var candidateIoU: [Float] = []
 }
 
 /// Logit given to masks of objects judged absent (`NO_OBJ_SCORE`).
@@ -117,7 +122,8 @@ extension SAM2Model {
         }
         return SAMHeadsOutput(lowResMasks: lowRes, highResMasks: highResMasks, objectPointers: pointers,
                               objectScores: decoded.objectScoreLogits,
-                              iou: (0..<b).map { ious[$0 * m + chosen[$0]] })
+                              iou: (0..<b).map { ious[$0 * m + chosen[$0]] },
+                              candidates: multimaskOutput ? lowResMulti : nil, candidateIoU: multimaskOutput ? ious : [])
     }
 
     /// ptr * appearing + (1 - appearing) * no_obj_ptr per row (`fixed_no_obj_ptr`).

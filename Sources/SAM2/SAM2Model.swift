@@ -7,7 +7,7 @@ import Checkpoint
 import Tensor
 
 /// The whole model (`SAM2Base`'s parameters) plus its config.
-public final class SAM2Model: @unchecked Sendable {
+public final class SAM2Model: Sendable {
     public let config: SAM2Config
     public let imageEncoder: ImageEncoder
     public let promptEncoder: PromptEncoder

@@ -29,7 +29,7 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
 
 /// A matrix B (k x n) rounded to bfloat16 and packed in the pair rows `st_bf16_gemm` reads:
 /// element (kk, j) at `pairs[(kk / 2) * width * 2 + j * 2 + kk % 2]`, `width` = n rounded up to 16.
-public final class BF16PackedMatrix: @unchecked Sendable {
+public final class BF16PackedMatrix: @unchecked Sendable {  // immutable once packed in init
     public let k: Int, n: Int
     /// Pair-row width (n rounded up to a multiple of 16).
     public let width: Int
@@ -55,7 +55,7 @@ public final class BF16PackedMatrix: @unchecked Sendable {
 
 /// A Linear weight's bf16 packing, made on first use in a bf16 scope and kept (about half the
 /// fp32 weight's size). Safe to share between threads.
-public final class PackedWeightCache: @unchecked Sendable {
+public final class PackedWeightCache: @unchecked Sendable {  // the packing is made once behind `lock`
     private let lock = NSLock()
     private var packed: BF16PackedMatrix?
 

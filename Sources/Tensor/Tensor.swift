@@ -11,7 +11,7 @@ import Foundation
 /// Storage is either allocated here (and freed on deinit) or borrowed from another object,
 /// such as a memory-mapped checkpoint file, which `owner` keeps alive. Borrowed storage is
 /// read-only: a mutation of a tensor that borrows first copies it.
-public final class TensorStorage: @unchecked Sendable {
+public final class TensorStorage: @unchecked Sendable {  // written only while uniquely referenced (copy on write)
     /// First element.
     public let pointer: UnsafeMutablePointer<Float>
     /// Number of Float elements reachable from `pointer`.
@@ -52,7 +52,7 @@ public final class TensorStorage: @unchecked Sendable {
 }
 
 /// A dense Float32 tensor: contiguous, row-major, value semantics (copy on write).
-public struct Tensor: @unchecked Sendable {
+public struct Tensor: @unchecked Sendable {  // value semantics over copy-on-write storage
     /// Extent of each axis, outermost first.
     public private(set) var shape: [Int]
     @usableFromInline internal var storage: TensorStorage

@@ -12,7 +12,8 @@
 //
 // The submitting thread runs chunks too; a job has at most `maxChunks` chunks. One job runs at a
 // time: a `forEach` started while one runs (from inside a chunk, or from another thread) runs its
-// whole range on the calling thread.
+// whole range on the calling thread. Each `ComputeContext` owns one pool, so work bound to
+// different contexts (two daemon jobs, a job and an interactive request) never queues on one.
 
 import Foundation
 import Synchronization
@@ -20,7 +21,7 @@ import CSpin
 
 /// A fixed set of worker threads that run the chunks of one job at a time together with the thread
 /// that submits it (see the file comment).
-final class WorkerPool: @unchecked Sendable {
+final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `body` is published by the seq-cst job word
     /// Threads besides the submitting one.
     let workerCount: Int
     /// How long an idle worker polls for the next job before it parks.
@@ -50,10 +51,15 @@ final class WorkerPool: @unchecked Sendable {
     nonisolated(unsafe) private var body: ((Int) -> Void)?
     private var jobNumber: UInt64 = 0
 
-    init(workerCount: Int) {
+    /// Starts `workerCount` threads, each at nice value `nice` (its own thread only).
+    init(workerCount: Int, nice: Int32 = 0) {
         self.workerCount = max(0, workerCount)
         for index in 0..<self.workerCount {
-            let thread = Thread { self.workerLoop() }  // the thread keeps the pool alive until it exits
+            let thread = Thread {  // the thread keeps the pool alive until it exits
+                if nice != 0 { _ = st_thread_set_nice(nice) }
+                // Loops started from inside a chunk find this pool busy and run on this thread.
+                WorkerPool.$owningPool.withValue(self) { self.workerLoop() }
+            }
             thread.name = "samtrack-worker-\(index + 1)"
             thread.stackSize = 8 << 20
             thread.start()
@@ -91,6 +97,13 @@ final class WorkerPool: @unchecked Sendable {
         }
         return true
     }
+
+    /// The pool whose worker thread this is (nil on any other thread).
+    @TaskLocal static var owningPool: WorkerPool?
+
+    /// The pool a loop started on this thread uses: the worker's own pool on a worker thread, else
+    /// the current compute context's.
+    static var forCurrentThread: WorkerPool { owningPool ?? ComputeContext.current.pool }
 
     /// Asks the workers to exit once they are idle (used when the thread count changes).
     func retire() {

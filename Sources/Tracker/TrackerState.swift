@@ -4,21 +4,43 @@
 //
 // File layout: tensors "object.<id>.cond.<frame>.memory|pointer",
 // "object.<id>.recent.<frame>.memory", "object.<id>.pointer.<frame>"; a JSON document in the
-// metadata key "samtrack_state" lists frames, scores and options.
+// metadata key "samtrack_state" lists frames, scores and options; the metadata key
+// "samtrack.crc32" holds the CRC-32 of the whole file (`Checkpoint.SafeTensorsChecksum`).
+//
+// Integrity: restore verifies the checksum over every byte (header and data) before any tensor
+// or the JSON document is used. A damaged, cut-off or extended file is `.damaged` with the
+// reader's typed cause; a state without a checksum (written before checksums existed, or by
+// another tool) is `.unverifiable` and refused: a resume from unverified memories could continue
+// with silently wrong masks, while refusing only costs a restart from the first frame.
 
 import Foundation
 import Checkpoint
 import SAM2
 import Tensor
 
-/// Errors restoring a saved state.
+/// Errors restoring a saved state. Each names the file; callers that resume runs treat every
+/// case as "start again from the first frame" (the run library logs the description).
 public enum TrackerStateError: Error, CustomStringConvertible, Equatable {
+    /// The file cannot be opened, or it is an intact safetensors file but not a samtrack tracker
+    /// state (no state document, or a tensor the document lists is absent).
     case unreadable(path: String, reason: String)
+    /// The file is damaged (or is no safetensors file at all): it fails its checksum, is cut short
+    /// or extended, or its structure is broken. `cause` is the reader's error
+    /// (`CheckpointError.fileChecksumMismatch`, `.corrupt`, `.truncatedTensor`...).
+    case damaged(path: String, cause: CheckpointError)
+    /// The file has no checksum (saved before tracker states carried one), so its contents cannot
+    /// be verified; it is not used.
+    case unverifiable(path: String)
+    /// The state was saved with another model.
     case modelMismatch(path: String, saved: String, current: String)
 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): not a samtrack tracker state: \(reason)"
+        case let .damaged(path, cause):
+            return "\(path): not a samtrack tracker state, or a damaged one; not used (the run starts again from the first frame): \(cause)"
+        case let .unverifiable(path):
+            return "\(path): tracker state without a checksum (saved by an older samtrack), not used: its contents cannot be verified; the run starts again from the first frame"
         case let .modelMismatch(path, saved, current):
             return "\(path): state was saved with model '\(saved)' but the tracker uses '\(current)'"
         }
@@ -79,15 +101,23 @@ extension VideoTracker {
     }
 
     /// A tracker restored from `path` for `model`; it continues at the frame after the saved one.
+    /// Every byte of the file is checked against its checksum before anything in it is used.
+    /// - Throws: `TrackerStateError` (`.damaged`, `.unverifiable`, `.unreadable`, `.modelMismatch`).
     public static func restore(from path: String, model: SAM2Model) throws -> VideoTracker {
         let file: MappedFile
-        let store: WeightStore, metadata: [String: String]
         do {
             file = try MappedFile(path: path)
-            (store, metadata) = try SafeTensorsReader.load(file: file)
         } catch {
             throw TrackerStateError.unreadable(path: path, reason: "\(error)")
         }
+        let contents: SafeTensorsContents
+        do {
+            contents = try SafeTensorsReader.read(file: file)
+        } catch let error as CheckpointError {
+            throw TrackerStateError.damaged(path: path, cause: error)
+        }
+        guard contents.isChecksumVerified else { throw TrackerStateError.unverifiable(path: path) }
+        let store = contents.store, metadata = contents.metadata
         guard let json = metadata["samtrack_state"],
               let saved = try? JSONDecoder().decode(SavedTrackerState.self, from: Data(json.utf8)) else {
             throw TrackerStateError.unreadable(path: path, reason: "no samtrack_state metadata")

@@ -42,21 +42,18 @@ public struct ObjectFrameResult: Sendable {
 }
 
 /// Errors from tracker calls.
-public enum TrackerError: Error, Equatable, CustomStringConvertible {
+public enum TrackerError: Error, Equatable, CustomStringConvertible, Sendable {
     case noFrame
-    case invalidObjectID(Int)
     case unknownObject(Int)
     case imageShape(expected: [Int], actual: [Int])
-    case maskShape(expected: [Int], actual: [Int])
+    /// A prompt that breaks `PromptRules` (object id, clicks, box or mask size).
     case prompt(PromptError)
 
     public var description: String {
         switch self {
         case .noFrame: return "no frame yet: call step(frame:) before prompting"
-        case let .invalidObjectID(id): return "object id \(id) is invalid: ids are positive integers"
         case let .unknownObject(id): return "object \(id) is not being tracked"
         case let .imageShape(expected, actual): return "frame tensor has shape \(actual), expected \(expected)"
-        case let .maskShape(expected, actual): return "mask prompt has shape \(actual), expected the source size \(expected)"
         case let .prompt(error): return error.description
         }
     }
@@ -64,7 +61,7 @@ public enum TrackerError: Error, Equatable, CustomStringConvertible {
 
 /// The streaming tracker. Not thread-safe: drive one tracker from one thread; one `SAM2Model`
 /// may serve many trackers.
-public final class VideoTracker: @unchecked Sendable {
+public final class VideoTracker {
     public let model: SAM2Model
     public let options: TrackerOptions
     /// Source frame size the prompts and masks refer to.
@@ -139,7 +136,6 @@ public final class VideoTracker: @unchecked Sendable {
     /// Adds an object, or corrects one, on the current frame.
     @discardableResult
     public func prompt(objectID id: Int, _ prompt: ObjectPrompt) throws -> ObjectFrameResult {
-        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
         guard let frame = features else { throw TrackerError.noFrame }
         try validate(prompt, objectID: id)
         let t = frameIndex
@@ -152,7 +148,7 @@ public final class VideoTracker: @unchecked Sendable {
                 model.useMaskAsOutput(frame.visionFeatures, highRes: frame.highRes, mask: modelInputMask(mask))
             }
         case let .points(imagePrompt):
-            let points = try modelPoints(imagePrompt)
+            let points = modelPoints(imagePrompt)
             // A correction on a tracked frame starts from the frame's current logits.
             var previous: Tensor? = nil
             if tracked, let last = current[id]?.result.lowResLogits {
@@ -188,24 +184,22 @@ public final class VideoTracker: @unchecked Sendable {
     }
 
     /// Checks a prompt without running anything (so that `step` fails before changing state).
+    /// The prompt rules (`PromptRules`) for this source; their errors become `TrackerError.prompt`.
     func validate(_ prompt: ObjectPrompt, objectID id: Int) throws {
-        guard id > 0 else { throw TrackerError.invalidObjectID(id) }
-        switch prompt {
-        case let .mask(mask):
-            guard mask.shape == [sourceHeight, sourceWidth] else {
-                throw TrackerError.maskShape(expected: [sourceHeight, sourceWidth], actual: mask.shape)
+        do {
+            try PromptRules.checkObjectID(id)
+            switch prompt {
+            case let .mask(mask):
+                try MaskPrompt.check(mask, sourceWidth: sourceWidth, sourceHeight: sourceHeight)
+            case let .points(imagePrompt):
+                try PromptRules.check(imagePrompt, width: sourceWidth, height: sourceHeight)
             }
-        case let .points(imagePrompt):
-            _ = try modelPoints(imagePrompt)
-        }
+        } catch { throw TrackerError.prompt(error) }
     }
 
-    /// Source-pixel clicks/box as model-input point prompts; prompt errors become `TrackerError.prompt`.
-    func modelPoints(_ prompt: ImagePrompt) throws -> PointPrompts? {
-        do {
-            guard !prompt.isEmpty else { throw PromptError.empty }
-            return try prompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
-        } catch let error as PromptError { throw TrackerError.prompt(error) }
+    /// Source-pixel clicks/box as model-input point prompts (call `validate` first).
+    func modelPoints(_ prompt: ImagePrompt) -> PointPrompts? {
+        prompt.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
     }
 
     /// Stops tracking an object and forgets its memory.
@@ -220,7 +214,8 @@ public final class VideoTracker: @unchecked Sendable {
     func conditionOnMemory(_ id: Int, frame: FrameFeatures) -> Tensor {
         var memoryTokens = 0
         let conditioned = timings.measure(\.memoryAttention) { Precision.$current.withValue(options.memoryAttentionPrecision) {
-            let tokens = objects[id]!.tokens(at: frameIndex, model: model, memoryPosition: memoryPosition, maxPointers: maxPointers)
+            let selection = objects[id]!.selection(at: frameIndex, config: model.config, maxPointers: maxPointers)
+            let tokens = model.memoryTokens(selection, memoryPosition: memoryPosition, maxPointers: maxPointers)
             memoryTokens = tokens.memory.shape[0]
             let start = memoryAttentionStart ?? model.memoryAttentionStart(frame)
             memoryAttentionStart = start
@@ -254,28 +249,14 @@ public final class VideoTracker: @unchecked Sendable {
 
     /// Result of the heads for one object, hole-filled.
     func makeResult(id: Int, heads: SAMHeadsOutput, prompted: Bool) -> ObjectFrameResult {
-        let side = heads.lowResMasks.shape[2]
-        var logits = heads.lowResMasks.reshaped([side, heads.lowResMasks.shape[3]])
-        if options.fillHoleArea > 0 {
-            let (h, w) = (logits.shape[0], logits.shape[1])
-            logits.withUnsafeMutablePointer { HoleFilling.fill($0, planes: 1, height: h, width: w, maxArea: options.fillHoleArea) }
-        }
-        return ObjectFrameResult(objectID: id, frame: frameIndex, lowResLogits: logits,
-                                 objectScore: heads.objectScores.scalars[0], prompted: prompted)
+        ObjectFrameResult(objectID: id, frame: frameIndex,
+                          lowResLogits: HoleFilling.filledPlane(heads.lowResMasks, maxArea: options.fillHoleArea),
+                          objectScore: heads.objectScores.scalars[0], prompted: prompted)
     }
 
-    /// A source-resolution mask [H, W] as the model's binary mask input [1, 1, S, S]
-    /// (antialiased bilinear resize, then >= 0.5), as `add_new_mask` prepares it.
+    /// A source-resolution mask [H, W] as the model's binary mask input [1, 1, S, S].
     func modelInputMask(_ mask: Tensor) -> Tensor {
-        let s = model.config.imageSize
-        var binary = mask
-        binary.withUnsafeMutablePointer { p in for i in 0..<mask.count { p[i] = p[i] > 0 ? 1 : 0 } }
-        var resized = binary.reshaped([1, 1, sourceHeight, sourceWidth])
-        if sourceHeight != s || sourceWidth != s {
-            resized = resized.interpolate(height: s, width: s, mode: .bilinear(antialias: true))
-            resized.withUnsafeMutablePointer { p in for i in 0..<(s * s) { p[i] = p[i] >= 0.5 ? 1 : 0 } }
-        }
-        return resized
+        MaskPrompt.modelInput(mask, imageSize: model.config.imageSize)
     }
 
     /// Writes the current frame's results into the objects' memories (prompted frames get their

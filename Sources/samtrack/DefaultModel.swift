@@ -39,6 +39,6 @@ enum DefaultModel {
         let paths = candidates()
         if let found = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
         throw CommandFailure("no --model given and the default model \(fileName) was not found (looked at: "
-            + paths.joined(separator: ", ") + "); pass --model CHECKPOINT or set \(environmentVariable)")
+            + paths.joined(separator: ", ") + "); pass --model CHECKPOINT or set \(environmentVariable)", exit: .noInput)
     }
 }

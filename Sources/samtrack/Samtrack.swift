@@ -12,37 +12,46 @@ struct Samtrack: ParsableCommand {
         commandName: "samtrack",
         abstract: "Track and segment objects in video with SAM 2 / SAM 2.1, natively.",
         version: "0.1.0",
-        subcommands: [TrackCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [TrackCommand.self, RenderCommand.self, SegmentCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
     /// Tunes the allocator (freed tensors are reused, not returned to the kernel: `HeapTuning`),
-    /// then parses and runs the command.
+    /// then parses and runs the command; a `CommandFailure` prints "Error: <reason>" and exits
+    /// with its code (`CLIExit`, the table in samtrack(1)).
     static func main() {
         HeapTuning.apply()
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("Error: \(failure.description)\n".utf8))
+            Foundation.exit(failure.exit.rawValue)
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 
 /// Options shared by the commands that run the model.
 struct ComputeOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads for the model and OpenBLAS (default: all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Worker threads for the model and OpenBLAS (default: all cores).")
     var threads: Int?
 
     @Option(name: .long, help: "Arithmetic of the matrix products of the image encoder, memory attention and the memory encoder: fp32 (exact parity) or bf16 (bfloat16 operands, fp32 sums; needs AVX-512 BF16).")
     var precision: Precision = .float32
 
     func validate() throws {
-        if let threads, threads <= 0 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads <= 0 || threads > ComputeContext.maxThreads {
+            throw ValidationError("--threads must be in 1...\(ComputeContext.maxThreads) (4 x the cores of this machine)")
+        }
         if precision == .bfloat16 && !Precision.bfloat16Supported {
             throw ValidationError("--precision bf16 needs a CPU with AVX-512 BF16 (avx512_bf16); this one has none: use fp32")
         }
     }
 
+    /// Makes `--threads` the process's default compute context.
     func apply() throws {
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-            Parallel.setThreadCount(threads)
-        }
+        if let threads { ComputeContext.setProcessDefault(threads: threads) }
     }
 }
 
@@ -56,30 +65,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "JSON model config overriding the inferred one.")
     var config: String?
 
+    /// The checkpoint file: --model, else the default model.
+    func checkpointPath() throws -> String {
+        try model ?? DefaultModel.resolve()
+    }
+
     /// Loads the model (config: --config, else <checkpoint>.json beside it, else the official preset).
     func load() throws -> SAM2Model {
-        try SAM2Model.load(checkpoint: model ?? DefaultModel.resolve(),
+        try SAM2Model.load(checkpoint: checkpointPath(),
                            config: config.map { try ConfigInference.load(configFile: $0) })
     }
 }
 
-/// A runtime failure reported as one line and a non-zero exit.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
-
-/// Runs `body`, turning library errors into one-line failures.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as CommandFailure {
-        throw error
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        throw CommandFailure("\(error)")
-    }
-}

@@ -54,7 +54,7 @@ struct SegmentCommand: ParsableCommand {
             let sam = try modelOptions.load()
             let reader = try FrameReader(input: image, options: FrameReaderOptions(imageSize: sam.config.imageSize, maxFrames: 1))
             guard let frame = try reader.next(), let input = frame.image else {
-                throw CommandFailure("\(image): no image could be decoded")
+                throw CommandFailure("\(image): no image could be decoded", exit: .dataError)
             }
             let predictor = ImagePredictor(model: sam)
             let features = Precision.$current.withValue(compute.precision) {

@@ -1,25 +1,47 @@
 // samtrackd: the tracking daemon (DESIGN §7). Flags, config, wiring; the jobs, the store and the
-// HTTP API live in TrackingService, the HTTP server is Hummingbird 2.
+// HTTP API live in TrackingDaemon, the HTTP server is Hummingbird 2, and the server and the job
+// scheduler run as one swift-service-lifecycle group.
 //
-//   samtrackd [--listen 127.0.0.1:8765] --data DIR --config FILE
+//   samtrackd [--listen 127.0.0.1:8765] --data DIR --config FILE [--ignore-orphans]
 //
 // Start-up: takes DIR/samtrackd.lock (one daemon per data directory), reads the config, refuses a
-// non-loopback --listen without a token, opens DIR/samtrackd.sqlite, resumes unfinished jobs,
+// non-loopback --listen without a token, opens DIR/samtrackd.sqlite, recovers unfinished jobs,
 // then serves. Prints "samtrackd: listening on HOST:PORT" on stdout once the socket is bound
 // (port 0 picks a free one). SIGTERM / SIGINT: running jobs finish their frame and save their
-// state, the server stops, exit 0.
+// state, the server stops, exit 0. Exit codes: `DaemonExit`.
 
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import FileIO
 import Logging
+import NIOCore
+import ServiceLifecycle
 import Tensor
-import TrackingService
+import TrackingDaemon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The daemon's exit codes (sysexits.h names; the table in samtrackd(8)).
+enum DaemonExit: Int32 {
+    /// Stopped by SIGTERM / SIGINT after draining.
+    case ok = 0
+    /// The server failed while running.
+    case failure = 1
+    /// Bad flags or config file (EX_USAGE).
+    case usage = 64
+    /// The data directory holds state the job database does not know, or the database is
+    /// unreadable (EX_DATAERR).
+    case dataError = 65
+    /// The address is in use or another daemon holds the data directory (EX_UNAVAILABLE).
+    case unavailable = 69
+    /// The data directory cannot be created or written (EX_CANTCREAT).
+    case cannotCreate = 73
+}
 
 @main
 struct Samtrackd: AsyncParsableCommand {
@@ -31,7 +53,7 @@ struct Samtrackd: AsyncParsableCommand {
         (JSON) names the models, the allowed sources, the output root, limits and an optional bearer \
         token; see samtrackd(8).
         """,
-        version: "0.1.0")
+        version: "0.2.0")
 
     @Option(name: .long, help: "Address to listen on: HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free one).")
     var listen = "127.0.0.1:8765"
@@ -44,6 +66,9 @@ struct Samtrackd: AsyncParsableCommand {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @Flag(name: .long, help: "Start even when the data directory holds checkpoints or outputs of jobs the database does not know (they are left in place).")
+    var ignoreOrphans = false
 
     func validate() throws {
         _ = try ListenAddress(listen)
@@ -66,36 +91,36 @@ struct Samtrackd: AsyncParsableCommand {
         let dataDirectory = URL(fileURLWithPath: data).standardizedFileURL.path
 
         do {
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try DirectoryHandle.makeDirectories(dataDirectory)
         } catch {
-            fail("cannot create the data directory '\(dataDirectory)': \(error.localizedDescription)")
+            fail(.cannotCreate, "cannot create the data directory: \(error)")
         }
         let lock = DataDirectoryLock(directory: dataDirectory)
         guard lock.acquire() else {
-            fail("another samtrackd is using the data directory '\(dataDirectory)' (\(lock.path) is locked)")
+            fail(.unavailable, "another samtrackd is using the data directory '\(dataDirectory)' (\(lock.path) is locked)")
         }
         let daemonConfig: DaemonConfig
         do {
             daemonConfig = try DaemonConfig.load(path: config, dataDirectory: dataDirectory)
         } catch {
-            fail("\(error)")
+            fail(.usage, "\(error)")
         }
         if !address.isLoopback && daemonConfig.token == nil {
-            fail("refusing to listen on \(address) without a bearer token: set \"token\" or \"token_file\" in the config, "
+            fail(.usage, "refusing to listen on \(address) without a bearer token: set \"token\" or \"token_file\" in the config, "
                  + "or listen on a loopback address (127.0.0.1, ::1)")
         }
-        let store: JobStore
+        let store: SQLiteJobStore
         do {
-            store = try JobStore(path: (dataDirectory as NSString).appendingPathComponent("samtrackd.sqlite"))
+            store = try SQLiteJobStore(path: (dataDirectory as NSString).appendingPathComponent("samtrackd.sqlite"))
         } catch {
-            fail("\(error)")
+            fail(.dataError, "\(error)")
         }
         let manager = JobManager(config: daemonConfig, dataDirectory: dataDirectory, store: store,
                                  log: { logger.info("\($0)") })
         do {
-            try manager.start()
+            try manager.start(ignoringOrphans: ignoreOrphans)
         } catch {
-            fail("cannot resume the stored jobs: \(error)")
+            fail(.dataError, "\(error)")
         }
         logger.info("""
             models: \(daemonConfig.models.keys.sorted().joined(separator: ", ")); \
@@ -103,37 +128,83 @@ struct Samtrackd: AsyncParsableCommand {
             outputs under \(daemonConfig.outputRoot)\(daemonConfig.token == nil ? "" : "; bearer token required")
             """)
 
-        // Draining (jobs save their state) runs beside the server's own graceful shutdown, which
-        // Hummingbird starts on the same signals; the process exits once both are done.
-        let shutdown = ShutdownCoordinator(manager: manager, logger: logger)
-        shutdown.install()
-
-        let handler = APIHandler(manager: manager)
+        let http = daemonConfig.http
+        let media: MediaRegistry
+        do {
+            media = try MediaRegistry(root: daemonConfig.mediaRoot, limits: daemonConfig.uploads, policy: manager.policy,
+                                      log: { logger.info("\($0)") })
+        } catch {
+            fail(.cannotCreate, "cannot open the media root: \(error)")
+        }
+        let mediaRoot = daemonConfig.mediaRoot, sourceRoots = daemonConfig.sourceRoots
+        let frames = MediaFrameServer(roots: { $0.uploaded ? [mediaRoot] : sourceRoots })
+        let sessions = SessionManager(limits: daemonConfig.sessions, models: manager.models,
+                                      defaultModel: daemonConfig.defaultModel,
+                                      findMedia: { id in RegisteredMedia(record: try media.record(id), server: frames) },
+                                      log: { logger.info("\($0)") })
+        let handler = APIHandler(manager: manager, sessions: sessions, media: media, frames: frames)
         let app = Application(
             responder: DaemonResponder(handler: handler),
-            configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port),
-                                                    serverName: "samtrackd"),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [HTTPTimeoutsHandler(headerTimeout: .milliseconds(Int64(http.headerTimeout * 1000)),
+                                                                bodyTimeout: .milliseconds(Int64(http.bodyTimeout * 1000)),
+                                                                idleTimeout: .milliseconds(Int64(http.idleTimeout * 1000)))],
+                idleTimeout: .milliseconds(Int64(http.idleTimeout * 1000)))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(address.host, port: address.port), serverName: "samtrackd",
+                availableConnectionsDelegate: MaximumAvailableConnections(http.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 let line = "samtrackd: listening on \(address.hostForDisplay):\(port)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             },
             logger: logger)
+        // Graceful shutdown on SIGTERM / SIGINT, in reverse order of the services: first the
+        // scheduler drains (running jobs finish their frame and save their state, their event
+        // streams end), then the server stops.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: JobService(manager: manager, logger: logger)),
+                       .init(service: SessionService(sessions: sessions))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch {
+            await manager.drain()
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                fail(.unavailable, "cannot listen on \(address): the address is already in use")
+            }
             logger.error("server stopped: \(error)")
-            await shutdown.drainOnce()
-            throw ExitCode(1)
+            throw ExitCode(DaemonExit.failure.rawValue)
         }
-        await shutdown.drainOnce()
         logger.info("stopped")
     }
 
-    /// Prints `message` and exits with 64 (EX_USAGE-like: the configuration is at fault).
-    func fail(_ message: String) -> Never {
+    /// Prints `message` and exits with `code`.
+    func fail(_ code: DaemonExit, _ message: String) -> Never {
         FileHandle.standardError.write(Data("samtrackd: error: \(message)\n".utf8))
-        Foundation.exit(64)
+        Foundation.exit(code.rawValue)
+    }
+}
+
+/// Expires idle sessions until shutdown, then closes every session.
+struct SessionService: Service {
+    let sessions: SessionManager
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await sessions.runSweeper() }
+        sessions.closeAll()
+    }
+}
+
+/// The job scheduler as a lifecycle service: runs until graceful shutdown, then drains.
+struct JobService: Service {
+    let manager: JobManager
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: finishing the current frames, saving state")
+        await manager.drain()
     }
 }
 
@@ -199,44 +270,3 @@ final class DataDirectoryLock {
     }
 }
 
-/// Starts the job drain once, on the first SIGTERM or SIGINT.
-final class ShutdownCoordinator: @unchecked Sendable {
-    private let manager: JobManager
-    private let logger: Logger
-    private let lock = NSLock()
-    private var drainTask: Task<Void, Never>?
-    private var sources: [DispatchSourceSignal] = []
-
-    init(manager: JobManager, logger: Logger) {
-        self.manager = manager
-        self.logger = logger
-    }
-
-    func install() {
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in
-                self?.logger.info("signal \(sig): finishing the current frames, saving state")
-                self?.startDrain()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    @discardableResult
-    private func startDrain() -> Task<Void, Never> {
-        lock.lock()
-        defer { lock.unlock() }
-        if let drainTask { return drainTask }
-        let manager = self.manager
-        let task = Task { await manager.drain() }
-        drainTask = task
-        return task
-    }
-
-    func drainOnce() async {
-        await startDrain().value
-    }
-}

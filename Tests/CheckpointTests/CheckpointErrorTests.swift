@@ -111,8 +111,14 @@ final class CheckpointErrorTests: XCTestCase {
         bytes[entry.dataOffset + entry.compressedSize / 2] ^= 0x20
         let path = try scratch.write("flipped.pt", bytes)
         let error = expectCheckpointError(naming: path) { _ = try CheckpointLoader.load(path: path) }
-        guard case let .corrupt(_, reason)? = error else { return XCTFail("got \(String(describing: error))") }
-        XCTAssertTrue(reason.contains("checksum"), reason)
+        guard case let .checksumMismatch(_, entryName, tensors, expected, actual)? = error else {
+            return XCTFail("got \(String(describing: error))")
+        }
+        XCTAssertEqual(entryName, "official/data.pkl")
+        XCTAssertEqual(tensors, [])
+        XCTAssertEqual(expected, entry.crc32)
+        XCTAssertNotEqual(actual, expected)
+        XCTAssertTrue(error!.description.contains("checksum"), error!.description)
     }
 
     func testCompressedEntriesAreRefused() {

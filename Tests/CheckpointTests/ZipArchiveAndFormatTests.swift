@@ -43,11 +43,6 @@ final class ZipArchiveAndFormatTests: XCTestCase {
         }
     }
 
-    func testCRC32KnownValue() {
-        let bytes = Array("123456789".utf8)
-        XCTAssertEqual(bytes.withUnsafeBytes { CRC32.checksum($0) }, 0xCBF4_3926)
-    }
-
     func testFormatDetectionByContent() throws {
         XCTAssertEqual(try CheckpointLoader.detectFormat(of: MappedFile(path: checkpointFixture("official.pt"))), .pytorch)
         XCTAssertEqual(try CheckpointLoader.detectFormat(of: MappedFile(path: checkpointFixture("official.safetensors"))), .safetensors)

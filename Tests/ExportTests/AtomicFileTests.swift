@@ -1,7 +1,9 @@
-// Atomic writes: no temporary left behind, an existing file replaced only when the new content is
-// complete, missing and unwritable directories reported as ExportError naming the path.
+// Atomic writes (FileIO, through which every Export writer goes): no temporary left behind, an
+// existing file replaced only when the new content is complete, missing and unwritable
+// directories reported as FileError naming the path, links never written through.
 
 import XCTest
+import FileIO
 @testable import Export
 
 final class AtomicFileTests: XCTestCase {
@@ -43,7 +45,7 @@ final class AtomicFileTests: XCTestCase {
         let dir = try TemporaryDirectory("atomic-parents")
         let path = dir.file("x/y/z.txt")
         XCTAssertThrowsError(try AtomicFile.write(Data("a".utf8), to: path)) { error in
-            XCTAssertEqual(error as? ExportError, .directoryNotFound(path: dir.file("x/y")))
+            XCTAssertEqual(error as? FileError, .directoryNotFound(path: dir.file("x/y")))
             XCTAssertTrue("\(error)".contains(dir.file("x/y")))
         }
         try AtomicFile.write(Data("a".utf8), to: path, options: .init(createParents: true))
@@ -54,7 +56,7 @@ final class AtomicFileTests: XCTestCase {
         let dir = try TemporaryDirectory("atomic-notdir")
         try Data().write(to: URL(fileURLWithPath: dir.file("plain")))
         XCTAssertThrowsError(try AtomicFile.write(Data("a".utf8), to: dir.file("plain/z.txt"))) { error in
-            guard case let .cannotCreateDirectory(path, reason)? = error as? ExportError else { return XCTFail("\(error)") }
+            guard case let .cannotCreateDirectory(path, reason)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, dir.file("plain"))
             XCTAssertTrue(reason.contains("Not a directory"), reason)
         }
@@ -79,20 +81,52 @@ final class AtomicFileTests: XCTestCase {
         defer { chmod(target, 0o755) }
         let path = (target as NSString).appendingPathComponent("masks.png")
         XCTAssertThrowsError(try AtomicFile.write(Data("a".utf8), to: path)) { error in
-            guard case let .writeFailed(failedPath, reason)? = error as? ExportError else { return XCTFail("\(error)") }
+            guard case let .writeFailed(failedPath, reason, _)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(failedPath, path)
             XCTAssertTrue(reason.contains("Permission denied"), reason)
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
         // The same error surfaces through the writers.
         XCTAssertThrowsError(try MaskJSONLWriter(directory: target)) { error in
-            guard case let .writeFailed(failedPath, _)? = error as? ExportError else { return XCTFail("\(error)") }
+            guard case let .writeFailed(failedPath, _, _)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(failedPath, (target as NSString).appendingPathComponent("masks.jsonl.partial"))
         }
         XCTAssertThrowsError(try NPYWriter(directory: target).write(frame: 0, id: 1, logits: .init(zeros: [2, 2]))) { error in
-            guard case let .writeFailed(failedPath, _)? = error as? ExportError else { return XCTFail("\(error)") }
+            guard case let .writeFailed(failedPath, _, _)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(failedPath, (target as NSString).appendingPathComponent("00000_1.npy"))
         }
+    }
+
+    /// Issue 23, finding 4: a link planted where an output goes is refused, never followed.
+    func testLinksInTheOutputDirectoryAreNotFollowed() throws {
+        let dir = try TemporaryDirectory("atomic-links")
+        let victim = dir.file("victim.txt")
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createDirectory(atPath: dir.file("out"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("out/masks.jsonl.partial"), withDestinationPath: victim)
+        XCTAssertThrowsError(try MaskJSONLWriter(directory: dir.file("out"))) { error in
+            XCTAssertEqual(error as? FileError, .symbolicLink(path: dir.file("out/masks.jsonl.partial")), "\(error)")
+        }
+        XCTAssertThrowsError(try MaskJSONLWriter.resume(directory: dir.file("out"), continuingAt: 3)) { error in
+            XCTAssertEqual(error as? FileError, .symbolicLink(path: dir.file("out/masks.jsonl.partial")), "\(error)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious")
+        // A link as the output directory itself, or as an object's PNG folder.
+        try FileManager.default.createSymbolicLink(atPath: dir.file("linked"), withDestinationPath: dir.path)
+        XCTAssertThrowsError(try PalettePNGWriter(directory: dir.file("linked"))) { error in
+            XCTAssertEqual(error as? FileError, .symbolicLink(path: dir.file("linked")), "\(error)")
+        }
+        try FileManager.default.createDirectory(atPath: dir.file("png"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("png/1"), withDestinationPath: dir.path)
+        let png = try MaskPNGWriter(directory: dir.file("png"))
+        XCTAssertThrowsError(try png.write(frame: 0, objects: [ObjectMask(id: 1, score: 1, mask: BinaryMask(width: 4, height: 4))])) { error in
+            XCTAssertEqual(error as? FileError, .symbolicLink(path: dir.file("png/1")), "\(error)")
+        }
+        // A link at a whole file's final name is replaced (rename), not written through.
+        try FileManager.default.createSymbolicLink(atPath: dir.file("out/00000.png"), withDestinationPath: victim)
+        try PalettePNGWriter(directory: dir.file("out")).write(frame: 0, width: 4, height: 4, objects: [])
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious")
+        XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: dir.file("out/00000.png")))
     }
 
     func testOutputLayoutNames() {

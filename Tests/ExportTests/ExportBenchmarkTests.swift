@@ -1,5 +1,5 @@
-// Output cost per frame at 1280x720 and 1920x1080 with three objects (skipped unless
-// SAMTRACK_EXPORT_BENCH=1). Release numbers:
+// Output cost per frame at 1280x720 and 1920x1080 with three objects, and the resident memory of
+// 1000-frame exports in every format (skipped unless SAMTRACK_EXPORT_BENCH=1). Release numbers:
 //   swift build -c release --scratch-path .build-export --build-tests
 //   SAMTRACK_EXPORT_BENCH=1 swift test -c release --skip-build --scratch-path .build-export \
 //     --filter ExportBenchmarkTests
@@ -10,6 +10,7 @@ import XCTest
 import Foundation
 import Tensor
 import Export
+import FileIO
 import TestSupport
 
 final class ExportBenchmarkTests: XCTestCase {
@@ -88,6 +89,60 @@ final class ExportBenchmarkTests: XCTestCase {
             }
             print(String(format: "  PNG bytes per object: level 6 %d, level 1 %d; palette PNG %d",
                          try bytes("png") / (3 * repeats), try bytes("png1") / (3 * repeats), try bytes("palette") / repeats))
+        }
+    }
+
+    /// Resident memory of this process in bytes (/proc/self/statm), 0 where unavailable.
+    private func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+
+    /// Streaming bounds memory: each format exported for 1000 frames x 3 objects at 1280x720 (the
+    /// records made on the fly from 10 sets of masks, as a reader would parse them), the chunks
+    /// written to a file; resident memory is sampled after every chunk. Decoded, the masks are
+    /// 2.6 GiB; the peak growth over the resident size before the export must stay under 64 MiB.
+    func testExportMemoryIsBounded() throws {
+        guard ProcessInfo.processInfo.environment["SAMTRACK_EXPORT_BENCH"] == "1" else {
+            throw XCTSkip("set SAMTRACK_EXPORT_BENCH=1 to run")
+        }
+        let (width, height, frames) = (1280, 720, Int(ProcessInfo.processInfo.environment["SAMTRACK_EXPORT_FRAMES"] ?? "") ?? 1000)
+        let sets = (0..<10).map { set in
+            MaskJSONLWriter.records((1...3).map { id in
+                ObjectMask(id: id, score: Float(id), mask: SyntheticMasks.blobs(width: width, height: height, blobs: 3,
+                                                                               seed: UInt64(set * 10 + id)))
+            })
+        }
+        let dir = try TemporaryDirectory("export-memory")
+        print("Export memory: \(frames) frames x 3 objects at \(width)x\(height), \(Parallel.threadCount) threads")
+        for format in MaskExportFormat.allCases {
+            var next = 0
+            let export = try MaskExport(format: format, width: width, height: height) { () -> FrameRecord? in
+                guard next < frames else { return nil }
+                defer { next += 1 }
+                return FrameRecord(frame: next, pts: Double(next) / 30, objects: sets[next % sets.count])
+            }
+            let before = residentBytes()
+            var peak = before, chunks = 0
+            let start = DispatchTime.now().uptimeNanoseconds
+            try AtomicFile.write(to: dir.file(format.fileName)) { sink in
+                while let chunk = try export.nextChunk() {
+                    try sink.write(chunk)
+                    chunks += 1
+                    peak = max(peak, residentBytes())
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let size = try FileManager.default.attributesOfItem(atPath: dir.file(format.fileName))[.size] as? Int ?? 0
+            let growth = Double(peak - before) / 1_048_576
+            let name = format.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+            print("  " + name + String(format: "%6.1f MiB in %4d chunks, %6.1f s (%5.1f ms/frame); resident %.1f MiB before, peak +%.1f MiB",
+                                       Double(size) / 1_048_576, chunks, seconds, seconds * 1000 / Double(frames),
+                                       Double(before) / 1_048_576, growth))
+            XCTAssertEqual(export.frameCount, frames)
+            XCTAssertLessThan(growth, 64, "\(format): resident memory grew by \(growth) MiB")
+            try FileManager.default.removeItem(atPath: dir.file(format.fileName))
         }
     }
 }

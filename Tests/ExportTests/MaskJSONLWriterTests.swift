@@ -3,6 +3,7 @@
 // a simulated crash that left a cut-off last line.
 
 import XCTest
+import FileIO
 @testable import Export
 
 final class MaskJSONLWriterTests: XCTestCase {
@@ -142,7 +143,7 @@ final class MaskJSONLWriterTests: XCTestCase {
     func testUnwritableDirectoryIsReported() throws {
         let dir = try TemporaryDirectory("jsonl-missing")
         XCTAssertThrowsError(try MaskJSONLWriter(directory: dir.file("a/b"), options: .init(createDirectory: false))) { error in
-            XCTAssertEqual(error as? ExportError, .directoryNotFound(path: dir.file("a/b")))
+            XCTAssertEqual(error as? FileError, .directoryNotFound(path: dir.file("a/b")))
         }
         // Created on request.
         let writer = try MaskJSONLWriter(directory: dir.file("a/b"))

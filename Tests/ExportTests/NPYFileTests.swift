@@ -2,6 +2,7 @@
 // including NaN payloads, infinities, -0 and subnormals, and rejection of other dtypes.
 
 import XCTest
+import FileIO
 import Tensor
 @testable import Export
 import TestSupport
@@ -55,7 +56,7 @@ final class NPYFileTests: XCTestCase {
         try Data(NPYFile.header(shape: [4]) + [0, 0, 0]).write(to: URL(fileURLWithPath: dir.file("short.npy")))
         XCTAssertThrowsError(try NPYFile.read(dir.file("short.npy")))
         XCTAssertThrowsError(try NPYFile.read(dir.file("missing.npy"))) { error in
-            guard case let .readFailed(path, reason)? = error as? ExportError else { return XCTFail("\(error)") }
+            guard case let .readFailed(path, reason, _)? = error as? FileError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, dir.file("missing.npy"))
             XCTAssertTrue(reason.contains("No such file"), reason)
         }

@@ -1,6 +1,7 @@
 // Overlays: tint arithmetic (alpha 0.5 from the source pixel), the 2-px contour in full colour
-// (image borders are not contours), the overlap rule, labels in the 5 x 7 font, untouched
-// background, and size checks.
+// (image borders are not contours), the overlap rule, labels in the 5 x 7 font placed on their
+// own object's visible part (LabelPlacement, against a brute-force twin), untouched background,
+// and size checks.
 
 import XCTest
 import Media
@@ -107,16 +108,20 @@ final class OverlayRendererTests: XCTestCase {
         let width = 64, height = 48
         var mask = BinaryMask(width: width, height: height)
         for y in 20..<40 { for x in 30..<60 { mask[x, y] = true } }
-        let out = try OverlayRenderer(labelScale: 1).render(rgb: grey(width, height, 0), width: width, height: height,
-                                                             objects: [ObjectMask(id: 17, score: 0, mask: mask)])
-        // Label box: (2 digits * 6 - 1 + 2) x (7 + 2) pixels at (30, 20), colour of id 17; digits white.
+        let object = ObjectMask(id: 17, score: 0, mask: mask)
+        let renderer = OverlayRenderer(labelScale: 1)
+        let out = try renderer.render(rgb: grey(width, height, 0), width: width, height: height, objects: [object])
+        // Label box: (2 digits * 6 - 1 + 2) x (7 + 2) pixels centred on the rectangle's middle
+        // (its pole of inaccessibility: x 44-45, y 29-30; the pixel nearest the centroid is 44, 29).
+        let label = try XCTUnwrap(renderer.labelBoxes([object], width: width, height: height).first ?? nil)
+        XCTAssertEqual(label, BoundingBox(x: 44 - 6, y: 29 - 4, width: 13, height: 9))
         let color = DAVISPalette.color(objectID: 17)
         let box = [color.red, color.green, color.blue]
-        XCTAssertEqual(pixel(out, width, 30, 20), box)
-        XCTAssertEqual(pixel(out, width, 42, 28), box)
+        XCTAssertEqual(pixel(out, width, label.x, label.y), box)
+        XCTAssertEqual(pixel(out, width, label.x + 12, label.y + 8), box)
         var ink: [[Bool]] = []
         for y in 0..<7 {
-            ink.append((0..<11).map { x in pixel(out, width, 31 + x, 21 + y) == [255, 255, 255] })
+            ink.append((0..<11).map { x in pixel(out, width, label.x + 1 + x, label.y + 1 + y) == [255, 255, 255] })
         }
         for y in 0..<7 {
             for x in 0..<5 {
@@ -138,6 +143,81 @@ final class OverlayRendererTests: XCTestCase {
         // 1 digit: 7 x 9 box in the bottom-right corner.
         XCTAssertEqual(pixel(out, width, 29 - 6, 19 - 8), [color.red, color.green, color.blue])
         XCTAssertEqual(pixel(out, width, 29 - 7, 19 - 8), [0, 0, 0])
+    }
+
+    /// Issue 26: labels sat at the bounding box's top-left corner, on background or on another
+    /// object. Each label's box must now lie on its own object's visible pixels.
+    func testLabelsLieOnTheirOwnObject() throws {
+        let width = 200, height = 120
+        // An L-shaped object 1 whose box corner is background, an object 2 beside it (touching),
+        // and an object 3 with a higher score covering object 1's upper-left part.
+        var one = BinaryMask(width: width, height: height), two = BinaryMask(width: width, height: height)
+        var three = BinaryMask(width: width, height: height)
+        for y in 10..<110 { for x in 10..<40 { one[x, y] = true } }
+        for y in 80..<110 { for x in 10..<120 { one[x, y] = true } }
+        for y in 10..<110 { for x in 120..<190 { two[x, y] = true } }
+        for y in 5..<70 { for x in 5..<45 { three[x, y] = true } }
+        let objects = [ObjectMask(id: 1, score: 1, mask: one), ObjectMask(id: 2, score: 1, mask: two),
+                       ObjectMask(id: 3, score: 5, mask: three)]
+        let renderer = OverlayRenderer(labelScale: 2)
+        let boxes = renderer.labelBoxes(objects, width: width, height: height)
+        XCTAssertEqual(boxes.count, 3)
+        // Which object each pixel shows (the overlap rule).
+        var owner = [Int](repeating: 0, count: width * height)
+        for index in ObjectMask.paintingOrder(objects) {
+            for i in 0..<(width * height) where objects[index].mask.pixels[i] != 0 { owner[i] = objects[index].id }
+        }
+        for (index, box) in boxes.enumerated() {
+            let label = try XCTUnwrap(box, "object \(objects[index].id) has no label")
+            XCTAssertEqual(label.width, 7 * 2)
+            XCTAssertEqual(label.height, 9 * 2)
+            for y in label.y..<(label.y + label.height) {
+                for x in label.x..<(label.x + label.width) {
+                    XCTAssertEqual(owner[y * width + x], objects[index].id,
+                                   "label of object \(objects[index].id) at \(label) covers \(x),\(y)")
+                }
+            }
+        }
+        // The old place, the box corner, was on object 3 for object 1.
+        XCTAssertEqual(owner[one.boundingBox.y * width + one.boundingBox.x], 3)
+        // An object covered completely has no label; an empty one neither.
+        let hidden = renderer.labelBoxes([ObjectMask(id: 4, score: 0, mask: one), ObjectMask(id: 5, score: 9, mask: one),
+                                          ObjectMask(id: 6, score: 0, mask: BinaryMask(width: width, height: height))],
+                                         width: width, height: height)
+        XCTAssertNil(hidden[0])
+        XCTAssertNotNil(hidden[1])
+        XCTAssertNil(hidden[2])
+    }
+
+    /// The pole of inaccessibility against a naive twin: for every visible pixel, the chessboard
+    /// distance to the nearest non-visible pixel or the frame's outside, found by brute force.
+    func testPoleMatchesBruteForce() throws {
+        for seed in [3, 8, 21] as [UInt64] {
+            let width = 41, height = 29
+            let mask = SyntheticMasks.blobs(width: width, height: height, blobs: 3, seed: seed)
+            let owner = mask.pixels.map { $0 != 0 ? Int32(0) : -1 }
+            guard let pole = LabelPlacement.pole(of: 0, owner: owner, frameWidth: width, box: mask.boundingBox) else {
+                XCTAssertTrue(mask.isEmpty)
+                continue
+            }
+            func distance(_ x: Int, _ y: Int) -> Int {
+                var d = 1
+                while true {
+                    for yy in (y - d)...(y + d) {
+                        for xx in (x - d)...(x + d) where max(abs(xx - x), abs(yy - y)) == d {
+                            let box = mask.boundingBox
+                            let inside = xx >= box.x && yy >= box.y && xx < box.x + box.width && yy < box.y + box.height
+                            if !inside || owner[yy * width + xx] != 0 { return d }
+                        }
+                    }
+                    d += 1
+                }
+            }
+            var best = 0
+            for y in 0..<height { for x in 0..<width where owner[y * width + x] == 0 { best = max(best, distance(x, y)) } }
+            XCTAssertEqual(owner[pole.y * width + pole.x], 0, "seed \(seed): the pole is not on the object")
+            XCTAssertEqual(distance(pole.x, pole.y), best, "seed \(seed)")
+        }
     }
 
     func testSizeChecksAndRGBImage() throws {

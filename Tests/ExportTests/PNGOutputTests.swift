@@ -3,6 +3,7 @@
 // colours map back to ids one to one). Pillow's view of the same files: InteropTests.
 
 import XCTest
+import FileIO
 import Media
 @testable import Export
 
@@ -29,14 +30,14 @@ final class PNGOutputTests: XCTestCase {
         let b = ObjectMask(id: 2, score: 1, mask: BinaryMask(width: width, height: height, pixels: [0, 1, 1, 0]))
         let c = ObjectMask(id: 3, score: 1, mask: BinaryMask(width: width, height: height, pixels: [0, 0, 1, 1]))
         // Highest score wins pixel 1; equal scores: the later object (c) wins pixel 2.
-        XCTAssertEqual(try PalettePNGWriter.indexImage(width: width, height: height, objects: [a, b, c]), [1, 1, 3, 3])
-        XCTAssertEqual(try PalettePNGWriter.indexImage(width: width, height: height, objects: [c, b, a]), [1, 1, 2, 3])
+        XCTAssertEqual(try PalettePNGEncoder.indexImage(width: width, height: height, objects: [a, b, c]), [1, 1, 3, 3])
+        XCTAssertEqual(try PalettePNGEncoder.indexImage(width: width, height: height, objects: [c, b, a]), [1, 1, 2, 3])
         let nan = ObjectMask(id: 4, score: .nan, mask: BinaryMask(width: width, height: height, pixels: [1, 1, 1, 1]))
-        XCTAssertEqual(try PalettePNGWriter.indexImage(width: width, height: height, objects: [a, nan]), [1, 1, 4, 4])
+        XCTAssertEqual(try PalettePNGEncoder.indexImage(width: width, height: height, objects: [a, nan]), [1, 1, 4, 4])
         XCTAssertEqual(ObjectMask.paintingOrder([a, b, c]), [1, 2, 0])
-        XCTAssertThrowsError(try PalettePNGWriter.indexImage(width: width, height: height,
+        XCTAssertThrowsError(try PalettePNGEncoder.indexImage(width: width, height: height,
                                                               objects: [ObjectMask(id: 256, score: 0, mask: a.mask)]))
-        XCTAssertThrowsError(try PalettePNGWriter.indexImage(width: 5, height: 1, objects: [a]))
+        XCTAssertThrowsError(try PalettePNGEncoder.indexImage(width: 5, height: 1, objects: [a]))
     }
 
     /// The PLTE chunk of a PNG file (RGB triples), from its chunk list.
@@ -79,7 +80,7 @@ final class PNGOutputTests: XCTestCase {
         XCTAssertEqual(Array(plte.prefix(768)), Array(DAVISPalette.bytes.prefix(plte.count)))
         XCTAssertGreaterThanOrEqual(plte.count, 3 * 4, "entries 0...3 present")
 
-        let expectedIDs = try PalettePNGWriter.indexImage(width: width, height: height, objects: objects)
+        let expectedIDs = try PalettePNGEncoder.indexImage(width: width, height: height, objects: objects)
         let decoded = try decodeRGB(dir.file("palette/00003.png"))
         XCTAssertEqual(decoded.width, width)
         let colourToIndex = Dictionary(uniqueKeysWithValues: DAVISPalette.colors.enumerated().map { ($0.element, UInt8($0.offset)) })
@@ -99,7 +100,7 @@ final class PNGOutputTests: XCTestCase {
     func testWriterErrors() throws {
         let dir = try TemporaryDirectory("png-errors")
         XCTAssertThrowsError(try PalettePNGWriter(directory: dir.file("missing"), createDirectory: false)) { error in
-            XCTAssertEqual(error as? ExportError, .directoryNotFound(path: dir.file("missing")))
+            XCTAssertEqual(error as? FileError, .directoryNotFound(path: dir.file("missing")))
         }
         let grey = try MaskPNGWriter(directory: dir.path)
         XCTAssertThrowsError(try grey.write(frame: 0, objects: [ObjectMask(id: 0, score: 0, mask: BinaryMask(width: 2, height: 2))]))

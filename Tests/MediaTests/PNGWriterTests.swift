@@ -2,6 +2,7 @@
 // same pixels and palette; files are written atomically.
 
 import XCTest
+import FileIO
 import Foundation
 import CFFmpeg
 @testable import Media
@@ -112,7 +113,7 @@ final class PNGWriterTests: XCTestCase {
         XCTAssertThrowsError(try writer.encodeGray([], width: 0, height: 0))
         XCTAssertThrowsError(try writer.encodeIndexed([0], width: 1, height: 1, palette: [1, 2]))
         XCTAssertThrowsError(try writer.writeGray([0], width: 1, height: 1, to: "/nonexistent/dir/x.png")) { error in
-            guard case MediaError.writeFailed = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(error as? FileError, .directoryNotFound(path: "/nonexistent/dir"), "\(error)")
         }
     }
 }

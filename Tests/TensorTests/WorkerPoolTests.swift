@@ -5,6 +5,7 @@
 // parity video's frame 1 noticed). Run with and without OPENBLAS_CORETYPE=Haswell.
 
 import COpenBLAS
+import CSpin
 import Foundation
 import Synchronization
 import XCTest
@@ -35,9 +36,8 @@ final class WorkerPoolTests: XCTestCase {
             for grain in [1, 5, 100] {
                 var hits = [Int](repeating: 0, count: count)
                 hits.withUnsafeMutableBufferPointer { buffer in
-                    let hits = UncheckedSendable(buffer)
                     Parallel.forEach(count, grain: grain) { range in
-                        for i in range { hits.value[i] += 1 }
+                        for i in range { buffer[i] += 1 }
                     }
                 }
                 XCTAssertEqual(hits, [Int](repeating: 1, count: count), "count \(count), grain \(grain)")
@@ -70,31 +70,89 @@ final class WorkerPoolTests: XCTestCase {
     }
 
     func testOpenBLASStaysSingleThreaded() {
-        // Whichever call creates the pool (a first loop, or the daemon's setThreadCount at start),
-        // OpenBLAS must not run threads of its own beside the pool's.
-        let original = Parallel.threadCount
-        defer { Parallel.setThreadCount(original) }
+        // Whichever context is created (the process default, a job's), OpenBLAS must not run
+        // threads of its own beside the pools'.
         openblas_set_num_threads(2)  // as OpenBLAS starts: one thread per core
-        Parallel.setThreadCount(original + 1)
+        _ = ComputeContext(threads: 3)
         XCTAssertEqual(openblas_get_num_threads(), 1)
     }
 
-    func testRetiredPoolsLetTheNextOneWork() {
-        let original = Parallel.threadCount
-        defer { Parallel.setThreadCount(original) }
+    func testContextsOfAnySizeCoverEveryChunk() {
         for count in [1, 3, 2, 4] {
-            Parallel.setThreadCount(count)
-            XCTAssertEqual(Parallel.threadCount, count)
-            let total = Atomic<Int>(0)
-            Parallel.forEach(10_000) { range in total.add(range.count, ordering: .relaxed) }
-            XCTAssertEqual(total.load(ordering: .relaxed), 10_000)
+            let context = ComputeContext(threads: count)
+            context.run {
+                XCTAssertEqual(Parallel.threadCount, count)
+                let total = Atomic<Int>(0)
+                Parallel.forEach(10_000) { range in total.add(range.count, ordering: .relaxed) }
+                XCTAssertEqual(total.load(ordering: .relaxed), 10_000)
+            }
         }
     }
 
+    func testTwoContextsRunAtTheSameTimeEachOnItsOwnThreads() {
+        // Two jobs with a context of 2 threads each: all four chunks run at the same time, each
+        // job on its own threads (with one process-wide pool the second job would find it busy
+        // and run serially on its caller). Every chunk waits until all four are inside.
+        let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
+        let threadsSeen = Mutex<[Set<UInt>]>([[], []])
+        let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
+        let finished = DispatchGroup()
+        // Two plain threads, one per job (Dispatch may run concurrentPerform's iterations one after
+        // the other on a busy machine).
+        for job in 0..<2 {
+            finished.enter()
+            let thread = Thread {
+                contexts[job].run {
+                    Parallel.forEach(2, grain: 1) { _ in
+                        threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
+                        if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
+                        let deadline = Date().addingTimeInterval(10)
+                        while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
+                    }
+                }
+                finished.leave()
+            }
+            thread.start()
+        }
+        finished.wait()
+        XCTAssertTrue(allInside.load(ordering: .relaxed), "the two contexts' four chunks never ran at the same time")
+        let seen = threadsSeen.withLock { $0 }
+        XCTAssertEqual(seen[0].count, 2, "job 0 used \(seen[0].count) threads")
+        XCTAssertEqual(seen[1].count, 2, "job 1 used \(seen[1].count) threads")
+        XCTAssertTrue(seen[0].isDisjoint(with: seen[1]), "the jobs shared threads")
+    }
+
+    func testBatchWorkersRunAtALowerPriority() {
+        let batch = ComputeContext(threads: 2, priority: .batch)
+        let nices = Mutex<Set<Int32>>([])
+        let before = st_thread_nice()
+        batch.run {
+            Parallel.forEach(2, grain: 1) { _ in
+                let deadline = Date().addingTimeInterval(0.05)
+                nices.withLock { _ = $0.insert(st_thread_nice()) }
+                while Date() < deadline { usleep(1000) }
+            }
+        }
+        XCTAssertEqual(nices.withLock { $0 }, [10], "worker and caller threads of a batch context run at nice 10")
+        XCTAssertEqual(st_thread_nice(), before, "the caller's priority is restored after run")
+    }
+
+    func testLoopsNestedInAWorkerStayOnItsPool() {
+        let context = ComputeContext(threads: 2)
+        let counts = Mutex<[Int]>([])
+        context.run {
+            Parallel.forEach(2, grain: 1) { _ in
+                counts.withLock { $0.append(Parallel.threadCount) }
+            }
+        }
+        XCTAssertEqual(counts.withLock { $0 }, [2, 2], "a worker thread reports its own pool's size, not the default's")
+    }
+
     func testSplitProductsAreTheProduct() {
-        let original = Parallel.threadCount
-        defer { Parallel.setThreadCount(original) }
-        Parallel.setThreadCount(3)
+        ComputeContext(threads: 3).run { splitProductsAreTheProduct() }
+    }
+
+    private func splitProductsAreTheProduct() {
         // (m, n, k): split by rows, split by columns (few rows), and one too small to split.
         for (m, n, k) in [(515, 300, 97), (1000, 77, 130), (40, 2000, 64), (40, 1003, 600), (16, 16, 16)] {
             for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {

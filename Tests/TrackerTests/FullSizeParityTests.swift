@@ -105,6 +105,27 @@ final class FullSizeParityTests: XCTestCase {
         print(String(format: "worst mask IoU over %d frames: %.5f", frames, worstIoU))
     }
 
+    /// The interactive session (Tools/parity.sh session): SessionReplay step by step, logits and
+    /// pointers within 2e-4 as above (per-frame logits of a long memory chain amplify last-bit
+    /// differences of the products), masks, scores and final memories as in the micro test.
+    func testSessionPath() throws {
+        let dir = try directory
+        let path = dir + "/session.safetensors"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no session reference in \(dir)") }
+        let reference = try Fixtures.Reference(path: path)
+        let replay = try SessionReplay(reference, tolerance: 2e-4)
+        let model = try SAM2Model.load(checkpoint: dir + "/tiny.pt")
+        let raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/frames.rgb")))
+        let frames = TensorFrames((0..<reference.int("frames")!).map { TrackingFixture.frame(raw, index: $0, size: 1024) },
+                                  sourceWidth: replay.sourceWidth, sourceHeight: replay.sourceHeight)
+        let predictor = VideoPredictor(model: model, frames: frames, options: PredictorOptions(fillHoleArea: 0))
+        let start = Date()
+        let figures = try replay.run(predictor, log: { print($0) })
+        print(String(format: "parity session: worst logits relative L2 %.3e, pointers %.3e over %d results, %d memories (%.0f s)",
+                     figures.worstLogits, figures.worstPointer, figures.comparedFrames, figures.comparedMemories,
+                     Date().timeIntervalSince(start)))
+    }
+
     static func iou(_ a: BinaryMask, _ b: BinaryMask) -> Double {
         var inter = 0, union = 0
         a.withUnsafeBufferPointer { pa in

@@ -74,7 +74,7 @@ final class TrackerStateTests: XCTestCase {
             XCTAssertEqual($0 as? TrackerError, .imageShape(expected: [1, 3, 128, 128], actual: [1, 3, 64, 64]))
         }
         XCTAssertThrowsError(try tracker.step(frame: frame(0), prompts: [0: prompts[1]!])) {
-            XCTAssertEqual($0 as? TrackerError, .invalidObjectID(0))
+            XCTAssertEqual($0 as? TrackerError, .prompt(.invalidObjectID(0)))
         }
         // A bad prompt in a step is rejected before anything happens: the frame does not advance.
         XCTAssertThrowsError(try tracker.step(frame: frame(0), prompts: [1: .points(ImagePrompt(box: (10, 10, 5, 5)))])) {
@@ -86,7 +86,7 @@ final class TrackerStateTests: XCTestCase {
             XCTAssertEqual($0 as? TrackerError, .prompt(.pointOutsideImage(x: 2000, y: 5, width: 960, height: 540)))
         }
         XCTAssertThrowsError(try tracker.prompt(objectID: 3, .mask(Tensor(zeros: [10, 10])))) {
-            XCTAssertEqual($0 as? TrackerError, .maskShape(expected: [540, 960], actual: [10, 10]))
+            XCTAssertEqual($0 as? TrackerError, .prompt(.maskSize(width: 10, height: 10, sourceWidth: 960, sourceHeight: 540)))
         }
         XCTAssertThrowsError(try tracker.removeObject(9)) { XCTAssertEqual($0 as? TrackerError, .unknownObject(9)) }
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("samtrack-garbage-\(UUID())").path

@@ -41,7 +41,7 @@ final class BenchErrorTests: XCTestCase {
     }
 
     func testDecodeNamesAMissingInput() throws {
-        try expectFailure(["decode", "--input", "/nonexistent/clip.mp4"], status: 1,
+        try expectFailure(["decode", "--input", "/nonexistent/clip.mp4"], status: 66,
                           mentions: ["/nonexistent/clip.mp4", "No such file"])
     }
 }

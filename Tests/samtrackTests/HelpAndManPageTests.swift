@@ -17,6 +17,7 @@ final class HelpAndManPageTests: XCTestCase {
     static let commands: [(arguments: [String], snapshot: String)] = [
         ([], "samtrack"),
         (["track"], "samtrack-track"),
+        (["render"], "samtrack-render"),
         (["segment"], "samtrack-segment"),
         (["info"], "samtrack-info"),
         (["bench"], "samtrack-bench"),
@@ -90,6 +91,14 @@ final class HelpAndManPageTests: XCTestCase {
         for section in [".SH EXIT STATUS", ".SH EXAMPLES", ".SH ENVIRONMENT", ".SH FILES"] {
             XCTAssertTrue(man.contains(section), "man/samtrack.1 lacks \(section)")
         }
+        // Every named exit code is in the EXIT STATUS table, and run.json under FILES.
+        let exitStatus = man.components(separatedBy: ".SH EXIT STATUS").last?.components(separatedBy: "\n.SH ").first ?? ""
+        for code in [0, 1, 64, 65, 66, 73, 74, 130] {
+            XCTAssertTrue(exitStatus.contains(".B \(code)\n") || exitStatus.contains("\\fB\(code)\\fR"),
+                          "EXIT STATUS does not list \(code)")
+        }
+        let files = man.components(separatedBy: ".SH FILES").last?.components(separatedBy: "\n.SH ").first ?? ""
+        XCTAssertTrue(files.contains("run.json"), "FILES does not describe run.json")
     }
 
     /// groff renders the page with every warning enabled and prints none.

@@ -106,6 +106,39 @@ final class LiveAndInterruptTests: XCTestCase {
         }
     }
 
+    /// Issue 23, finding 10: a live source whose sender stops ended never; with --idle-timeout
+    /// (default 10 s) the run ends, finishes its outputs and exits 0.
+    func testLiveStreamThatStopsEndsAfterTheIdleTimeout() throws {
+        let ffmpeg = try requiredTool("ffmpeg")
+        let samtrack = try Samtrack.path()
+        let dir = try TemporaryDirectory("live-idle")
+        let port = try freeUDPPort()
+        let tracker = try ChildProcess(samtrack, [
+            "track", "udp://127.0.0.1:\(port)", "--model", Samtrack.microModel, "--live", "--idle-timeout", "2",
+            "--box", "1:100,100,400,400", "--output", dir.file("out"),
+        ])
+        defer { tracker.terminate() }
+        XCTAssertTrue(waitForUDPListener(port: port, while: tracker, timeout: 60),
+                      "samtrack did not open udp://127.0.0.1:\(port) within 60 s:\n\(tracker.stderrSoFar)")
+        // Two seconds of stream, then the sender stops for good.
+        let sender = try ChildProcess.run(ffmpeg, [
+            "-nostdin", "-v", "error", "-re", "-i", Fixtures.sharedMedia("bedroom.mp4"), "-t", "2",
+            "-an", "-f", "mpegts", "udp://127.0.0.1:\(port)?pkt_size=1316",
+        ], timeout: 60)
+        XCTAssertEqual(sender.status, 0, sender.summary)
+        let stopped = Date()
+        guard tracker.wait(timeout: 60) else {
+            XCTFail("samtrack still ran 60 s after the sender stopped (idle timeout 2 s)\n\(tracker.stderrSoFar)")
+            return
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 30, "ended long after the idle timeout")
+        let result = tracker.result
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertTrue(result.stderr.contains("sent nothing for 2.0 s"), result.stderr)
+        let records = try readMasksJSONL(dir.file("out/masks.jsonl"))
+        XCTAssertGreaterThan(records.count, 0, "the frames received were tracked and written")
+    }
+
     func testStandardInput() throws {
         let ffmpeg = try requiredTool("ffmpeg")
         let samtrack = try Samtrack.path()

@@ -32,12 +32,12 @@ final class SegmentAndInfoTests: XCTestCase {
         let image = Fixtures.sharedMedia("truck.jpg")
         let outside = try Samtrack.run(["segment", image, "--model", Samtrack.microModel, "--point", "-5,10",
                                         "--output", dir.file("m.png")])
-        XCTAssertEqual(outside.status, 1, outside.summary)
+        XCTAssertEqual(outside.status, 65, outside.summary)
         XCTAssertEqual(outside.stderrLines.count, 1, outside.summary)
         XCTAssertTrue(outside.stderr.contains("outside"), outside.stderr)
         let missing = try Samtrack.run(["segment", "/nonexistent/photo.jpg", "--model", Samtrack.microModel,
                                         "--point", "5,10", "--output", dir.file("m.png")])
-        XCTAssertEqual(missing.status, 1, missing.summary)
+        XCTAssertEqual(missing.status, 66, missing.summary)
         XCTAssertTrue(missing.stderr.hasPrefix("Error: ") && missing.stderr.contains("/nonexistent/photo.jpg"), missing.stderr)
         let syntax = try Samtrack.run(["segment", image, "--model", Samtrack.microModel, "--box", "1,2,3",
                                        "--output", dir.file("m.png")])
@@ -64,7 +64,7 @@ final class SegmentAndInfoTests: XCTestCase {
         XCTAssertEqual(config?["image_size"] as? Int, 128)
 
         let missing = try Samtrack.run(["info", "/nonexistent/model.pt"])
-        XCTAssertEqual(missing.status, 1, missing.summary)
+        XCTAssertEqual(missing.status, 66, missing.summary)
         XCTAssertEqual(missing.stderrLines.count, 1, missing.summary)
         XCTAssertTrue(missing.stderr.contains("/nonexistent/model.pt"), missing.stderr)
     }

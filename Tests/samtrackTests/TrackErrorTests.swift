@@ -1,9 +1,11 @@
 // Every error `samtrack track` reports (issue 5, CLI): a non-zero exit and a one-line reason on
 // stderr that names the problem, nothing on stdout and no mask file left behind.
 //
-// Exit statuses: 1 for run-time failures (input, checkpoint, prompt against the video, outputs),
-// where stderr is exactly the one line "Error: <reason>"; 64 (EX_USAGE) for bad command-line
-// syntax, where ArgumentParser follows the reason line with the usage of `samtrack track`.
+// Exit statuses are samtrack's named codes (`CLIExit`, samtrack(1)): 66 (EX_NOINPUT) when an input
+// or the model cannot be opened, 65 (EX_DATAERR) for bad data (a corrupt video or checkpoint, a
+// prompt that does not fit the video), 73 for unwritable outputs — stderr is exactly the one line
+// "Error: <reason>"; 64 (EX_USAGE) for bad command-line syntax, where ArgumentParser follows the
+// reason line with the usage of `samtrack track`.
 
 import Foundation
 import XCTest
@@ -46,7 +48,7 @@ final class TrackErrorTests: XCTestCase {
 
     /// Runs `samtrack track ARGS --output DIR` and checks the exit status and reason.
     /// - Parameter mentions: lower-cased fragments the reason must contain (the problem's name).
-    private func expectFailure(_ arguments: [String], status: Int32 = 1, mentions: [String],
+    private func expectFailure(_ arguments: [String], status: Int32, mentions: [String],
                                environment: [String: String] = [:],
                                file: StaticString = #filePath, line: UInt = #line) throws {
         let out = try TemporaryDirectory("error-out")
@@ -83,18 +85,18 @@ final class TrackErrorTests: XCTestCase {
     // MARK: Input
 
     func testMissingInput() throws {
-        try expectFailure(["/nonexistent/clip.mp4", "--model", model] + box, mentions: ["/nonexistent/clip.mp4", "no such file"])
+        try expectFailure(["/nonexistent/clip.mp4", "--model", model] + box, status: 66, mentions: ["/nonexistent/clip.mp4", "no such file"])
     }
 
     func testCorruptInput() throws {
         let path = Self.scratch.file("random.mp4")
-        try expectFailure([path, "--model", model] + box, mentions: ["random.mp4", "not a readable media file"])
+        try expectFailure([path, "--model", model] + box, status: 65, mentions: ["random.mp4", "not a readable media file"])
     }
 
     func testEmptyInputFile() throws {
         let dir = try TemporaryDirectory("empty")
         _ = FileManager.default.createFile(atPath: dir.file("empty.mp4"), contents: Data())
-        try expectFailure([dir.file("empty.mp4"), "--model", model] + box, mentions: ["empty.mp4", "not a readable media file"])
+        try expectFailure([dir.file("empty.mp4"), "--model", model] + box, status: 65, mentions: ["empty.mp4", "not a readable media file"])
     }
 
     func testNoVideoStream() throws {
@@ -103,71 +105,97 @@ final class TrackErrorTests: XCTestCase {
         let made = try ChildProcess.run(ffmpeg, ["-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
                                                   dir.file("tone.m4a")], timeout: 60)
         XCTAssertEqual(made.status, 0, made.summary)
-        try expectFailure([dir.file("tone.m4a"), "--model", model] + box, mentions: ["tone.m4a", "no video stream"])
+        try expectFailure([dir.file("tone.m4a"), "--model", model] + box, status: 65, mentions: ["tone.m4a", "no video stream"])
     }
 
     func testDeviceThatCannotBeOpened() throws {
         let device = (9...99).map { "/dev/video\($0)" }.first { !FileManager.default.fileExists(atPath: $0) } ?? "/dev/video99"
-        try expectFailure([device, "--model", model] + box, mentions: [device, "device"])
+        try expectFailure([device, "--model", model] + box, status: 66, mentions: [device, "device"])
     }
 
     func testUnknownInputFormat() throws {
-        try expectFailure([cups, "--model", model, "--input-format", "no-such-format"] + box,
+        try expectFailure([cups, "--model", model, "--input-format", "no-such-format"] + box, status: 65,
                           mentions: ["unknown input format 'no-such-format'"])
     }
 
     // MARK: Checkpoint
 
     func testMissingCheckpoint() throws {
-        try expectFailure([cups, "--model", "/nonexistent/sam2.1_hiera_tiny.pt"] + box,
+        try expectFailure([cups, "--model", "/nonexistent/sam2.1_hiera_tiny.pt"] + box, status: 66,
                           mentions: ["/nonexistent/sam2.1_hiera_tiny.pt", "no such file"])
     }
 
     func testTruncatedCheckpoint() throws {
-        try expectFailure([cups, "--model", Self.scratch.file("truncated.pt")] + box, mentions: ["truncated.pt", "truncated"])
+        try expectFailure([cups, "--model", Self.scratch.file("truncated.pt")] + box, status: 65, mentions: ["truncated.pt", "truncated"])
     }
 
     func testRandomBytesCheckpoint() throws {
-        try expectFailure([cups, "--model", Self.scratch.file("random-bytes.pt")] + box,
+        try expectFailure([cups, "--model", Self.scratch.file("random-bytes.pt")] + box, status: 65,
                           mentions: ["random-bytes.pt", "not a pytorch (.pt zip) or safetensors checkpoint"])
-        try expectFailure([cups, "--model", Self.scratch.file("random-bytes.safetensors")] + box,
+        try expectFailure([cups, "--model", Self.scratch.file("random-bytes.safetensors")] + box, status: 65,
                           mentions: ["random-bytes.safetensors", "not a pytorch (.pt zip) or safetensors checkpoint"])
         // A pre-1.6 torch.save file.
-        try expectFailure([cups, "--model", Fixtures.path("checkpoint/legacy.pt")] + box, mentions: ["legacy.pt", "legacy"])
+        try expectFailure([cups, "--model", Fixtures.path("checkpoint/legacy.pt")] + box, status: 65, mentions: ["legacy.pt", "legacy"])
     }
 
     func testCheckpointThatIsNotSAM2() throws {
-        try expectFailure([cups, "--model", Self.scratch.file("unrelated.safetensors")] + box,
+        try expectFailure([cups, "--model", Self.scratch.file("unrelated.safetensors")] + box, status: 65,
                           mentions: ["unrelated.safetensors", "not a sam 2 checkpoint"])
         // A real torch.save file (zip + pickle) of unrelated tensors.
-        try expectFailure([cups, "--model", Fixtures.path("checkpoint/nested.pt")] + box,
+        try expectFailure([cups, "--model", Fixtures.path("checkpoint/nested.pt")] + box, status: 65,
                           mentions: ["nested.pt", "not a sam 2 checkpoint"])
-        try expectFailure([cups, "--model", Fixtures.path("checkpoint/official.pt")] + box,
+        try expectFailure([cups, "--model", Fixtures.path("checkpoint/official.pt")] + box, status: 65,
                           mentions: ["official.pt", "not a sam 2 checkpoint"])
     }
 
     func testCheckpointThatIsADirectory() throws {
-        try expectFailure([cups, "--model", Fixtures.path("models")] + box, mentions: ["models", "is a directory"])
+        try expectFailure([cups, "--model", Fixtures.path("models")] + box, status: 66, mentions: ["models", "is a directory"])
     }
 
     // MARK: Prompts against the video
 
     func testPromptOutsideTheFrame() throws {
-        try expectFailure([cups, "--model", model, "--box", "1:1200,600,1400,800"],
+        try expectFailure([cups, "--model", model, "--box", "1:1200,600,1400,800"], status: 65,
                           mentions: ["object 1", "outside", "1280x720"])
-        try expectFailure([cups, "--model", model, "--point", "2:-5,10"], mentions: ["object 2", "outside"])
-        try expectFailure([cups, "--model", model] + box + ["--point", "3@2:100,9000"], mentions: ["object 3", "outside"])
+        try expectFailure([cups, "--model", model, "--point", "2:-5,10"], status: 65, mentions: ["object 2", "outside"])
+        try expectFailure([cups, "--model", model] + box + ["--point", "3@2:100,9000"], status: 65, mentions: ["object 3", "outside"])
     }
 
     func testMaskOfTheWrongSize() throws {
         let dir = try TemporaryDirectory("mask")
         try makeMaskPNG(dir.file("small.png"), width: 64, height: 48, rect: (4, 4, 20, 20))
-        try expectFailure([cups, "--model", model, "--mask", "1:" + dir.file("small.png")], mentions: ["object 1", "64x48", "1280x720"])
-        try expectFailure([cups, "--model", model, "--mask", "1:/nonexistent/mask.png"], mentions: ["/nonexistent/mask.png"])
+        try expectFailure([cups, "--model", model, "--mask", "1:" + dir.file("small.png")], status: 65, mentions: ["object 1", "64x48", "1280x720"])
+        try expectFailure([cups, "--model", model, "--mask", "1:/nonexistent/mask.png"], status: 66, mentions: ["/nonexistent/mask.png"])
     }
 
     func testFirstPromptAfterFrameZero() throws {
-        try expectFailure([cups, "--model", model, "--box", "1@3:100,100,400,400"], mentions: ["frame 3", "frame 0"])
+        // Issue 23, finding 11: a prompt past the last frame was ignored with exit 0 (cups.mp4 has 300 frames).
+        try expectFailure([cups, "--model", model] + box + ["--point", "2@400:100,100"], status: 65,
+                          mentions: ["object 2", "frame 400", "past the end"])
+    }
+
+    func testPromptsAfterFrameZeroOnAStream() throws {
+        // A pipe is read forward only: the default direction tracks it forward from frame 0, which
+        // needs a prompt there; an explicit backward pass names the fix.
+        let dir = try TemporaryDirectory("late")
+        let ffmpeg = try requiredTool("ffmpeg")
+        let remux = try ChildProcess.run(ffmpeg, ["-nostdin", "-v", "error", "-i", cups, "-frames:v", "8", "-an",
+                                                  "-vf", "scale=320:180", "-f", "mpegts", dir.file("cups.ts")], timeout: 60)
+        XCTAssertEqual(remux.status, 0, remux.summary)
+        func track(_ extra: [String]) throws -> ProcessResult {
+            let child = try ChildProcess(try Samtrack.path(), ["track", "-", "--model", model, "--box", "1@3:10,10,200,150",
+                                                               "--output", dir.file("out-\(extra.count)")] + extra,
+                                         standardInput: dir.file("cups.ts"))
+            XCTAssertTrue(child.wait(timeout: 120))
+            return child.result
+        }
+        let forward = try track([])
+        XCTAssertEqual(forward.status, 65, forward.summary)
+        XCTAssertTrue(forward.stderr.contains("frame 0"), forward.stderr)
+        let both = try track(["--direction", "both"])
+        XCTAssertEqual(both.status, 64, both.summary)
+        XCTAssertTrue(both.stderr.contains("pipe, stream or device"), both.stderr)
+        XCTAssertTrue(both.stderr.contains("--direction forward"), both.stderr)
     }
 
     // MARK: Object ids
@@ -198,7 +226,13 @@ final class TrackErrorTests: XCTestCase {
             (["--point", "1@x:10,10"], ["--point", "frame"]),
             (["--point", "1@-2:10,10"], ["--point", "frame"]),
             (["--point", "1@2@3:10,10"], ["--point", "id@frame"]),
-            (["--mask", "1"], ["--mask", "expected id:values"]),
+            (["--mask", "1"], ["--mask", "expected id:file"]),
+            (["--mask", "1@2"], ["--mask", "expected id:file"]),
+            (["--mask", "@x:mask.png"], ["--mask", "frame"]),
+            (["--box", "1:100,100,400,400", "--format", "rle,gif"], ["--format", "gif"]),
+            (["--box", "1:100,100,400,400", "--input-option", "video_size"], ["--input-option", "key=value"]),
+            (["--box", "1:100,100,400,400", "--input-option", "a=1", "--input-option", "a=2"], ["--input-option", "twice"]),
+            (["--box", "1:100,100,400,400", "--progress", "plain"], ["--quiet", "--progress"]),  // expectFailure adds --quiet
         ]
         for (prompt, mentions) in cases {
             try expectFailure([cups, "--model", model] + prompt, status: 64, mentions: mentions)
@@ -209,10 +243,14 @@ final class TrackErrorTests: XCTestCase {
         try expectFailure([cups, "--model", model], status: 64, mentions: ["--box", "--point", "--mask"])
         try expectFailure([cups, "--model", model, "--max-frames", "0"] + box, status: 64, mentions: ["--max-frames"])
         try expectFailure([cups, "--model", model, "--threads", "0"] + box, status: 64, mentions: ["--threads"])
+        // Issue 23, finding 11: --threads 100000 never finished; negative numbers said "Missing value".
+        try expectFailure([cups, "--model", model, "--threads", "100000"] + box, status: 64, mentions: ["--threads", "4 x the cores"])
+        try expectFailure([cups, "--model", model, "--max-frames", "-5"] + box, status: 64, mentions: ["--max-frames", "positive"])
+        try expectFailure([cups, "--model", model, "--idle-timeout", "-1"] + box, status: 64, mentions: ["--idle-timeout"])
         try expectFailure([cups, "--model", model, "--fill-holes", "-1"] + box, status: 64, mentions: ["--fill-holes"])
         try expectFailure([cups, "--model", model, "--format", "gif"] + box, status: 64, mentions: ["--format", "gif"])
         // No --model: the default model is used; when it cannot be found, the message says where it looked.
-        try expectFailure([cups] + box, mentions: ["/nonexistent/default.pt", "--model"],
+        try expectFailure([cups] + box, status: 66, mentions: ["/nonexistent/default.pt", "--model"],
                           environment: ["SAMTRACK_MODEL": "/nonexistent/default.pt"])
     }
 
@@ -220,26 +258,28 @@ final class TrackErrorTests: XCTestCase {
 
     func testUnwritableOutputDirectory() throws {
         // /proc refuses new entries even to root.
-        try expectFailure([cups, "--model", model, "--output", "/proc/samtrack-e2e/out"] + box,
+        try expectFailure([cups, "--model", model, "--output", "/proc/samtrack-e2e/out"] + box, status: 73,
                           mentions: ["cannot create directory '/proc/samtrack-e2e"])
         // A path under a regular file.
         let blocked = Self.scratch.file("regular-file/out")
-        try expectFailure([cups, "--model", model, "--output", blocked] + box, mentions: [blocked, "not a directory"])
+        try expectFailure([cups, "--model", model, "--output", blocked] + box, status: 73, mentions: [blocked, "not a directory"])
         // An existing regular file.
-        try expectFailure([cups, "--model", model, "--output", Self.scratch.file("regular-file")] + box, mentions: ["regular-file"])
+        try expectFailure([cups, "--model", model, "--output", Self.scratch.file("regular-file")] + box, status: 73,
+                          mentions: ["regular-file"])
         // A read-only directory (root writes anyway, so only checked for other users).
         if geteuid() != 0 {
             let dir = try TemporaryDirectory("readonly")
             try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: dir.path)
             defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path) }
-            try expectFailure([cups, "--model", model, "--output", dir.file("out")] + box, mentions: [dir.file("out"), "permission"])
+            try expectFailure([cups, "--model", model, "--output", dir.file("out")] + box, status: 73,
+                              mentions: [dir.file("out"), "permission"])
         }
     }
 
     func testUnwritableOverlayAndLogits() throws {
-        try expectFailure([cups, "--model", model, "--overlay", "/proc/samtrack-e2e.mp4", "--max-frames", "2"] + box,
+        try expectFailure([cups, "--model", model, "--overlay", "/proc/samtrack-e2e.mp4", "--max-frames", "2"] + box, status: 73,
                           mentions: ["/proc/samtrack-e2e.mp4"])
-        try expectFailure([cups, "--model", model, "--save-logits", "/proc/samtrack-e2e-logits", "--max-frames", "2"] + box,
+        try expectFailure([cups, "--model", model, "--save-logits", "/proc/samtrack-e2e-logits", "--max-frames", "2"] + box, status: 73,
                           mentions: ["/proc/samtrack-e2e-logits"])
     }
 }

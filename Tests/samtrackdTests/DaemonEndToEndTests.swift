@@ -63,7 +63,7 @@ final class DaemonEndToEndTests: XCTestCase {
         for frame in frames {
             let objects = frame.json["objects"] as? [[String: Any]] ?? []
             XCTAssertEqual(objects.compactMap { $0["id"] as? Int }, [1, 2])
-            XCTAssertEqual(objects.first?.keys.sorted(), ["area", "bbox", "id", "score"])
+            XCTAssertEqual(objects.first?.keys.sorted(), ["area", "bbox", "id", "rle", "score"])
         }
         XCTAssertEqual(events.last?.json["status"] as? String, "succeeded")
 
@@ -95,7 +95,7 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual((list.json["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [id, long])
         let metrics = try client.request("GET", "/metrics")
         XCTAssertTrue(metrics.headers["content-type"]?.hasPrefix("text/plain") ?? false)
-        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"cancelled\"} 1"), metrics.text)
+        XCTAssertTrue(metrics.text.contains("samtrackd_jobs{state=\"cancelled\"} 1.0"), metrics.text)
         XCTAssertTrue(metrics.text.contains("samtrackd_frames_tracked_total \(30 + done)"), metrics.text)
         XCTAssertEqual(daemon.terminate(), 0, daemon.stderr)
     }
@@ -137,9 +137,14 @@ final class DaemonEndToEndTests: XCTestCase {
         // The daemon still serves after all of that.
         XCTAssertEqual(try client.request("GET", "/v1/jobs").status, 200)
 
+        // Issue 23, finding 11: a port in use exited 1, not the documented code (69, EX_UNAVAILABLE).
+        let (busy, busyReason) = try runRefusedDaemon(["--listen", "127.0.0.1:\(daemon.port)", "--data", scratch + "/busy/data",
+                                                       "--config", try DaemonProcess.writeConfig(dataDirectory: scratch + "/busy/data")])
+        XCTAssertEqual(busy, 69, busyReason)
+        XCTAssertTrue(busyReason.contains("already in use"), busyReason)
         // A second daemon on the same data directory is refused while the first runs.
         let (status, message) = try runRefusedDaemon(["--listen", "127.0.0.1:0", "--data", data, "--config", config])
-        XCTAssertEqual(status, 64)
+        XCTAssertEqual(status, 69, "EX_UNAVAILABLE")
         XCTAssertTrue(message.contains("another samtrackd"), message)
         XCTAssertEqual(daemon.terminate(), 0)
 

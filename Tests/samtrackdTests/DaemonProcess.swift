@@ -47,7 +47,7 @@ final class DaemonProcess {
 
     /// A config for `dataDirectory`/config.json (micro model, the shared videos' folder as root).
     static func writeConfig(dataDirectory: String, limits: [String: Any] = [:], checkpointEvery: Int = 10,
-                            token: String? = nil) throws -> String {
+                            token: String? = nil, http: [String: Any]? = nil) throws -> String {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         var config: [String: Any] = [
             "models": ["micro": Samtrackd.microModel],
@@ -57,6 +57,7 @@ final class DaemonProcess {
             "threads_per_job": 1,
         ]
         if let token { config["token"] = token }
+        if let http { config["http"] = http }
         let path = (dataDirectory as NSString).deletingLastPathComponent + "/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         return path

@@ -31,48 +31,18 @@ checker cannot run (bad arguments, dependencies that cannot be installed).
 
 Dependencies: pycocotools, numpy, pillow. When they are missing this script creates
 `.venv-interop/` at the repository root (`python3 -m venv .venv-interop && .venv-interop/bin/pip
-install pycocotools numpy pillow`) and runs itself again with that interpreter.
+install pycocotools numpy pillow`) and runs itself again with that interpreter (interop_venv.py).
 """
 
 import base64
 import json
 import os
-import subprocess
 import sys
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV = os.path.join(REPO_ROOT, ".venv-interop")
-BOOTSTRAP_FLAG = "SAMTRACK_INTEROP_BOOTSTRAPPED"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import interop_venv  # noqa: E402
 
-
-def ensure_dependencies():
-    """Imports the readers, creating and switching to .venv-interop when they are missing."""
-    try:
-        import numpy  # noqa: F401
-        import PIL  # noqa: F401
-        import pycocotools.mask  # noqa: F401
-        return
-    except ImportError as error:
-        missing = error
-    if os.environ.get(BOOTSTRAP_FLAG) == "1":
-        print(f"check_outputs: dependencies still missing inside {VENV}: {missing}", file=sys.stderr)
-        sys.exit(2)
-    python = os.path.join(VENV, "bin", "python")
-    try:
-        if not os.path.exists(python):
-            print(f"check_outputs: creating {VENV} (pycocotools, numpy, pillow)", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        probe = subprocess.run([python, "-c", "import numpy, PIL, pycocotools.mask"], capture_output=True)
-        if probe.returncode != 0:
-            subprocess.run([python, "-m", "pip", "install", "--quiet", "pycocotools", "numpy", "pillow"], check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        print(f"check_outputs: cannot set up {VENV}: {error}", file=sys.stderr)
-        sys.exit(2)
-    os.environ[BOOTSTRAP_FLAG] = "1"
-    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
-
-
-ensure_dependencies()
+interop_venv.ensure(__file__)
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -30,8 +30,7 @@ from beside this file. Exit status: 0 when every check passes, 1 when one fails 
 printed), 2 when the checker cannot run.
 
 Dependencies: pycocotools, numpy, pillow, in `.venv-interop/` at the repository root, which
-check_outputs.py creates on first use; this script asks it to and then runs itself again with
-that interpreter.
+this script creates on first use and then runs itself again with that interpreter (interop_venv.py).
 """
 
 import argparse
@@ -39,55 +38,20 @@ import base64
 import json
 import os
 import re
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-VENV_PYTHON = os.path.join(REPO_ROOT, ".venv-interop", "bin", "python")
-BOOTSTRAP_FLAG = "SAMTRACK_TRACK_INTEROP_BOOTSTRAPPED"
 # Pixels whose upsampled logit is this close to 0 are not compared with the masks.
 LOGIT_TOLERANCE = 1e-4
 
+sys.path.insert(0, HERE)
+import interop_venv  # noqa: E402
 
-def have_dependencies():
-    try:
-        import numpy  # noqa: F401
-        import PIL  # noqa: F401
-        import pycocotools.mask  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def ensure_dependencies():
-    """Runs under .venv-interop when this interpreter lacks the readers."""
-    if have_dependencies():
-        return
-    if os.environ.get(BOOTSTRAP_FLAG) == "1":
-        print(f"check_track_outputs: dependencies still missing under {VENV_PYTHON}", file=sys.stderr)
-        sys.exit(2)
-    ready = os.path.exists(VENV_PYTHON) and subprocess.run(
-        [VENV_PYTHON, "-c", "import numpy, PIL, pycocotools.mask"], capture_output=True).returncode == 0
-    if not ready:
-        # check_outputs.py sets up .venv-interop when it starts (then, given no arguments, prints its
-        # usage and exits 2, which is expected here).
-        setup = subprocess.run([sys.executable, os.path.join(HERE, "check_outputs.py")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if not os.path.exists(VENV_PYTHON):
-            print(setup.stderr, end="", file=sys.stderr)
-            print(f"check_track_outputs: cannot set up {VENV_PYTHON}", file=sys.stderr)
-            sys.exit(2)
-    os.environ[BOOTSTRAP_FLAG] = "1"
-    os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
-
-
-ensure_dependencies()
+interop_venv.ensure(__file__)
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-sys.path.insert(0, HERE)
 import check_outputs as co  # noqa: E402
 
 
@@ -175,7 +139,7 @@ def main(argv):
     palette_root = os.path.join(root, "palette")
     if os.path.isdir(palette_root):
         co.check_palette(checker, palette_root, frames)
-        found = list_files(palette_root, r".*")
+        found = list_files(palette_root, r".*") - {"run.json"}  # the run's manifest may sit beside the frames
         wanted = {co.frame_name(f) + ".png" for f in range(count)}
         checker.expect(found == wanted, f"palette: files {sorted(found ^ wanted)[:5]} unexpected or missing")
 

@@ -1,0 +1,114 @@
+// ComputeContext: the CPU budget a piece of work runs with — its own worker pool (how many
+// threads its loops and products use) and the scheduling priority of those threads. It is a
+// value passed down, not a global: a daemon job, an interactive request and a CLI run each bind
+// their own context for the scope of their work, and every `Parallel.forEach` and matrix product
+// inside that scope runs on that context's pool.
+//
+//   let context = ComputeContext(threads: 2, priority: .batch)
+//   context.run { tracker.step(...) }          // everything inside uses context's 2 threads
+//
+// The binding is a task-local, which Swift also keeps per thread outside of tasks, so it works on
+// the daemon's job threads as well as in async code. Outside any binding the process default
+// applies: every core (or `SAMTRACK_THREADS` / `OPENBLAS_NUM_THREADS`), normal priority; the CLI's
+// `--threads` replaces it (`ComputeContext.setProcessDefault`).
+//
+// Two contexts never share threads, so two jobs of 1 thread each really get 2 cores, and a
+// `.batch` context's threads (nice 10) yield the CPU to an `.interactive` one's (nice 0).
+
+import Foundation
+import COpenBLAS
+import CSpin
+
+/// A worker pool and a priority for the work run inside `run(_:)` (see the file comment).
+public final class ComputeContext: Sendable {
+    /// How the context's threads are scheduled relative to other work in the process.
+    public enum Priority: String, Sendable, CaseIterable {
+        /// Normal priority (nice 0): CLI runs, interactive requests.
+        case interactive
+        /// Background work (nice 10): daemon jobs, which must not delay an interactive request.
+        case batch
+
+        /// The nice value of the context's threads.
+        public var niceValue: Int32 {
+            switch self {
+            case .interactive: return 0
+            case .batch: return 10
+            }
+        }
+    }
+
+    /// Threads the context's loops and products use, the calling thread included (>= 1).
+    public let threads: Int
+    public let priority: Priority
+    /// `threads - 1` workers; the thread that calls `forEach` runs chunks too.
+    let pool: WorkerPool
+
+    /// A context of `threads` threads (clamped to 1...`maxThreads`).
+    public init(threads: Int, priority: Priority = .interactive) {
+        self.threads = min(max(1, threads), Self.maxThreads)
+        self.priority = priority
+        // OpenBLAS runs single-threaded on whichever thread calls it: `sgemm` splits large
+        // products over the context's workers itself (Parallel.swift).
+        openblas_set_num_threads(1)
+        pool = WorkerPool(workerCount: self.threads - 1, nice: priority.niceValue)
+    }
+
+    deinit { pool.retire() }
+
+    /// The most threads a context may have: 4 x the cores (more only oversubscribes the CPU, and
+    /// each thread reserves its stack).
+    public static var maxThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) * 4 }
+
+    /// Runs `body` with this context bound (loops and products inside use its pool). The calling
+    /// thread takes the context's priority for the duration.
+    public func run<T>(_ body: () throws -> T) rethrows -> T {
+        let previousNice = st_thread_nice()
+        let changesPriority = previousNice != priority.niceValue
+        if changesPriority { _ = st_thread_set_nice(priority.niceValue) }
+        defer { if changesPriority { _ = st_thread_set_nice(previousNice) } }
+        return try Self.$bound.withValue(self, operation: body)
+    }
+
+    /// Async variant of `run(_:)` (binds the context for the task; the priority applies to the
+    /// context's worker threads only).
+    public func run<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        try await Self.$bound.withValue(self, operation: body)
+    }
+
+    // MARK: - The current context
+
+    @TaskLocal static var bound: ComputeContext?
+
+    /// The context bound to this task or thread, else the process default.
+    public static var current: ComputeContext { bound ?? processDefault }
+
+    private static let defaultLock = NSLock()
+    nonisolated(unsafe) private static var defaultContext: ComputeContext?
+
+    /// The context used outside any `run` (created on first use from the environment).
+    public static var processDefault: ComputeContext {
+        defaultLock.lock()
+        defer { defaultLock.unlock() }
+        if let defaultContext { return defaultContext }
+        let created = ComputeContext(threads: defaultThreadCount())
+        defaultContext = created
+        return created
+    }
+
+    /// Replaces the process default (the CLI's `--threads`). Work already running on the old
+    /// default finishes on it.
+    public static func setProcessDefault(threads: Int) {
+        defaultLock.lock()
+        defer { defaultLock.unlock() }
+        if defaultContext?.threads == threads { return }
+        defaultContext = ComputeContext(threads: threads)
+    }
+
+    /// `SAMTRACK_THREADS`, else `OPENBLAS_NUM_THREADS`, else the number of active cores.
+    public static func defaultThreadCount() -> Int {
+        let env = ProcessInfo.processInfo.environment
+        if let value = env["SAMTRACK_THREADS"].flatMap(Int.init), value > 0 { return value }
+        if let value = env["OPENBLAS_NUM_THREADS"].flatMap(Int.init), value > 0 { return value }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+}

@@ -1,0 +1,42 @@
+// ActiveJob: a job in memory while it is queued or running — its record, its event stream, its
+// run once a worker has it, and the signals other requests wait on. Guarded by the manager's lock.
+
+import Foundation
+import TrackingRun
+
+/// A queued or running job (see the file comment).
+final class ActiveJob: @unchecked Sendable {  // fields guarded by the manager's lock; the hub and signals are thread-safe
+    var record: JobRecord
+    let events = JobEventHub()
+    /// The tracking run, once a worker has built it.
+    var run: TrackingRun?
+    var cancelRequested = false
+    /// Object ids: the initial prompts' and those added while running.
+    var objects: Set<Int>
+    var lastProgress: FrameProgress?
+    var lastProgressTime: UInt64 = 0
+    var lastPersist: UInt64 = 0
+    var lastDropped = 0
+    /// Fired when the job has left the active set (any end).
+    let done = AsyncSignal()
+    /// Fired when the run has opened its source (its frame size is known) or ended.
+    let sourceOpened = AsyncSignal()
+    /// Prompts and removals queued for the next frame, waiting to learn which frame it is.
+    var pendingChanges: [ChangeTicket] = []
+
+    init(record: JobRecord) {
+        self.record = record
+        objects = Set(record.spec.prompts.map(\.object))
+    }
+}
+
+/// A change (prompts, a removal) queued for a running job's next frame: fired with the frame it
+/// was applied to, or with nil when the job ended first.
+final class ChangeTicket: @unchecked Sendable {  // `frame` is written before `applied` fires, read after
+    let applied = AsyncSignal()
+    private(set) var frame: Int?
+    func fire(frame: Int?) {
+        self.frame = frame
+        applied.fire()
+    }
+}

@@ -1,0 +1,90 @@
+// JobExport: `GET /v1/jobs/{id}/masks?format=jsonl|coco|png|palette` — the frames a job has
+// tracked so far, from its masks.jsonl (every daemon job records one, whatever its output format;
+// masks.jsonl.partial while it runs: the complete lines present when the request came), streamed
+// in an export format of the Export module (`MaskExport`).
+
+import Foundation
+import Export
+import FileIO
+
+struct JobExport {
+    let manager: JobManager
+
+    func response(_ id: String, format name: String) async throws -> APIResponse {
+        let format = try MaskExportRequest.format(name)
+        guard let record = try manager.job(id) else { throw APIError.jobNotFound(id) }
+        let reader: MaskJSONLReader
+        do {
+            reader = try MaskJSONLReader(directory: record.outputDirectory)
+        } catch let error as FileError {
+            guard case let .readFailed(_, _, code) = error, code == ENOENT else { throw APIError(.storageError, "job \(id): \(error)") }
+            // No frame tracked yet: an empty jsonl; the other formats need the frame size.
+            guard format == .jsonl else {
+                throw APIError(.noMasks, "job \(id) has no tracked frames yet (\(record.status.rawValue)); ask again once it runs")
+            }
+            return MaskExportRequest.response(format: format, body: .bytes([]))
+        }
+        // The frame size comes from the first object's RLE (every tracked frame lists every object).
+        var buffered: [FrameRecord] = []
+        var size: (width: Int, height: Int)?
+        while size == nil, let next = try readRecord(reader, id) {
+            buffered.append(next)
+            if let first = next.objects.first { size = (first.rle.width, first.rle.height) }
+        }
+        guard let size else {
+            guard format == .jsonl else { throw APIError(.noMasks, "job \(id) has no object masks yet") }
+            return MaskExportRequest.response(format: format, body: .bytes(Array(buffered.map { $0.jsonLine + "\n" }.joined().utf8)))
+        }
+        if format == .palette {
+            // Refuse before the first byte: a stream cut short would read as a complete download.
+            let check = try MaskJSONLReader(directory: record.outputDirectory)
+            while let r = try readRecord(check, id) {
+                try MaskExportRequest.check(r, format: format, width: size.width, height: size.height)
+            }
+        }
+        var pending = buffered[...]
+        let export = try MaskExport(format: format, width: size.width, height: size.height,
+                                    options: MaskExportRequest.options) {
+            if let first = pending.popFirst() { return first }
+            return try reader.next()
+        }
+        return MaskExportRequest.response(format: format, body: .stream(export.chunks { error in
+            manager.log("job \(id): the \(format.rawValue) export stopped: \(error)")
+        }))
+    }
+
+    private func readRecord(_ reader: MaskJSONLReader, _ id: String) throws -> FrameRecord? {
+        do { return try reader.next() } catch { throw APIError(.storageError, "job \(id): \(error)") }
+    }
+}
+
+/// The rules of a mask download shared by jobs and sessions: the format names, the export
+/// options, the response headers.
+enum MaskExportRequest {
+    /// PNG compression for downloads: level 1 (about 2.5 times larger files than the default,
+    /// several times faster to encode).
+    static let options = MaskExport.Options(compressionLevel: 1)
+
+    static func format(_ name: String) throws -> MaskExportFormat {
+        guard let format = MaskExportFormat(rawValue: name) else {
+            throw APIError(.invalidRequest, "format must be one of \(MaskExportFormat.allCases.map(\.rawValue).joined(separator: ", ")), "
+                           + "got '\(name.prefix(32))'")
+        }
+        return format
+    }
+
+    /// `MaskExport.check` as an API error (422 unsupported_output).
+    static func check(_ record: FrameRecord, format: MaskExportFormat, width: Int, height: Int) throws {
+        do {
+            try MaskExport.check(record, format: format, width: width, height: height)
+        } catch {
+            throw APIError(.unsupportedOutput, "\(error)")
+        }
+    }
+
+    static func response(format: MaskExportFormat, body: APIResponse.Body) -> APIResponse {
+        APIResponse(status: 200, headers: ["Content-Type": format.mediaType,
+                                           "Content-Disposition": "attachment; filename=\"\(format.fileName)\""],
+                    body: body)
+    }
+}
