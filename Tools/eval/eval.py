@@ -17,7 +17,8 @@ of (`--prompt`, a comma-separated list runs several):
            half as deep that is farthest from the clicks so far (one mask, no multimask);
   points   the 1-3 points in the clip's prompts.json (synth clips);
 then
-  - samtrack: `samtrack track video.mp4 --format palette` (its DAVIS palette PNGs are read back);
+  - samtrack: `samtrack track video.mp4 --format palette --overwrite` (its DAVIS palette PNGs are
+    read back; --overwrite: the same clip's earlier run, e.g. with another model, is replaced);
   - official: the sam2 package's predictor on the same decoded frames (the ffmpeg command that
     samtrack's preprocessing is byte-identical to), masks = logits > 0, overlaps resolved as
     samtrack's palette writer does (the object with the higher object score on top).
@@ -135,7 +136,7 @@ def prompt_args(prompts, work):
 def run_samtrack(samtrack, model, clip_dir, meta, prompts, work, fill_holes, threads):
     out = os.path.join(work, "samtrack")
     cmd = [samtrack, "track", os.path.join(clip_dir, "video.mp4"), "--model", model, "--format", "palette",
-           "--output", out, "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(prompts, work)
+           "--output", out, "--overwrite", "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(prompts, work)
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.time()
