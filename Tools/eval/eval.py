@@ -1,13 +1,24 @@
 #!/usr/bin/env python3
 """Accuracy harness: DAVIS-style J (region IoU) and F (boundary F-measure) of samtrack and of the
 official PyTorch SAM2VideoPredictor, with the same checkpoint, on held-out generated clips with
-exact ground truth (Tools/synth/synth.py, seeds 900000.. by default; the training script never
-uses them: its seeds are `seed * 1e6 + step`, far below).
+exact ground truth: `--set synth` (default), clips of the training generator Tools/synth/synth.py,
+seeds 900000.. (the training script never uses them: its seeds are `seed * 1e6 + step`, far
+below); `--set evalgen`, clips of Tools/evalgen/evalgen.py, a generator written apart that no
+training ever sees, seeds 1...
 
-For each clip (generated into --clips when missing): the objects are prompted on frame 0 (the
-ground-truth mask by default, the DAVIS semi-supervised protocol; or the box, or the points in
-prompts.json), then
-  - samtrack: `samtrack track video.mp4 --format palette` (its DAVIS palette PNGs are read back);
+For each clip (generated into --clips when missing): the objects are prompted on frame 0 with one
+of (`--prompt`, a comma-separated list runs several):
+  mask     the ground-truth mask (the DAVIS semi-supervised protocol; the default);
+  box      the tight box of the frame-0 ground-truth mask;
+  click    one positive click at the object's deepest pixel (farthest from its boundary); a single
+           click on a conditioning frame gives three candidate masks in both systems, and the one
+           with the highest predicted IoU is kept (SAM2Base._use_multimask / forwardSAMHeads);
+  clicks3  three positive clicks given at once: the deepest pixel, then twice the pixel at least
+           half as deep that is farthest from the clicks so far (one mask, no multimask);
+  points   the 1-3 points in the clip's prompts.json (synth clips);
+then
+  - samtrack: `samtrack track video.mp4 --format palette --overwrite` (its DAVIS palette PNGs are
+    read back; --overwrite: the same clip's earlier run, e.g. with another model, is replaced);
   - official: the sam2 package's predictor on the same decoded frames (the ffmpeg command that
     samtrack's preprocessing is byte-identical to), masks = logits > 0, overlaps resolved as
     samtrack's palette writer does (the object with the higher object score on top).
@@ -15,7 +26,9 @@ Both run without hole filling (`--fill-holes 0`; the official filling needs CUDA
 
 usage:
   Tools/eval/eval.py --model Fixtures/models/synth.pt            # 20 clips, both implementations
+  Tools/eval/eval.py --model M --prompt mask,box,click,clicks3 --set evalgen
   Tools/eval/eval.py --model M --count 5 --prompt box --skip-official --json results.json
+The samtrack binary is --samtrack, else $SAMTRACK_BIN, else .build/release/samtrack.
 """
 import argparse
 import json
@@ -33,20 +46,70 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
 sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
+sys.path.insert(0, os.path.join(REPO, "Tools", "evalgen"))
 
 import davis_metrics  # noqa: E402
 import synth  # noqa: E402
 
-EVAL_SEED = 900000
+EVAL_SEED = 900000  # --set synth
+EVALGEN_SEED = 1  # --set evalgen
+PROMPTS = ("mask", "box", "click", "clicks3", "points")
 
 
-def ensure_clip(clips_dir, seed, frames, size):
+def ensure_clip(clips_dir, seed, frames, size, clip_set="synth"):
     """The clip directory for `seed`, generated (deterministically) when missing."""
     path = os.path.join(clips_dir, f"clip_{seed}")
     if not os.path.exists(os.path.join(path, "prompts.json")):
-        clip = synth.generate_clip(seed, num_frames=frames, size=size, difficulty="eval")
-        synth.write_clip(clip, path)
+        if clip_set == "evalgen":
+            import evalgen
+            evalgen.save(evalgen.render(seed, frames), path)
+        else:
+            clip = synth.generate_clip(seed, num_frames=frames, size=size, difficulty="eval")
+            synth.write_clip(clip, path)
     return path
+
+
+def box_of(mask):
+    """[x0, y0, x1, y1] of a boolean mask, x1 and y1 exclusive (as synth.py's prompts.json)."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def clicks_of(mask, count):
+    """`count` positive clicks [[x, y], ...] inside a boolean mask: the deepest pixel (largest
+    Euclidean distance to the outside, the first in row-major order on ties), then repeatedly the
+    pixel at least half as deep as that which is farthest from the clicks chosen so far."""
+    from scipy import ndimage
+    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    clicks = [(int(x), int(y))]
+    ys, xs = np.nonzero(depth >= 0.5 * depth.max())
+    for _ in range(count - 1):
+        gap = np.min([np.hypot(xs - cx, ys - cy) for cx, cy in clicks], axis=0)
+        i = int(np.argmax(gap))
+        clicks.append((int(xs[i]), int(ys[i])))
+    return [[cx, cy] for cx, cy in clicks]
+
+
+def frame0_prompts(meta, clip_dir, kind):
+    """{object id: prompt} for frame 0: {"mask": bool [H, W]}, {"box": [x0, y0, x1, y1]} or
+    {"points": [[x, y], ...], "labels": [1, ...]}, derived from the frame-0 ground truth (the
+    same for both systems)."""
+    gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+    out = {}
+    for key, p in sorted(meta["objects"].items(), key=lambda kv: int(kv[0])):
+        obj = int(key)
+        mask = gt0 == obj
+        if kind == "mask":
+            out[obj] = {"mask": mask}
+        elif kind == "box":
+            out[obj] = {"box": box_of(mask)}
+        elif kind in ("click", "clicks3"):
+            points = clicks_of(mask, 1 if kind == "click" else 3)
+            out[obj] = {"points": points, "labels": [1] * len(points)}
+        else:
+            out[obj] = {"points": p["points"], "labels": p["labels"]}
+    return out
 
 
 def read_labels(directory, frames):
@@ -54,17 +117,15 @@ def read_labels(directory, frames):
     return np.stack([np.array(Image.open(os.path.join(directory, f"{t:05d}.png"))) for t in range(frames)])
 
 
-def prompt_args(meta, clip_dir, kind, work):
+def prompt_args(prompts, work):
     """samtrack's prompt options for frame 0."""
     args = []
-    gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
-    for key, p in sorted(meta["objects"].items(), key=lambda kv: int(kv[0])):
-        obj = int(key)
-        if kind == "mask":
+    for obj, p in prompts.items():
+        if "mask" in p:
             path = os.path.join(work, f"prompt_{obj}.png")
-            Image.fromarray(((gt0 == obj) * 255).astype(np.uint8)).save(path)
+            Image.fromarray((p["mask"] * 255).astype(np.uint8)).save(path)
             args += ["--mask", f"{obj}:{path}"]
-        elif kind == "box":
+        elif "box" in p:
             args += ["--box", f"{obj}:" + ",".join(str(v) for v in p["box"])]
         else:
             for (x, y), label in zip(p["points"], p["labels"]):
@@ -72,10 +133,10 @@ def prompt_args(meta, clip_dir, kind, work):
     return args
 
 
-def run_samtrack(samtrack, model, clip_dir, meta, kind, work, fill_holes, threads):
+def run_samtrack(samtrack, model, clip_dir, meta, prompts, work, fill_holes, threads):
     out = os.path.join(work, "samtrack")
     cmd = [samtrack, "track", os.path.join(clip_dir, "video.mp4"), "--model", model, "--format", "palette",
-           "--output", out, "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(meta, clip_dir, kind, work)
+           "--output", out, "--overwrite", "--fill-holes", str(fill_holes), "--quiet"] + prompt_args(prompts, work)
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.time()
@@ -101,7 +162,7 @@ class Official:
         _, frames = decode_frames(self.size, count, source=video)
         return normalise(frames)
 
-    def track(self, clip_dir, meta, kind):
+    def track(self, clip_dir, meta, prompts):
         import sam2.sam2_video_predictor as video_module
         torch = self.torch
         t0 = time.time()
@@ -109,14 +170,12 @@ class Official:
         frames = meta["num_frames"]
         images = self.frames(os.path.join(clip_dir, "video.mp4"), frames)
         video_module.load_video_frames = lambda **kw: (images, h, w)
-        gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
         with torch.inference_mode():
             state = self.model.init_state(video_path="(preloaded)")
-            for key, p in sorted(meta["objects"].items(), key=lambda kv: int(kv[0])):
-                obj = int(key)
-                if kind == "mask":
-                    self.model.add_new_mask(state, 0, obj, gt0 == obj)
-                elif kind == "box":
+            for obj, p in prompts.items():
+                if "mask" in p:
+                    self.model.add_new_mask(state, 0, obj, p["mask"])
+                elif "box" in p:
                     self.model.add_new_points_or_box(state, 0, obj, box=p["box"])
                 else:
                     self.model.add_new_points_or_box(state, 0, obj, points=p["points"], labels=p["labels"])
@@ -159,59 +218,35 @@ def by_thirds(per_clip, key):
     return [float(np.mean(t)) for t in thirds]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
-    ap.add_argument("--clips", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "samtrack-eval-clips"),
-                    help="where the held-out clips are (generated when missing)")
-    ap.add_argument("--seed", type=int, default=EVAL_SEED)
-    ap.add_argument("--count", type=int, default=20)
-    ap.add_argument("--frames", type=int, default=48)
-    ap.add_argument("--size", default="256x256", help="clip size WxH")
-    ap.add_argument("--prompt", choices=["mask", "box", "points"], default="mask")
-    ap.add_argument("--samtrack", default=os.path.join(REPO, ".build", "release", "samtrack"))
-    ap.add_argument("--fill-holes", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the official predictor")
-    ap.add_argument("--samtrack-threads", type=int, help="samtrack --threads (default: samtrack's own)")
-    ap.add_argument("--skip-official", action="store_true")
-    ap.add_argument("--skip-samtrack", action="store_true")
-    ap.add_argument("--json", help="write per-clip, per-object results here")
-    args = ap.parse_args()
-    sidecar = os.path.splitext(args.model)[0] + ".json"
-    if args.json and os.path.abspath(args.json) == os.path.abspath(sidecar):
-        ap.error(f"--json {args.json} is the model's config sidecar (samtrack reads the sizes from it); "
-                 "write the results elsewhere")
-
-    w, h = (int(v) for v in args.size.split("x"))
-    os.makedirs(args.clips, exist_ok=True)
-    work_root = os.path.join(args.clips, "runs")
-    official = None if args.skip_official else Official(args.model, args.threads)
-    systems = ([] if args.skip_samtrack else ["samtrack"]) + ([] if args.skip_official else ["official"])
-    if not systems:
-        raise SystemExit("nothing to evaluate")
+def evaluate(args, kind, official, systems):
+    """Runs every clip with prompt `kind`; prints one line per clip; returns the per-clip records."""
     per_clip = []
-    print(f"model {args.model}, prompt {args.prompt}, {args.count} clips of {args.frames} frames at {w}x{h}, "
-          f"J and F over frames 1..{args.frames - 2}")
+    work_root = os.path.join(args.clips, "runs")
+    print(f"model {args.model}, set {args.set}, prompt {kind}, {args.count} clips, "
+          f"J and F over frames 1..T-2")
     header = f"{'clip':>12} {'objs':>4} " + " ".join(f"{s + ' J&F':>13} {'s':>6}" for s in systems)
     if len(systems) == 2:
         header += f" {'|diff|':>7} {'mask IoU':>9}"
     print(header)
+    w, h = (int(v) for v in args.size.split("x"))
     for seed in range(args.seed, args.seed + args.count):
-        clip_dir = ensure_clip(args.clips, seed, args.frames, (h, w))
+        clip_dir = ensure_clip(args.clips, seed, args.frames, (h, w), args.set)
         meta = json.load(open(os.path.join(clip_dir, "prompts.json")))
         gt = read_labels(os.path.join(clip_dir, "gt"), meta["num_frames"])
         objects = sorted(int(k) for k in meta["objects"])
-        work = os.path.join(work_root, f"clip_{seed}_{args.prompt}")
+        prompts = frame0_prompts(meta, clip_dir, kind)
+        work = os.path.join(work_root, f"clip_{seed}_{kind}")
         os.makedirs(work, exist_ok=True)
-        record = {"seed": seed, "objects": objects, "events": meta.get("events", {})}
+        record = {"seed": seed, "objects": objects, "events": meta.get("events", {}),
+                  "prompts": {o: {k: v for k, v in p.items() if k != "mask"} for o, p in prompts.items()}}
         outputs = {}
         line = f"{seed:>12} {len(objects):>4} "
         for system in systems:
             if system == "samtrack":
-                labels, secs = run_samtrack(args.samtrack, args.model, clip_dir, meta, args.prompt, work,
+                labels, secs = run_samtrack(args.samtrack, args.model, clip_dir, meta, prompts, work,
                                             args.fill_holes, args.samtrack_threads)
             else:
-                labels, secs = official.track(clip_dir, meta, args.prompt)
+                labels, secs = official.track(clip_dir, meta, prompts)
             outputs[system] = labels
             res = score(labels, gt, objects)
             record[system] = {o: {"J": r[0], "F": r[1], "J_frames": r[2], "F_frames": r[3]} for o, r in res.items()}
@@ -231,8 +266,7 @@ def main():
         print(line, flush=True)
         per_clip.append(record)
 
-    print()
-    results = {"model": args.model, "prompt": args.prompt, "clips": per_clip}
+    results = {"prompt": kind, "clips": per_clip}
     for system in systems:
         j, f, jf = summarise(per_clip, system)
         thirds = by_thirds(per_clip, system)
@@ -246,11 +280,69 @@ def main():
         results["J&F_difference"] = delta
         print(f"J&F difference {delta:.4f}; samtrack vs official masks: mean IoU "
               f"{np.mean([r['agreement_iou_mean'] for r in per_clip]):.5f}, worst frame {worst:.5f}")
+    print()
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
+    ap.add_argument("--set", choices=["synth", "evalgen"], default="synth",
+                    help="clips of the training generator (held-out seeds) or of the evaluation-only one")
+    ap.add_argument("--clips", help="where the clips are (generated when missing; default "
+                    "$TMPDIR/samtrack-eval-clips, or samtrack-evalgen-clips for --set evalgen)")
+    ap.add_argument("--seed", type=int, help=f"first clip seed (default {EVAL_SEED}; {EVALGEN_SEED} for evalgen)")
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--frames", type=int, help="frames per clip (default 48; 40 for evalgen)")
+    ap.add_argument("--size", default="256x256", help="synth clip size WxH (evalgen picks its own)")
+    ap.add_argument("--prompt", default="mask",
+                    help="frame-0 prompt, or a comma-separated list: " + ", ".join(PROMPTS))
+    ap.add_argument("--samtrack", default=os.environ.get("SAMTRACK_BIN",
+                                                         os.path.join(REPO, ".build", "release", "samtrack")))
+    ap.add_argument("--fill-holes", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for the official predictor")
+    ap.add_argument("--samtrack-threads", type=int, help="samtrack --threads (default: samtrack's own)")
+    ap.add_argument("--skip-official", action="store_true")
+    ap.add_argument("--skip-samtrack", action="store_true")
+    ap.add_argument("--json", help="write per-clip, per-object results here")
+    args = ap.parse_args()
+    kinds = [k.strip() for k in args.prompt.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in PROMPTS:
+            ap.error(f"--prompt {kind}: not one of {', '.join(PROMPTS)}")
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    if args.set == "evalgen":
+        args.clips = args.clips or os.path.join(tmp, "samtrack-evalgen-clips")
+        args.seed = EVALGEN_SEED if args.seed is None else args.seed
+        args.frames = args.frames or 40
+    else:
+        args.clips = args.clips or os.path.join(tmp, "samtrack-eval-clips")
+        args.seed = EVAL_SEED if args.seed is None else args.seed
+        args.frames = args.frames or 48
+    sidecar = os.path.splitext(args.model)[0] + ".json"
+    if args.json and os.path.abspath(args.json) == os.path.abspath(sidecar):
+        ap.error(f"--json {args.json} is the model's config sidecar (samtrack reads the sizes from it); "
+                 "write the results elsewhere")
+    os.makedirs(args.clips, exist_ok=True)
+    systems = ([] if args.skip_samtrack else ["samtrack"]) + ([] if args.skip_official else ["official"])
+    if not systems:
+        raise SystemExit("nothing to evaluate")
+    official = None if args.skip_official else Official(args.model, args.threads)
+
+    results = {"model": args.model, "set": args.set, "first_seed": args.seed, "count": args.count, "prompts": {}}
+    for kind in kinds:
+        results["prompts"][kind] = evaluate(args, kind, official, systems)
+    print(f"J&F by prompt ({args.set}, {args.count} clips, {args.model})")
+    print(f"{'prompt':>8} " + " ".join(f"{s:>9}" for s in systems) + (f" {'|diff|':>7}" if len(systems) == 2 else ""))
+    for kind in kinds:
+        r = results["prompts"][kind]
+        print(f"{kind:>8} " + " ".join(f"{r[s]['J&F']:>9.4f}" for s in systems)
+              + (f" {r['J&F_difference']:>7.4f}" if len(systems) == 2 else ""))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as fh:
+        tmp_path = args.json + ".tmp"
+        with open(tmp_path, "w") as fh:
             json.dump(results, fh, indent=1, default=float)
-        os.replace(tmp, args.json)
+        os.replace(tmp_path, args.json)
 
 
 if __name__ == "__main__":

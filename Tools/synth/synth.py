@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -48,6 +48,9 @@ AREA_RANGE = (0.06, 0.25)  # amodal object area on frame 0, fraction of the fram
 OCCLUSION_TARGET = 0.30  # eval: some object loses more than this fraction to an occluder
 EXIT_RUN = (3, 10)  # fully out of frame for this many consecutive frames, then back
 MAX_ATTEMPTS = 60
+# difficulty "wide" (training only): "train" plus more of everything (see generate_clip)
+WIDE_AREA_RANGE = (0.01, 0.5)
+WIDE_MIN_VISIBLE_FRAC = 0.006
 
 
 @dataclass
@@ -203,11 +206,13 @@ def _hsv_colour(rng, s_range=(0.25, 1.0), v_range=(0.25, 1.0)) -> np.ndarray:
 
 def _background(rng, H: int, W: int, T: int, difficulty: str):
     """Returns (canvas uint8 [Hc, Wc, 3], per-frame (y, x) crop offsets int [T, 2], kind string)."""
-    train = difficulty == "train"
+    train = difficulty in ("train", "wide")
     reals = real_frames()
     kinds, probs = ["noise", "gradient", "real"], [0.3, 0.25, 0.45]
     if not reals:
         kinds, probs = ["noise", "gradient"], [0.55, 0.45]
+    if difficulty == "wide":  # also flat colours and printed patterns
+        kinds, probs = kinds + ["flat", "pattern"], [p * 0.75 for p in probs] + [0.1, 0.15]
     kind = kinds[rng.choice(len(kinds), p=probs)]
     # slow camera pan (integer offsets into a larger canvas)
     if rng.random() < 0.4:
@@ -245,6 +250,14 @@ def _background(rng, H: int, W: int, T: int, difficulty: str):
         c1, c2 = _hsv_colour(rng), _hsv_colour(rng)
         tint = _smooth_noise(rng, Hc, Wc, rng.uniform(40, 160), 3) - 0.5
         canvas = c1 + (c2 - c1) * n + tint * rng.uniform(0, 90)
+    elif kind == "flat":
+        canvas = np.broadcast_to(_hsv_colour(rng, (0.0, 1.0), (0.1, 1.0)), (Hc, Wc, 3)).astype(np.float32)
+        canvas = canvas + (_smooth_noise(rng, Hc, Wc, rng.uniform(30, 120)) - 0.5) * rng.uniform(0, 12)
+    elif kind == "pattern":  # the object textures, printed over the whole background
+        side = max(Hc, Wc)
+        tex, sub = _texture(rng, side, side / 2, _hsv_colour(rng), True, wide=True)
+        canvas = tex[:Hc, :Wc].astype(np.float32)
+        kind = "pattern:" + sub
     else:
         yy, xx = np.mgrid[0:Hc, 0:Wc].astype(np.float32)
         cols = [_hsv_colour(rng) for _ in range(3)]
@@ -266,10 +279,13 @@ def _background(rng, H: int, W: int, T: int, difficulty: str):
     return np.ascontiguousarray(canvas), offs, kind
 
 
-def _texture(rng, S: int, extent: float, base: np.ndarray, train: bool):
+def _texture(rng, S: int, extent: float, base: np.ndarray, train: bool, wide: bool = False):
     """An object's texture in its own (unrotated, unscaled) frame: uint8 [S, S, 3] plus its kind."""
     kinds = ["solid", "stripes", "checker", "noise", "gradient", "image"]
     probs = np.array([0.15, 0.2, 0.15, 0.2, 0.18, 0.12])
+    if wide:  # flat colours more often, and spots
+        kinds.append("spots")
+        probs = np.array([0.25, 0.14, 0.1, 0.15, 0.14, 0.12, 0.1])
     if not real_frames():
         probs[5] = 0.0
     kind = kinds[rng.choice(len(kinds), p=probs / probs.sum())]
@@ -306,6 +322,15 @@ def _texture(rng, S: int, extent: float, base: np.ndarray, train: bool):
         else:
             t = np.hypot(xx - rng.uniform(-0.4, 0.4) * extent, yy - rng.uniform(-0.4, 0.4) * extent) / extent
         tex = c1 + (c2 - c1) * np.clip(t, 0, 1)[:, :, None]
+    elif kind == "spots":
+        period = rng.uniform(6, 30)
+        a = rng.uniform(0, math.pi)
+        u = xx * math.cos(a) + yy * math.sin(a)
+        v = -xx * math.sin(a) + yy * math.cos(a)
+        du = np.mod(u, period) - period / 2
+        dv = np.mod(v + (np.floor(u / period) % 2) * period / 2, period) - period / 2
+        m = (np.hypot(du, dv) < period * rng.uniform(0.2, 0.4)).astype(np.float32)
+        tex = c1 + (c2 - c1) * m[:, :, None]
     else:  # image: a photo crop with its channels permuted so it is not the background's own texture
         name, frame = real_frames()[int(rng.integers(len(real_frames())))]
         fh, fw = frame.shape[:2]
@@ -316,7 +341,7 @@ def _texture(rng, S: int, extent: float, base: np.ndarray, train: bool):
         perms = [(1, 2, 0), (2, 0, 1), (2, 1, 0), (0, 2, 1), (1, 0, 2)]
         perm = perms[int(rng.integers(len(perms)))]
         tex = np.asarray(im, np.float32)[:, :, list(perm)] * rng.uniform(0.7, 1.3) + rng.uniform(-30, 30)
-    if rng.random() < 0.5:  # a little 3-D shading
+    if rng.random() < (0.3 if wide else 0.5):  # a little 3-D shading
         r2 = (xx * xx + yy * yy) / (extent * extent)
         tex = tex * (1.0 - rng.uniform(0.1, 0.35) * np.clip(r2, 0, 1))[:, :, None]
     tex = tex + rng.standard_normal((S, S, 1), dtype=np.float32) * np.float32(rng.uniform(0, 6))
@@ -368,6 +393,56 @@ def _shape(rng, kind: str, T: int, train: bool) -> np.ndarray:
         r = np.maximum(r, 0.35)
     th = np.broadcast_to(th, r.shape)
     return np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+
+
+WIDE_SHAPES = SHAPES + ("bar", "ring", "frame", "cross")
+
+
+def _shape_wide(rng, kind: str, T: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The "wide" difficulty's extra shapes: unit outline [T, N, 2] and hole outline [T, M, 2] (or None).
+    bar: thin and elongated (width 6-30% of the length), sometimes bent, the bend flexing in time;
+    ring: an ellipse with an elliptical hole; frame: a quadrilateral with a quadrilateral hole;
+    cross: a plus, L or T of bars (not convex)."""
+    t = np.arange(T, dtype=np.float64)[:, None]
+    hole = None
+    if kind == "bar":
+        n = rng.uniform(2.5, 8.0)  # superellipse exponent: rounded ends to square ones
+        th = np.linspace(0, 2 * math.pi, 64, endpoint=False)[None, :]
+        c, s_ = np.cos(th), np.sin(th)
+        x = np.sign(c) * np.abs(c) ** (2 / n)
+        y = rng.uniform(0.06, 0.3) * np.sign(s_) * np.abs(s_) ** (2 / n)
+        bend = rng.uniform(-0.35, 0.35) if rng.random() < 0.5 else 0.0
+        bend = bend + rng.uniform(0, 0.1) * np.sin(rng.uniform(0.05, 0.3) * t + rng.uniform(0, 7))
+        x, y = np.broadcast_arrays(x, y + bend * (x * x - 0.5))
+        return np.stack([x, y], axis=-1).astype(np.float64), None
+    if kind == "ring":
+        th = np.linspace(0, 2 * math.pi, 56, endpoint=False)
+        aspect = rng.uniform(0.5, 1.0)
+        outer = np.stack([np.cos(th), aspect * np.sin(th)], axis=-1)
+        f = rng.uniform(0.35, 0.7)
+        off = rng.uniform(-0.12, 0.12, 2) * (1 - f)
+        inner = outer * f + off
+    elif kind == "frame":
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+        outer = corners * np.array([1.0, rng.uniform(0.4, 1.0)]) + rng.uniform(-0.12, 0.12, (4, 2))
+        f = rng.uniform(0.4, 0.75)
+        inner = outer * f
+    else:  # cross: plus, L or T made of bars of half-width w
+        w = rng.uniform(0.15, 0.4)
+        form = rng.choice(["plus", "L", "T"])
+        if form == "plus":
+            outer = np.array([[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1], [-w, w],
+                              [-1, w], [-1, -w], [-w, -w]])
+        elif form == "L":
+            outer = np.array([[-1, -1], [-1 + 2 * w, -1], [-1 + 2 * w, 1 - 2 * w], [1, 1 - 2 * w], [1, 1], [-1, 1]])
+        else:
+            outer = np.array([[-1, -1], [1, -1], [1, -1 + 2 * w], [w, -1 + 2 * w], [w, 1], [-w, 1],
+                              [-w, -1 + 2 * w], [-1, -1 + 2 * w]])
+        outer = outer * np.array([1.0, rng.uniform(0.6, 1.0)])
+    outer = np.broadcast_to(outer, (T,) + outer.shape).copy()
+    if kind in ("ring", "frame"):
+        hole = np.broadcast_to(inner, (T,) + inner.shape).copy()
+    return outer, hole
 
 
 def _poly_area(v: np.ndarray) -> float:
@@ -461,6 +536,13 @@ class _Obj:
     p0: np.ndarray | None = None
     verts: np.ndarray | None = None  # [T, N, 2] frame coordinates
     plan: dict = field(default_factory=dict)
+    hole: np.ndarray | None = None  # [T, M, 2] unit outline of a hole ("wide" shapes), or None
+    hole_verts: np.ndarray | None = None
+
+    def area(self, t: int) -> float:
+        """The shape's area on frame t in pixels (its hole left out)."""
+        a = _poly_area(self.verts[t])
+        return a - (_poly_area(self.hole_verts[t]) if self.hole is not None else 0.0)
 
     def radius(self) -> float:
         """Largest distance from the centre to the outline over the clip, in pixels."""
@@ -470,9 +552,15 @@ class _Obj:
         return math.sqrt(self.area_frac / math.pi)
 
 
-def _make_object(rng, T: int, H: int, W: int, area_frac: float, tracked: bool, train: bool) -> _Obj:
-    kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    local = _shape(rng, kind, T, train)
+def _make_object(rng, T: int, H: int, W: int, area_frac: float, tracked: bool, train: bool,
+                 wide: bool = False) -> _Obj:
+    shapes = WIDE_SHAPES if wide else SHAPES
+    kind = shapes[int(rng.integers(len(shapes)))]
+    hole = None
+    if kind in SHAPES:
+        local = _shape(rng, kind, T, train)
+    else:
+        local, hole = _shape_wide(rng, kind, T)
     t = np.arange(T, dtype=np.float64)
     ls = (rng.uniform(0, 0.2) * np.sin(rng.uniform(0.03, 0.2) * t + rng.uniform(0, 7))
           + rng.uniform(-0.25, 0.25) * (t / max(T - 1, 1)))
@@ -480,15 +568,18 @@ def _make_object(rng, T: int, H: int, W: int, area_frac: float, tracked: bool, t
     spin = rng.uniform(-0.1, 0.1) if train else rng.uniform(-0.06, 0.06)
     angle = (rng.uniform(0, 2 * math.pi) + spin * t
              + rng.uniform(0, 0.3) * np.sin(rng.uniform(0.05, 0.25) * t + rng.uniform(0, 7)))
-    R = math.sqrt(area_frac * H * W / max(_poly_area(local[0]), 1e-6))
+    unit_area = _poly_area(local[0]) - (_poly_area(hole[0]) if hole is not None else 0.0)
+    R = math.sqrt(area_frac * H * W / max(unit_area, 1e-6))
     s = min(H, W) / 256.0
     speed = rng.uniform(1.0, 12.0) * s if train else rng.uniform(1.5, 7.0) * s  # px/frame, x0.7-1.3 per leg
-    return _Obj(kind, local, scale, angle, R, area_frac, tracked, speed)
+    return _Obj(kind, local, scale, angle, R, area_frac, tracked, speed, hole=hole)
 
 
-def _vertices(o: _Obj) -> np.ndarray:
+def _vertices(o: _Obj, local: np.ndarray | None = None) -> np.ndarray:
+    """Frame coordinates [T, N, 2] of the object's outline (or of another unit outline `local`)."""
     c, s = np.cos(o.angle)[:, None], np.sin(o.angle)[:, None]
-    lx, ly = o.local[..., 0], o.local[..., 1]
+    local = o.local if local is None else local
+    lx, ly = local[..., 0], local[..., 1]
     k = (o.R * o.scale)[:, None]
     x = o.center[:, 0:1] + k * (c * lx - s * ly)
     y = o.center[:, 1:2] + k * (s * lx + c * ly)
@@ -629,13 +720,15 @@ def _place_frame0(rng, objs: list[_Obj], H: int, W: int) -> None:
 
 def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit: bool,
                 want_occlusion: bool) -> list[_Obj]:
-    train = difficulty == "train"
+    train = difficulty in ("train", "wide")
+    wide = difficulty == "wide"
     # areas: each in AREA_RANGE (log-uniform), sum kept moderate so that frame 0 has room
+    area_range = WIDE_AREA_RANGE if wide else AREA_RANGE
     for _ in range(100):
-        areas = np.exp(rng.uniform(math.log(AREA_RANGE[0]), math.log(AREA_RANGE[1]), K))
-        if areas.sum() <= 0.55:
+        areas = np.exp(rng.uniform(math.log(area_range[0]), math.log(area_range[1]), K))
+        if areas.sum() <= (0.7 if wide else 0.55):
             break
-    objs = [_make_object(rng, T, H, W, float(a), True, train) for a in areas]
+    objs = [_make_object(rng, T, H, W, float(a), True, train, wide) for a in areas]
     for i, o in enumerate(objs):
         o.obj_id = i + 1
     exit_obj = objs[int(rng.integers(K))] if want_exit else None
@@ -648,11 +741,11 @@ def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit:
         else:
             lo_b = max(0.8 * a.area_frac, AREA_RANGE[0])
             hi_b = max(lo_b, min(1.4 * a.area_frac, 0.18))
-            b = _make_object(rng, T, H, W, float(rng.uniform(lo_b, hi_b)), False, train)
+            b = _make_object(rng, T, H, W, float(rng.uniform(lo_b, hi_b)), False, train, wide)
             objs.append(b)
         pair = (a, b)
     if rng.random() < (0.3 if train else 0.15):
-        objs.append(_make_object(rng, T, H, W, float(rng.uniform(AREA_RANGE[0], 0.15)), False, train))
+        objs.append(_make_object(rng, T, H, W, float(rng.uniform(area_range[0], 0.15)), False, train, wide))
     z = rng.permutation(len(objs))
     for o, zi in zip(objs, z):
         o.z = int(zi)
@@ -676,6 +769,8 @@ def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit:
                                           o.speed, lo, hi, step)
         o.center = _hermite(knots, T)
         o.verts = _vertices(o)
+        if o.hole is not None:
+            o.hole_verts = _vertices(o, o.hole)
     return objs
 
 
@@ -693,7 +788,10 @@ def _rasterise(o: _Obj, t: int, H: int, W: int):
         return None
     im = Image.new("L", (2 * (x1 - x0), 2 * (y1 - y0)), 0)
     pts = ((v - np.array([x0, y0])) * 2).ravel().tolist()
-    ImageDraw.Draw(im).polygon(pts, fill=255)
+    draw = ImageDraw.Draw(im)
+    draw.polygon(pts, fill=255)
+    if o.hole is not None:
+        draw.polygon(((o.hole_verts[t] - np.array([x0, y0])) * 2).ravel().tolist(), fill=0)
     return x0, y0, im.reduce(2)
 
 
@@ -799,12 +897,12 @@ def _prompt(rng, mask: np.ndarray) -> dict:
     return {"box": [x0, y0, x1, y1], "points": points, "labels": [1] * len(points)}
 
 
-def _frame0_ok(objs, amodal0, vis0, H: int, W: int) -> bool:
+def _frame0_ok(objs, amodal0, vis0, H: int, W: int, min_visible: float = MIN_VISIBLE_FRAC) -> bool:
     for i, o in enumerate(objs):
         if not o.tracked:
             continue
-        full = _poly_area(o.verts[0])
-        if vis0[i] < MIN_VISIBLE_FRAC * H * W or amodal0[i] < 0.8 * full or vis0[i] < 0.75 * amodal0[i]:
+        full = o.area(0)
+        if vis0[i] < min_visible * H * W or amodal0[i] < 0.8 * full or vis0[i] < 0.75 * amodal0[i]:
             return False
     return True
 
@@ -824,9 +922,14 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     required (plans are redrawn until it happens, up to 60 times); an exit is staged with probability 0.5.
     "train": objects average 2-12 px/frame (peaks up to ~18), spin faster, meet more distractors and may
     reach the frame edge; an occlusion is staged with probability 0.7 and an exit with 0.4.
+    "wide" (training only): "train" with more variety: also thin bent bars, rings and frames (shapes
+    with holes) and crosses; objects of 1-50% of the frame (at least 0.6% visible on frame 0);
+    flat-colour and patterned backgrounds, spotted and more often flat objects; more sensor noise,
+    lighting that drifts over the clip (up to +-35%, with a colour cast), motion blur along each
+    object's motion (a third of the clips) and defocus (15%).
     Raises ValueError on bad arguments, RuntimeError if K objects cannot be placed visibly on frame 0."""
-    if difficulty not in ("train", "eval"):
-        raise ValueError(f"difficulty must be 'train' or 'eval', not {difficulty!r}")
+    if difficulty not in ("train", "eval", "wide"):
+        raise ValueError(f"difficulty must be 'train', 'eval' or 'wide', not {difficulty!r}")
     H, W = int(size[0]), int(size[1])
     T = int(num_frames)
     if T < 1 or H < 32 or W < 32:
@@ -834,7 +937,8 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     kmin, kmax = int(num_objects[0]), int(num_objects[1])
     if not 1 <= kmin <= kmax <= 255:
         raise ValueError("num_objects must be an inclusive range within 1..255")
-    train = difficulty == "train"
+    train = difficulty in ("train", "wide")
+    wide = difficulty == "wide"
     rng = np.random.default_rng(seed)
     K = int(rng.integers(kmin, kmax + 1))
     # what to stage, decided first (stable under later changes) and once (retries must not favour the
@@ -852,7 +956,7 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
         for i, o in enumerate(objs):
             rasters[i][0] = _rasterise(o, 0, H, W)
         lab0, am0, vis0 = _compose_labels(objs, rasters, 0, H, W)
-        if not _frame0_ok(objs, am0, vis0, H, W):
+        if not _frame0_ok(objs, am0, vis0, H, W, WIDE_MIN_VISIBLE_FRAC if wide else MIN_VISIBLE_FRAC):
             continue
         amodal = np.zeros((T, len(objs)), np.int64)
         visible = np.zeros((T, len(objs)), np.int64)
@@ -882,7 +986,7 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     for o in objs:
         rad = float(np.hypot(o.local[..., 0], o.local[..., 1]).max() * o.R)
         S = 2 * int(math.ceil(rad)) + 4
-        tex, kind = _texture(rng, S, rad, _object_colour(rng, bg_mean, train), train)
+        tex, kind = _texture(rng, S, rad, _object_colour(rng, bg_mean, train), train, wide)
         # smooth textures sample well enough with nearest (10x faster); sharp ones need bilinear
         resample = (Image.Resampling.BILINEAR if kind in ("stripes", "checker", "image")
                     else Image.Resampling.NEAREST)
@@ -890,6 +994,16 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
         if o.tracked:
             events.setdefault("textures", {})[o.obj_id] = kind
     sigma = rng.uniform(0.5, 6.0) if train else rng.uniform(0.5, 3.5)
+    if wide:
+        sigma = rng.uniform(0.5, 9.0)
+        # lighting: a drift over the clip and a slow swing, with a colour cast that drifts too
+        tt = np.arange(T, dtype=np.float32) / max(T - 1, 1)
+        drift = rng.uniform(-0.35, 0.35) if rng.random() < 0.6 else 0.0
+        swing = rng.uniform(0, 0.12) * np.sin(rng.uniform(0.5, 4.0) * 2 * math.pi * tt + rng.uniform(0, 7))
+        cast = rng.uniform(-0.12, 0.12, 3) if rng.random() < 0.4 else np.zeros(3)
+        light = ((1 + drift * tt + swing)[:, None] * (1 + cast[None, :] * tt[:, None])).astype(np.float32)
+        shutter = rng.uniform(0.4, 1.0) if rng.random() < 0.33 else 0.0  # motion blur: exposure / frame time
+        defocus = rng.uniform(0.5, 1.6) if rng.random() < 0.15 else 0.0
     pad = 16
     noise = np.rint(rng.standard_normal((H + pad, W + pad, 3), dtype=np.float32) * sigma).astype(np.int16)
     noff = rng.integers(0, pad + 1, (T, 2))
@@ -915,7 +1029,14 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
             coeffs = (ca, sa, ca * (x0 - cx) + sa * (y0 - cy) + S / 2,
                       -sa, ca, -sa * (x0 - cx) + ca * (y0 - cy) + S / 2)
             patch = tex.transform(alpha.size, Image.Transform.AFFINE, coeffs, resample)
+            if wide and shutter > 0:
+                step = o.center[min(t + 1, T - 1)] - o.center[max(t - 1, 0)]
+                patch, alpha = _smear(patch, alpha, step * (shutter / 2))
             im.paste(patch, (x0, y0), alpha)
+        if wide and defocus > 0:
+            im = im.filter(ImageFilter.GaussianBlur(defocus))
+        if wide:
+            im = Image.fromarray(np.clip(np.asarray(im, np.float32) * light[t], 0, 255).astype(np.uint8))
         f = np.asarray(im).astype(np.int16)
         f += (f * gains[t]) >> 8
         ny, nx = int(noff[t, 0]), int(noff[t, 1])
@@ -933,6 +1054,29 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
 
 # ----------------------------------------------------------------------------------------------------
 # Writing
+
+def _smear(patch: Image.Image, alpha: Image.Image, motion: np.ndarray):
+    """Motion blur: the patch and its alpha averaged over copies shifted along `motion` (dx, dy pixels,
+    centred), within the patch's box. The ground truth stays the sharp shape."""
+    length = float(np.hypot(*motion))
+    if length < 1.0:
+        return patch, alpha
+    n = min(9, int(math.ceil(length)) + 1)
+    rgb = np.asarray(patch, np.float32)
+    a = np.asarray(alpha, np.float32)[:, :, None]
+    acc_c = np.zeros_like(rgb)
+    acc_a = np.zeros_like(a)
+    h, w = a.shape[:2]
+    for f in np.linspace(-0.5, 0.5, n):
+        dx, dy = int(round(f * motion[0])), int(round(f * motion[1]))
+        src = (slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx)))
+        dst = (slice(max(0, dy), min(h, h + dy)), slice(max(0, dx), min(w, w + dx)))
+        acc_c[dst] += rgb[src] * a[src]
+        acc_a[dst] += a[src]
+    colour = acc_c / np.maximum(acc_a, 1e-3)
+    return (Image.fromarray(np.clip(colour, 0, 255).astype(np.uint8)),
+            Image.fromarray(np.clip(acc_a[:, :, 0] / n, 0, 255).astype(np.uint8)))
+
 
 def voc_palette() -> list[int]:
     """The standard PASCAL VOC / DAVIS colour map, 256 entries flattened to 768 ints."""
@@ -1142,7 +1286,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=48, help="frames per clip (default 48)")
     ap.add_argument("--size", default="256x256", help="WIDTHxHEIGHT (default 256x256)")
     ap.add_argument("--objects", default="1-3", help="tracked objects per clip, MIN-MAX (default 1-3)")
-    ap.add_argument("--difficulty", choices=("eval", "train"), default="eval")
+    ap.add_argument("--difficulty", choices=("eval", "train", "wide"), default="eval")
     ap.add_argument("--fps", type=int, default=24)
     ap.add_argument("--check", action="store_true", help="run the self-checks and exit (non-zero on failure)")
     args = ap.parse_args(argv)

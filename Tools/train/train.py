@@ -32,6 +32,7 @@ import time
 import numpy as np
 import torch
 from hydra.utils import instantiate
+from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -41,7 +42,10 @@ sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
 import micro_models  # noqa: E402
 from make_video_fixtures import normalise  # noqa: E402  (the predictor's ImageNet normalisation)
 from synth import generate_clip  # noqa: E402
+from sam2.modeling.sam2_utils import get_next_point  # noqa: E402
+from sam2.utils.misc import concat_points  # noqa: E402
 from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
+from training.model.sam2 import SAM2Train  # noqa: E402
 from training.utils.data_utils import BatchedVideoDatapoint, BatchedVideoMetaData  # noqa: E402
 
 DEFAULT_MODEL = "synth"
@@ -70,12 +74,42 @@ TRAIN_OPTIONS = dict(
 LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
 
 
-def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"]):
-    """The official SAM2Train module with the sizes `name` has in Tools/reference/micro_models.py
-    ("synth", the default model's; same state-dict keys as SAM2Base).
+class PromptTrain(SAM2Train):
+    """SAM2Train with one addition to its prompt sampling: a single initial click (one point drawn
+    uniformly from the object, as SAM2Train draws it) becomes 1 + k positive clicks (k from 1 to
+    `extra_points`, drawn the same way) with probability `prob_extra_points`. SAM2Train itself
+    only ever gives several points *with* the previous mask logits (its correction rounds); a
+    person who clicks three times before anything is predicted gives several points alone."""
+
+    extra_points = 0
+    prob_extra_points = 0.0
+
+    def prepare_prompt_inputs(self, backbone_out, input, start_frame_idx=0):
+        backbone_out = super().prepare_prompt_inputs(backbone_out, input, start_frame_idx)
+        if not self.training or self.extra_points < 1:
+            return backbone_out
+        for t, inputs in backbone_out["point_inputs_per_frame"].items():
+            labels = inputs["point_labels"]
+            if labels.shape[1] != 1 or not bool((labels == 1).all()):
+                continue  # a box, or a point that is not a single positive click
+            if self.rng.random() >= self.prob_extra_points:
+                continue
+            for _ in range(int(self.rng.integers(1, self.extra_points, endpoint=True))):
+                points, new_labels = get_next_point(backbone_out["gt_masks_per_frame"][t], None, "uniform")
+                inputs = concat_points(inputs, points, new_labels)
+            backbone_out["point_inputs_per_frame"][t] = inputs
+        return backbone_out
+
+
+def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"], args=None):
+    """The official SAM2Train module (with PromptTrain's extra initial clicks) with the sizes `name`
+    has in Tools/reference/micro_models.py ("synth", the default model's; same state-dict keys as
+    SAM2Base).
     `init_cond_frames` is the most frames of a training sequence that get prompts (1 to it, at
     random): the official 2 puts a second ground-truth prompt at a random later frame of half the
-    sequences; 1 prompts the first frame only, the semi-supervised protocol the evaluation uses."""
+    sequences; 1 prompts the first frame only, the semi-supervised protocol the evaluation uses.
+    `args` (train.py's options) sets the prompt mix: --prompt-prob, --box-prob, --corrections,
+    --correct-frames, --extra-points, --freeze-vision."""
     cfg = micro_models.model_config(name, version21=True, video=False)
     cfg["_target_"] = "training.model.sam2.SAM2Train"
     # Evaluation-time post-processing options are not training options.
@@ -84,7 +118,18 @@ def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_con
     for key, value in TRAIN_OPTIONS.items():
         cfg[key] = value
     cfg["num_init_cond_frames_for_train"] = init_cond_frames
-    return instantiate(cfg, _recursive_=True)
+    if args is not None:
+        cfg["prob_to_use_pt_input_for_train"] = args.prompt_prob
+        cfg["prob_to_use_box_input_for_train"] = args.box_prob
+        cfg["num_correction_pt_per_frame"] = args.corrections
+        cfg["num_frames_to_correct_for_train"] = args.correct_frames
+        cfg["freeze_image_encoder"] = args.freeze_vision
+    model = instantiate(cfg, _recursive_=True)
+    model.__class__ = PromptTrain
+    if args is not None:
+        model.extra_points = args.extra_points
+        model.prob_extra_points = args.extra_points_prob
+    return model
 
 
 def param_groups(model, args):
@@ -118,30 +163,80 @@ def lr_factor(step, args):
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def sequence_length(step, args):
-    """1-8 frames: mostly full 8-frame sequences (memory is what the tracker learns), sometimes
-    shorter ones (single frames are pure SAM image steps with point prompts)."""
+def step_shape(step, args):
+    """(frames, clips, copies) of a step, the same for every worker. Frames: 1-8 (--max-frames),
+    mostly full sequences (memory is what the tracker learns), sometimes shorter ones (single
+    frames are pure SAM image steps with point or box prompts). With --image-prob, that share of
+    the steps are image steps of --image-batch single frames, each object --image-copies times."""
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
-    if args.max_frames == 1 or rng.random() < 0.6:
-        return args.max_frames
-    return int(rng.integers(1, args.max_frames))
+    if args.max_frames == 1:
+        return 1, args.batch, args.copies
+    if args.image_prob > 0 and rng.random() < args.image_prob:
+        return 1, args.image_batch or args.batch, args.image_copies or args.copies
+    if rng.random() < 0.6:
+        return args.max_frames, args.batch, args.copies
+    return int(rng.integers(1, args.max_frames)), args.batch, args.copies
+
+
+# --difficulty wide: clips are generated at one of these frame shapes (long side x aspect, W/H),
+# then scaled to the model's square input as the predictors scale every video.
+WIDE_LONG_SIDES = ([256, 320, 384], [0.5, 0.3, 0.2])
+WIDE_ASPECTS = ([1.0, 4 / 3, 16 / 9, 3 / 4, 9 / 16, 2.0], [0.25, 0.25, 0.25, 0.1, 0.1, 0.05])
+
+
+def clip_difficulty(seed, args):
+    """synth.py's difficulty for one clip: --difficulty, or with "mix" wide and train half and half
+    (drawn from the clip seed)."""
+    if args.difficulty != "mix":
+        return args.difficulty
+    return "wide" if np.random.default_rng([seed, 19]).random() < 0.5 else "train"
+
+
+def clip_shape(seed, args):
+    """(H, W) a clip is generated at: the model's size, or for a wide clip one of several frame
+    shapes (drawn from the clip seed)."""
+    if clip_difficulty(seed, args) != "wide":
+        return args.size, args.size
+    rng = np.random.default_rng([seed, 17])
+    long_side = rng.choice(WIDE_LONG_SIDES[0], p=WIDE_LONG_SIDES[1]) * args.size / 256
+    aspect = rng.choice(WIDE_ASPECTS[0], p=WIDE_ASPECTS[1])
+    w, h = (long_side, long_side / aspect) if aspect >= 1 else (long_side * aspect, long_side)
+    return int(round(h / 2)) * 2, int(round(w / 2)) * 2
+
+
+def to_model_size(clip, size):
+    """The clip's frames [T, size, size, 3] (bicubic) and masks [T, size, size] (nearest)."""
+    if clip.frames.shape[1:3] == (size, size):
+        return clip.frames, clip.masks
+    frames = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BICUBIC))
+                       for f in clip.frames])
+    masks = np.stack([np.asarray(Image.fromarray(m).resize((size, size), Image.Resampling.NEAREST))
+                      for m in clip.masks])
+    return frames, masks
 
 
 def make_batch(step, args, rank=0):
     """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step and the
     worker's rank; every worker of a step gets the same sequence length)."""
-    frames = sequence_length(step, args)
+    frames, count, copies = step_shape(step, args)
     size = (args.size, args.size)
-    first = (step * args.workers + rank) * args.batch
-    clips = [generate_clip(args.seed * 1_000_000 + first + b, num_frames=frames, size=size,
-                           num_objects=(1, 3), difficulty="train") for b in range(args.batch)]
-    stacked = np.stack([c.frames for c in clips], axis=1)  # T B H W 3
-    images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, args.batch, 3, *size)
+    stride = max(args.batch, args.image_batch or 0)  # clip seeds never repeat across steps
+    first = (step * args.workers + rank) * stride
+    seeds = [args.seed * 1_000_000 + first + b for b in range(count)]
+    clips = [generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
+                           difficulty=clip_difficulty(seed, args)) for seed in seeds]
+    scaled = [to_model_size(c, args.size) for c in clips]
+    stacked = np.stack([f for f, _ in scaled], axis=1)  # T B H W 3
+    images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, count, 3, *size)
     masks, obj_to_frame = [], []
     for b, clip in enumerate(clips):
+        labels = scaled[b][1]
         for obj in range(1, clip.num_objects + 1):
-            masks.append(torch.from_numpy(clip.masks == obj))
-            obj_to_frame.append(torch.stack([torch.arange(frames), torch.full((frames,), b)], dim=1))
+            if not (labels[0] == obj).any():
+                continue  # a small object lost on frame 0 by the scaling: nothing to prompt
+            for _ in range(copies):  # each copy gets its own prompts and correction clicks
+                masks.append(torch.from_numpy(labels == obj))
+                obj_to_frame.append(torch.stack([torch.arange(frames), torch.full((frames,), b)], dim=1))
     masks = torch.stack(masks, dim=1)  # T O H W
     obj_to_frame = torch.stack(obj_to_frame, dim=1).int()  # T O 2
     objects = masks.shape[1]
@@ -201,9 +296,32 @@ def main():
                     "run keeps the sizes it was started with")
     ap.add_argument("--max-frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--difficulty", choices=["train", "wide", "mix"], default="train",
+                    help="synth.py's training clips; wide: more shapes, sizes, backgrounds, blur and lighting, "
+                    "and frame shapes other than square (scaled to --size); mix: half train, half wide")
     ap.add_argument("--init-cond-frames", type=int, default=TRAIN_OPTIONS["num_init_cond_frames_for_train"],
                     help="prompted frames per training sequence, 1 to this many at random (official 2: "
                     "frame 0 and a random later one; 1: frame 0 only, as the evaluation does)")
+    ap.add_argument("--prompt-prob", type=float, default=TRAIN_OPTIONS["prob_to_use_pt_input_for_train"],
+                    help="probability that a sequence is prompted with points or a box rather than masks "
+                    "(official 0.5; single frames always get points or a box)")
+    ap.add_argument("--box-prob", type=float, default=TRAIN_OPTIONS["prob_to_use_box_input_for_train"],
+                    help="given points or a box: probability of a (jittered) box")
+    ap.add_argument("--corrections", type=int, default=TRAIN_OPTIONS["num_correction_pt_per_frame"],
+                    help="correction clicks per corrected frame (official 7)")
+    ap.add_argument("--correct-frames", type=int, default=TRAIN_OPTIONS["num_frames_to_correct_for_train"],
+                    help="frames of a point-prompted sequence that get correction clicks, up to this many")
+    ap.add_argument("--extra-points", type=int, default=0,
+                    help="a single initial click becomes 1 + (1..N) positive clicks with --extra-points-prob")
+    ap.add_argument("--extra-points-prob", type=float, default=0.0)
+    ap.add_argument("--copies", type=int, default=1,
+                    help="each object appears this many times per step, each copy with its own prompts "
+                    "(more prompts per image-encoder pass)")
+    ap.add_argument("--image-prob", type=float, default=0.0,
+                    help="share of steps that are image steps (single frames, points or boxes) in a video run")
+    ap.add_argument("--image-batch", type=int, help="frames per image step (default --batch)")
+    ap.add_argument("--image-copies", type=int, help="copies per object in image steps (default --copies)")
+    ap.add_argument("--freeze-vision", action="store_true", help="do not train the image encoder")
     ap.add_argument("--lr", type=float, default=4e-4, help="learning rate outside the image encoder")
     ap.add_argument("--vision-lr", type=float, default=3e-4, help="image encoder learning rate")
     ap.add_argument("--weight-decay", type=float, default=0.05)
@@ -281,7 +399,7 @@ def train(rank, args, port):
     args.model = args.model or DEFAULT_MODEL
 
     torch.manual_seed(args.seed)
-    model = build_model(args.model, args.init_cond_frames)
+    model = build_model(args.model, args.init_cond_frames, args)
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
     weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight)
