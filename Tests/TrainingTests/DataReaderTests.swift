@@ -13,7 +13,7 @@ final class DataReaderTests: XCTestCase {
     let (width, height) = (96, 80)
 
     func testDAVISFolderReadsEveryObjectOfEveryFrame() throws {
-        let root = try SyntheticData.folder("davis-read")
+        let root = try SyntheticData.folder("davis-read", removedAfter: self)
         try SyntheticData.davis(root, sequences: 2, frames: 3, width: width, height: height)
         XCTAssertEqual(try TrainingData.detectFormat(root), .davis)
         let data = try TrainingData.load(root)
@@ -37,7 +37,7 @@ final class DataReaderTests: XCTestCase {
     }
 
     func testDAVISAnnotationInRGBPaletteColoursAndEmptyFrames() throws {
-        let root = try SyntheticData.folder("davis-rgb")
+        let root = try SyntheticData.folder("davis-rgb", removedAfter: self)
         try SyntheticData.davis(root, sequences: 1, frames: 2, width: width, height: height)
         // Frame 1's annotation re-saved as RGB in the palette's colours; frame 0's emptied.
         let annotation = root + "/Annotations/seq00/00001.png"
@@ -60,7 +60,7 @@ final class DataReaderTests: XCTestCase {
     }
 
     func testDAVISErrorsNameTheFile() throws {
-        let root = try SyntheticData.folder("davis-errors")
+        let root = try SyntheticData.folder("davis-errors", removedAfter: self)
         try SyntheticData.davis(root, sequences: 1, frames: 2, width: width, height: height)
         let annotation = root + "/Annotations/seq00/00001.png", image = root + "/JPEGImages/seq00/00001.png"
         // A mask of the wrong size.
@@ -92,7 +92,7 @@ final class DataReaderTests: XCTestCase {
     // MARK: COCO
 
     func cocoFolder(_ name: String, annotations: [[String: Any]], images: [[String: Any]]? = nil) throws -> String {
-        let root = try SyntheticData.folder(name)
+        let root = try SyntheticData.folder(name, removedAfter: self)
         try FileManager.default.createDirectory(atPath: root + "/images", withIntermediateDirectories: true)
         try PNGWriter().writeRGB(SyntheticData.picture(sequence: 0, frame: 0, objects: 2, width: width, height: height),
                                  to: root + "/images/a.png")
@@ -155,7 +155,7 @@ final class DataReaderTests: XCTestCase {
 
     /// DIR/masks.jsonl for frames 0, 2, 3 of a 4-frame image-folder "video" DIR/frames/.
     func jsonlFolder(_ name: String, lines: [String]? = nil) throws -> (root: String, video: String) {
-        let root = try SyntheticData.folder(name)
+        let root = try SyntheticData.folder(name, removedAfter: self)
         let video = root + "/frames"
         try FileManager.default.createDirectory(atPath: video, withIntermediateDirectories: true)
         for t in 0..<4 {

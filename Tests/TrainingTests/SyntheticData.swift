@@ -5,13 +5,15 @@
 import Export
 import Foundation
 import Media
+import XCTest
 
 enum SyntheticData {
-    /// A fresh empty folder under the temporary directory.
-    static func folder(_ name: String) throws -> String {
+    /// A fresh empty folder under the temporary directory, removed when `test` ends.
+    static func folder(_ name: String, removedAfter test: XCTestCase) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("samtrack-training-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
 
