@@ -216,8 +216,9 @@ def to_model_size(clip, size):
 
 
 def make_batch(step, args, rank=0):
-    """A BatchedVideoDatapoint of `args.batch` generated clips (seeds derive from the step and the
-    worker's rank; every worker of a step gets the same sequence length)."""
+    """A BatchedVideoDatapoint of the step's generated clips (`args.batch`, or `--image-batch` on an
+    image step; seeds derive from the step and the worker's rank, spaced by the larger of the two so
+    no clip repeats; every worker of a step gets the same shape)."""
     frames, count, copies = step_shape(step, args)
     size = (args.size, args.size)
     stride = max(args.batch, args.image_batch or 0)  # clip seeds never repeat across steps
