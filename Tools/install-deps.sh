@@ -2,10 +2,13 @@
 # Installs the Debian packages samtrack builds and tests against (run as root, or with sudo).
 # pkg-config finds OpenBLAS (cblas), FFmpeg's libraries and SQLite; the ffmpeg/ffprobe CLIs are used by
 # tests and tools only; python3-venv lets the interop tests make their own virtualenv; GRDB (the
-# daemon's job store) builds against the system SQLite (libsqlite3-dev).
+# daemon's job store) builds against the system SQLite (libsqlite3-dev); the multi-node tests start a
+# private PostgreSQL server from Debian's postgresql package (initdb/postgres under
+# /usr/lib/postgresql/<version>/bin; run as the postgres user when the tests run as root).
 set -euo pipefail
 packages=(pkg-config libopenblas-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-          libavdevice-dev ffmpeg python3-venv python3-pip libsqlite3-dev groff-base man-db)
+          libavdevice-dev ffmpeg python3-venv python3-pip libsqlite3-dev groff-base man-db
+          postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
