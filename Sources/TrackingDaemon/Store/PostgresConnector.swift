@@ -182,6 +182,8 @@ final class PostgresConnector: @unchecked Sendable {  // mutable state behind `l
         }
     }
 
+    deinit { close() }
+
     func close() {
         let connections: [PostgresConnection] = lock.withLock {
             closed = true

@@ -24,7 +24,8 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     public let isNew: Bool
     let connector: PostgresConnector
     private let lock = NSLock()
-    /// Lease tokens of the jobs this node holds (every write for them is fenced by the token).
+    /// Lease tokens of the jobs this node holds or held until another node took them (every write
+    /// for them is fenced by the token); removed when this node gives the job back.
     private var held: [String: Int64] = [:]
 
     /// The advisory lock key that serialises migrations ("samtrack" in ASCII, as a number).
@@ -36,7 +37,12 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
         location = try PostgresLocation(url: url)
         self.nodeName = nodeName
         connector = PostgresConnector(location: location)
-        isNew = try Self.migrate(connector)
+        do {
+            isNew = try Self.migrate(connector)
+        } catch {
+            connector.close()
+            throw error
+        }
     }
 
     public func close() {
@@ -254,8 +260,8 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
         if let token { sql += "lease_token = \(q.p(token))" } else { sql += "lease_token IS NULL" }
         let result = try connector.run(c, q.query(sql))
         guard (result.metadata.rows ?? 0) == 1 else {
-            if let token {
-                lock.withLock { if held[r.id] == token { held[r.id] = nil } }
+            if token != nil {
+                // The token stays recorded: every later write of this node for the job is refused too.
                 throw JobStoreError("job \(r.id): this node's lease was taken by another node; the write was refused",
                                     kind: .leaseLost)
             }
@@ -364,7 +370,6 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
         guard let token = heldToken(jobID) else { return }
         let rows = try connector.run(c, "SELECT 1 FROM jobs WHERE id = \(jobID) AND lease_token = \(token) FOR UPDATE")
         if rows.isEmpty {
-            lock.withLock { if held[jobID] == token { held[jobID] = nil } }
             throw JobStoreError("job \(jobID): this node's lease was taken by another node; the write was refused", kind: .leaseLost)
         }
     }
@@ -480,10 +485,7 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                     WHERE id = \(lease.jobID) AND lease_token = \(lease.token) AND status = 'running'
                     RETURNING cancel_requested
                     """)
-                guard let row = rows.first else {
-                    lock.withLock { if held[lease.jobID] == lease.token { held[lease.jobID] = nil } }
-                    return .lost
-                }
+                guard let row = rows.first else { return .lost }
                 return .held(cancelRequested: try row.decode(Bool.self))
             }
         }
