@@ -289,6 +289,49 @@ final class PostgresJobStoreTests: XCTestCase {
         XCTAssertEqual(try store.unfinishedJobs().map(\.id), ["before", "after"], "nothing lost")
     }
 
+    func testStoreNodeAndSharedRootsConfigKeys() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanUp() }
+        try FileManager.default.createDirectory(atPath: dir.file("shared/out"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file("elsewhere"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir.file("elsewhere/v.mp4"), contents: Data([0]))
+        FileManager.default.createFile(atPath: dir.file("shared/v.mp4"), contents: Data([0]))
+        func load(_ extra: String) throws -> DaemonConfig {
+            let path = dir.file("config.json")
+            try Data("""
+                {"models": {"micro": "\(TestMedia.microModel)"}, "output_root": "shared/out", "media_root": "shared/media", \(extra)}
+                """.utf8).write(to: URL(fileURLWithPath: path))
+            return try DaemonConfig.load(path: path, dataDirectory: dir.file("data"))
+        }
+        let config = try load("""
+            "store": {"postgres": "postgresql://u@127.0.0.1:5432/db"}, "node": {"name": "n1", "lease_ttl_s": 9, "heartbeat_s": 2},
+            "shared_roots": ["shared"], "sources": {"roots": ["elsewhere", "shared"]}
+            """)
+        XCTAssertEqual(config.store, .postgres(url: "postgresql://u@127.0.0.1:5432/db"))
+        XCTAssertEqual(config.node, DaemonConfig.Node(name: "n1", leaseTTL: 9, heartbeat: 2))
+        XCTAssertEqual(config.sharedRoots, [PathPolicy.realPath(dir.file("shared"))!])
+        XCTAssertEqual(try load(#""store": {"sqlite": "jobs.sqlite"}"#).store, .sqlite(path: dir.file("jobs.sqlite")))
+        XCTAssertEqual(try load("\"checkpoint_every\": 5").store, .sqlite(path: nil))
+        let refusals = [
+            (#""store": {"sqlite": "a", "postgres": "postgresql://u@h/d"}"#, "either \"sqlite\" or \"postgres\""),
+            (#""store": {"postgres": "http://u@h/d"}"#, "store.postgres"),
+            (#""store": {"mysql": "x"}"#, "mysql"),
+            (#""node": {"lease_ttl_s": 5, "heartbeat_s": 5}"#, "heartbeat_s positive and below it"),
+            (#""node": {"name": "a b"}"#, "node.name"),
+            (#""store": {"postgres": "postgresql://u@h/d"}, "shared_roots": ["data"]"#, "not an existing directory"),
+        ]
+        for (extra, why) in refusals + [(#""store": {"postgres": "postgresql://u@h/d"}, "shared_roots": ["elsewhere"]"#,
+                                          "output_root '\(PathPolicy.realPath(dir.file("shared/out"))!)' is not under a shared root")] {
+            XCTAssertThrowsError(try load(extra), extra) { XCTAssertTrue("\($0)".contains(why), "\(extra): \($0)") }
+        }
+        // With a shared store and shared roots, a file source outside them is refused at submission.
+        let policy = PathPolicy(config: config)
+        XCTAssertThrowsError(try policy.checkSource(dir.file("elsewhere/v.mp4"))) {
+            XCTAssertTrue("\($0)".contains("is not under a shared root"), "\($0)")
+        }
+        XCTAssertEqual(try policy.checkSource(dir.file("shared/v.mp4")), .file(PathPolicy.realPath(dir.file("shared/v.mp4"))!))
+    }
+
     func testStoreURLParsing() throws {
         let plain = try PostgresLocation(url: "postgresql://me:pw%21@db.example:6543/jobs")
         XCTAssertEqual([plain.user, plain.password, plain.host, plain.database], ["me", "pw!", "db.example", "jobs"])
