@@ -89,6 +89,7 @@ public final class PostgresServer: @unchecked Sendable {  // fields set once in 
         process.standardError = logHandle
         try process.run()
         self.process = process
+        Self.leftovers.add(dataDirectory)
         let deadline = Date(timeIntervalSinceNow: timeout)
         while Date() < deadline {
             if !process.isRunning { throw PostgresServerError("postgres exited at start-up: \(log)") }
@@ -135,7 +136,30 @@ public final class PostgresServer: @unchecked Sendable {  // fields set once in 
 
     deinit {
         stop()
+        Self.leftovers.remove(dataDirectory)
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Data directories of servers still running; stopped when the test process exits, even when
+    /// a server object was never released (a class-level server, a failed test).
+    static let leftovers: Leftovers = {
+        atexit { PostgresServer.leftovers.stopAll() }
+        return Leftovers()
+    }()
+
+    final class Leftovers: @unchecked Sendable {  // `directories` behind `lock`
+        private let lock = NSLock()
+        private var directories: Set<String> = []
+        func add(_ directory: String) { _ = lock.withLock { directories.insert(directory) } }
+        func remove(_ directory: String) { _ = lock.withLock { directories.remove(directory) } }
+        func stopAll() {
+            for directory in lock.withLock({ directories }) {
+                guard let text = try? String(contentsOfFile: directory + "/postmaster.pid", encoding: .utf8),
+                      let first = text.split(separator: "\n").first, let pid = pid_t(first) else { continue }
+                kill(pid, SIGQUIT)  // immediate shutdown: the process is ending
+                try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent)
+            }
+        }
     }
 
     private func command(_ arguments: [String], into process: Process) {
