@@ -48,6 +48,8 @@ let package = Package(
         // The daemon's HTTP timeouts handler (a NIO channel handler on Hummingbird's request parts).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // The daemon's PostgreSQL job store (many nodes on one queue, issue 29).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: C system libraries (Debian packages named in each module map's README)
@@ -92,6 +94,9 @@ let package = Package(
         .target(name: "TrackingDaemon",
                 dependencies: ["TrackingRun", "Tracker", "SAM2", "Media", "Export", "Tensor", "Checkpoint", "FileIO",
                                .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "PostgresNIO", package: "postgres-nio"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus"),

@@ -2,7 +2,7 @@
 // HTTP API live in TrackingDaemon, the HTTP server is Hummingbird 2, and the server and the job
 // scheduler run as one swift-service-lifecycle group.
 //
-//   samtrackd [--listen 127.0.0.1:8765] [--data DIR] [--config FILE] [--ignore-orphans]
+//   samtrackd [--listen 127.0.0.1:8765] [--data DIR] [--config FILE] [--store URL|FILE] [--ignore-orphans]
 //
 // With no flags: DIR is `DataDirectory.default` ($SAMTRACK_DATA, else $XDG_DATA_HOME/samtrack, else
 // ~/.local/share/samtrack), the model is the bundled default (TrackingRun's `BundledFile`), every
@@ -10,8 +10,9 @@
 // `/` when found (`BundledFile.webApp`).
 //
 // Start-up: takes DIR/samtrackd.lock (one daemon per data directory), reads the config, refuses a
-// non-loopback --listen without a token, opens DIR/samtrackd.sqlite, recovers unfinished jobs,
-// then serves. Prints "samtrackd: listening on HOST:PORT" on stdout once the socket is bound
+// non-loopback --listen without a token, opens the job store (DIR/samtrackd.sqlite by default; a
+// postgresql:// URL from --store or the config's "store" makes this daemon one node of several),
+// recovers unfinished jobs, then serves. Prints "samtrackd: listening on HOST:PORT" on stdout once the socket is bound
 // (port 0 picks a free one). SIGTERM / SIGINT: running jobs finish their frame and save their
 // state, the server stops, exit 0. Exit codes: `DaemonExit`.
 
@@ -74,6 +75,9 @@ struct Samtrackd: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Job store, overriding \"store\" in the config: a postgresql://USER@HOST:PORT/DB URL (several daemons share its jobs) or a SQLite file.")
+    var store: String?
+
     @Flag(name: .long, help: "Start even when the data directory holds checkpoints or outputs of jobs the database does not know (they are left in place).")
     var ignoreOrphans = false
 
@@ -106,10 +110,15 @@ struct Samtrackd: AsyncParsableCommand {
         guard lock.acquire() else {
             fail(.unavailable, "another samtrackd is using the data directory '\(dataDirectory)' (\(lock.path) is locked)")
         }
-        let daemonConfig: DaemonConfig
+        var daemonConfig: DaemonConfig
         do {
             daemonConfig = try DaemonConfig.load(path: config, dataDirectory: dataDirectory,
                                                  defaultModel: BundledFile.defaultModel.find())
+            if let store {
+                daemonConfig.store = .init(argument: store.hasPrefix("postgres") ? store
+                                           : URL(fileURLWithPath: store).standardizedFileURL.path)
+                daemonConfig = try daemonConfig.validated()
+            }
         } catch {
             let hint = config == nil && BundledFile.defaultModel.find() == nil ? " (\(BundledFile.defaultModel.notFoundMessage()))" : ""
             fail(.usage, "\(error)\(hint)")
@@ -118,11 +127,23 @@ struct Samtrackd: AsyncParsableCommand {
             fail(.usage, "refusing to listen on \(address) without a bearer token: set \"token\" or \"token_file\" in the config, "
                  + "or listen on a loopback address (127.0.0.1, ::1)")
         }
-        let store: SQLiteJobStore
-        do {
-            store = try SQLiteJobStore(path: (dataDirectory as NSString).appendingPathComponent("samtrackd.sqlite"))
-        } catch {
-            fail(.dataError, "\(error)")
+        let store: any JobStore
+        switch daemonConfig.store {
+        case let .sqlite(path):
+            do {
+                store = try SQLiteJobStore(path: path ?? (dataDirectory as NSString).appendingPathComponent("samtrackd.sqlite"))
+            } catch {
+                fail(.dataError, "\(error)")
+            }
+        case let .postgres(url):
+            do {
+                let shared = try PostgresJobStore(url: url, nodeName: daemonConfig.node.name)
+                let node = daemonConfig.node
+                logger.info("job store: \(shared.location), node \(shared.nodeName) (lease \(node.leaseTTL) s, heartbeat \(node.heartbeat) s)")
+                store = shared
+            } catch {
+                fail(.unavailable, "job store: \(error)")
+            }
         }
         let manager = JobManager(config: daemonConfig, dataDirectory: dataDirectory, store: store,
                                  log: { logger.info("\($0)") })

@@ -114,8 +114,36 @@ struct ConfigFile: Decodable {
         }
     }
 
+    struct StoreEntry: Decodable {
+        var sqlite: String?
+        var postgres: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case sqlite, postgres }
+        init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            sqlite = try c.decodeIfPresent(String.self, forKey: .sqlite)
+            postgres = try c.decodeIfPresent(String.self, forKey: .postgres)
+        }
+    }
+    struct NodeEntry: Decodable {
+        var name: String?
+        var leaseTTL: Double?
+        var heartbeat: Double?
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, leaseTTL = "lease_ttl_s", heartbeat = "heartbeat_s" }
+        init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(Set(CodingKeys.allNames))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decodeIfPresent(String.self, forKey: .name)
+            leaseTTL = try c.decodeIfPresent(Double.self, forKey: .leaseTTL)
+            heartbeat = try c.decodeIfPresent(Double.self, forKey: .heartbeat)
+        }
+    }
+
     /// nil: the bundled default model alone (`DaemonConfig.load`'s `defaultModel`).
     var models: [String: ModelEntry]?
+    var store: StoreEntry?
+    var node: NodeEntry?
+    var sharedRoots: [String]?
     var sessions: SessionsEntry?
     var uploads: UploadsEntry?
     var cache: CacheEntry?
@@ -130,7 +158,8 @@ struct ConfigFile: Decodable {
     var tokenFile: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case models, sources, limits, http, token, sessions, uploads, cache
+        case models, sources, limits, http, token, sessions, uploads, cache, store, node
+        case sharedRoots = "shared_roots"
         case mediaRoot = "media_root"
         case outputRoot = "output_root", checkpointEvery = "checkpoint_every"
         case threadsPerJob = "threads_per_job", tokenFile = "token_file"
@@ -152,6 +181,9 @@ struct ConfigFile: Decodable {
         threadsPerJob = try c.decodeIfPresent(Int.self, forKey: .threadsPerJob)
         token = try c.decodeIfPresent(String.self, forKey: .token)
         tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
+        store = try c.decodeIfPresent(StoreEntry.self, forKey: .store)
+        node = try c.decodeIfPresent(NodeEntry.self, forKey: .node)
+        sharedRoots = try c.decodeIfPresent([String].self, forKey: .sharedRoots)
     }
 
     func resolved(base: String, dataDirectory: String, configPath: String, defaultModel: String? = nil) throws -> DaemonConfig {
@@ -181,7 +213,7 @@ struct ConfigFile: Decodable {
             bodyTimeout: self.http?.bodyTimeout ?? httpDefaults.bodyTimeout,
             idleTimeout: self.http?.idleTimeout ?? httpDefaults.idleTimeout,
             maxConnections: self.http?.maxConnections ?? httpDefaults.maxConnections)
-        let config = DaemonConfig(
+        var config = DaemonConfig(
             models: models.map { $0.mapValues { DaemonConfig.Model(checkpoint: absolute($0.checkpoint), config: $0.config.map(absolute)) } }
                 ?? (defaultModel.map { ["default": DaemonConfig.Model(checkpoint: $0)] } ?? [:]),
             sourceRoots: (sources?.roots ?? []).map(absolute),
@@ -198,6 +230,16 @@ struct ConfigFile: Decodable {
             checkpointEvery: checkpointEvery ?? 50,
             threadsPerJob: threadsPerJob,
             token: token)
+        switch (store?.sqlite, store?.postgres) {
+        case (nil, nil): break
+        case let (path?, nil): config.store = .sqlite(path: absolute(path))
+        case let (nil, url?): config.store = .postgres(url: url)
+        default: throw ConfigFileError("\(configPath): store: give either \"sqlite\" or \"postgres\", not both")
+        }
+        let nodeDefaults = DaemonConfig.Node()
+        config.node = DaemonConfig.Node(name: node?.name ?? nodeDefaults.name, leaseTTL: node?.leaseTTL ?? nodeDefaults.leaseTTL,
+                                        heartbeat: node?.heartbeat ?? nodeDefaults.heartbeat)
+        config.sharedRoots = (sharedRoots ?? []).map(absolute)
         do {
             return try config.validated()
         } catch let error as ConfigFileError {

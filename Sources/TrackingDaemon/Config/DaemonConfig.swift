@@ -13,6 +13,9 @@
 //   "checkpoint_every": 50,
 //   "threads_per_job": 2,
 //   "token": "s3cret"            (or "token_file": "/etc/samtrackd/token")
+//   "store": {"sqlite": "jobs.sqlite"}   (default: DATA/samtrackd.sqlite; or {"postgres": "postgresql://user@host:5432/db"})
+//   "node": {"name": "node-a", "lease_ttl_s": 30, "heartbeat_s": 5},   (with a shared store)
+//   "shared_roots": ["/mnt/shared"]      (directories every node sees at the same path)
 // }
 
 import FileIO
@@ -152,6 +155,48 @@ public struct DaemonConfig: Sendable {
     public var threadsPerJob: Int?
     /// Bearer token every request except /healthz must carry; nil = no authentication.
     public var token: String?
+    /// Where the jobs are kept.
+    public var store: Store = .sqlite(path: nil)
+    /// This node's name and lease timing (used with a shared store).
+    public var node = Node()
+    /// Directories that every node sees at the same path (symlinks resolved). With a shared store and
+    /// shared roots given, the output root, the media root and every file source must lie under one.
+    public var sharedRoots: [String] = []
+
+    /// The job store: SQLite for one machine, PostgreSQL for several nodes.
+    public enum Store: Sendable, Equatable {
+        /// A file (nil: DATA/samtrackd.sqlite).
+        case sqlite(path: String?)
+        /// A postgresql:// URL.
+        case postgres(url: String)
+
+        /// `--store`: a postgresql:// (or postgres://) URL, else a SQLite file path.
+        public init(argument: String) {
+            if argument.hasPrefix("postgresql://") || argument.hasPrefix("postgres://") {
+                self = .postgres(url: argument)
+            } else {
+                self = .sqlite(path: argument)
+            }
+        }
+
+        public var isShared: Bool { if case .postgres = self { return true } else { return false } }
+    }
+
+    /// A node of a shared store.
+    public struct Node: Sendable, Equatable {
+        /// Recorded with each lease (default: the host name).
+        public var name: String
+        /// A node that has not renewed its lease for this long loses its job to another node.
+        public var leaseTTL: Double
+        /// How often a node renews the leases of the jobs it runs (and sees cancel requests).
+        public var heartbeat: Double
+
+        public init(name: String = ProcessInfo.processInfo.hostName, leaseTTL: Double = 30, heartbeat: Double = 5) {
+            self.name = name
+            self.leaseTTL = leaseTTL
+            self.heartbeat = heartbeat
+        }
+    }
 
     public init(models: [String: Model], sourceRoots: [String] = [], sourcePatterns: [String] = [],
                 outputRoot: String, limits: Limits = Limits(), http: HTTPLimits = HTTPLimits(),
@@ -272,6 +317,29 @@ public struct DaemonConfig: Sendable {
         }
         if let token, token.count < 8 || token.contains(where: { $0.isWhitespace }) {
             throw ConfigFileError("the token must be at least 8 characters without spaces")
+        }
+        if case let .postgres(url) = store {
+            do { _ = try PostgresLocation(url: url) } catch { throw ConfigFileError("store.postgres: \(error)") }
+        }
+        guard node.name.range(of: "^[A-Za-z0-9._:@-]{1,128}$", options: .regularExpression) != nil else {
+            throw ConfigFileError("node.name '\(node.name)': use 1-128 letters, digits, '.', '_', ':', '@' or '-'")
+        }
+        guard node.leaseTTL > 0 && node.leaseTTL <= 3600, node.heartbeat > 0 && node.heartbeat < node.leaseTTL else {
+            throw ConfigFileError("node: lease_ttl_s must be in (0, 3600] and heartbeat_s positive and below it "
+                                  + "(are \(node.leaseTTL) and \(node.heartbeat))")
+        }
+        config.sharedRoots = try sharedRoots.map { root in
+            guard let real = PathPolicy.realPath(root), PathPolicy.isDirectory(real) else {
+                throw ConfigFileError("shared root '\(root)' is not an existing directory")
+            }
+            return real
+        }
+        if store.isShared && !config.sharedRoots.isEmpty {
+            for (name, path) in [("output_root", config.outputRoot), ("media_root", config.mediaRoot)]
+                where !PathPolicy.isUnder(path, roots: config.sharedRoots) {
+                throw ConfigFileError("\(name) '\(path)' is not under a shared root (shared_roots): "
+                                      + "another node resuming a job could not reach it")
+            }
         }
         return config
     }

@@ -8,6 +8,8 @@
 // no absolute path); the deepest existing ancestor must resolve under the output root, so a
 // symlink inside the root cannot lead out of it. Checked when a job is submitted and again when it
 // starts.
+// Several nodes (a shared store with `shared_roots`): a file source must also lie under a shared
+// root, since whichever node claims the job must read it.
 
 import Foundation
 #if canImport(Glibc)
@@ -29,15 +31,19 @@ public struct PathPolicy: Sendable {
     public let sourceRoots: [String]
     public let sourcePatterns: [String]
     public let outputRoot: String
+    /// With several nodes: directories every node sees (empty: no such rule).
+    public let sharedRoots: [String]
 
-    public init(sourceRoots: [String], sourcePatterns: [String], outputRoot: String) {
+    public init(sourceRoots: [String], sourcePatterns: [String], outputRoot: String, sharedRoots: [String] = []) {
         self.sourceRoots = sourceRoots
         self.sourcePatterns = sourcePatterns
         self.outputRoot = outputRoot
+        self.sharedRoots = sharedRoots
     }
 
     public init(config: DaemonConfig) {
-        self.init(sourceRoots: config.readableRoots, sourcePatterns: config.sourcePatterns, outputRoot: config.outputRoot)
+        self.init(sourceRoots: config.readableRoots, sourcePatterns: config.sourcePatterns, outputRoot: config.outputRoot,
+                  sharedRoots: config.store.isShared ? config.sharedRoots : [])
     }
 
     /// Checks `source` and says what it is; throws 403 `source_not_allowed` (or 400 for a
@@ -47,7 +53,12 @@ public struct PathPolicy: Sendable {
             throw APIError(.invalidRequest, "source: give a file path, device or URL (at most 4096 bytes)")
         }
         if source.hasPrefix("/") && !source.hasPrefix("/dev/") {
-            return .file(try checkFile(source))
+            let real = try checkFile(source)
+            if !sharedRoots.isEmpty && !Self.isUnder(real, roots: sharedRoots) {
+                throw APIError(.sourceNotAllowed, "source '\(source)' is not under a shared root (shared_roots in the config): "
+                               + "other nodes could not read it")
+            }
+            return .file(real)
         }
         let components = source.split(separator: "/", omittingEmptySubsequences: false)
         if !components.contains("..") {
@@ -138,6 +149,11 @@ public struct PathPolicy: Sendable {
     static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// True when `path` is one of `roots` or below one.
+    static func isUnder(_ path: String, roots: [String]) -> Bool {
+        roots.contains { path == $0 || isInside(path, root: $0) }
     }
 
     /// True when `path` is strictly below `root` (component-wise, so /srv/videos2 is not in /srv/videos).

@@ -23,6 +23,12 @@ final class ActiveJob: @unchecked Sendable {  // fields guarded by the manager's
     let sourceOpened = AsyncSignal()
     /// Prompts and removals queued for the next frame, waiting to learn which frame it is.
     var pendingChanges: [ChangeTicket] = []
+    /// This node's lease on the job (shared store; nil with SQLite).
+    var lease: JobLease?
+    /// When the lease was last renewed (uptime nanoseconds).
+    var lastRenewal: UInt64 = 0
+    /// Another node took the job (or the lease could not be renewed in time): write nothing more.
+    var leaseLost = false
 
     init(record: JobRecord) {
         self.record = record

@@ -10,6 +10,8 @@ final class AsyncSignal: @unchecked Sendable {  // mutable state behind `lock`
     private var fired = false
     private var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
     private var nextWaiter: UInt64 = 0
+    /// Wakes threads blocked in `waitBlocking`.
+    private let blocking = NSCondition()
 
     /// Whether `fire()` was called.
     var isFired: Bool { lock.withLock { fired } }
@@ -22,7 +24,19 @@ final class AsyncSignal: @unchecked Sendable {  // mutable state behind `lock`
             defer { waiters.removeAll() }
             return Array(waiters.values)
         }
+        blocking.withLock { blocking.broadcast() }
         for continuation in resumed { continuation.resume(returning: true) }
+    }
+
+    /// Blocks the calling thread (not async code) until the event fires (true) or `timeout` seconds pass (false).
+    func waitBlocking(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: max(0, timeout))
+        return blocking.withLock {
+            while !isFired {
+                if !blocking.wait(until: deadline) { return isFired }
+            }
+            return true
+        }
     }
 
     /// Waits until the event fires (true) or `timeout` seconds pass (false).

@@ -19,6 +19,7 @@ extension JobManager {
         }
         switch outcome {
         case .ended:
+            if let shared { return try await cancelShared(shared, id, wait: wait) }
             guard let record = try store.job(id) else { throw APIError.jobNotFound(id) }
             if record.status == .cancelled { return record }
             throw APIError(.jobFinished, "job \(id) already ended (\(record.status.rawValue))")
@@ -51,6 +52,7 @@ extension JobManager {
         }
         guard let (job, newObjects) = found else {
             guard let record = try store.job(id) else { throw APIError.jobNotFound(id) }
+            try refuseRemote(record)
             throw APIError(.jobFinished, "job \(id) already ended (\(record.status.rawValue))")
         }
         _ = await job.sourceOpened.wait(timeout: wait)
@@ -90,6 +92,7 @@ extension JobManager {
     public func removeObject(_ id: String, object: Int, wait: Double = 30) async throws -> (record: JobRecord, frame: Int?) {
         guard let job = lock.withLock({ active[id] }) else {
             guard let record = try store.job(id) else { throw APIError.jobNotFound(id) }
+            try refuseRemote(record)
             throw APIError(.jobFinished, "job \(id) already ended (\(record.status.rawValue))")
         }
         _ = await job.sourceOpened.wait(timeout: wait)
@@ -111,6 +114,13 @@ extension JobManager {
         return try await applied(ticket, job: job, wait: wait)
     }
 
+    /// A job another node runs or will run (shared store): its live prompts are not forwarded.
+    private func refuseRemote(_ record: JobRecord) throws {
+        guard shared != nil, !record.status.isTerminal || (record.status == .interrupted && record.resumable) else { return }
+        throw APIError(.jobNotRunning, "job \(record.id) is \(record.status.rawValue) on another node: send prompts to the node "
+                       + "that runs it (live prompts are not forwarded between nodes)")
+    }
+
     /// Waits for a queued change to be applied; the job's record and the frame.
     private func applied(_ ticket: ChangeTicket, job: ActiveJob, wait: Double) async throws -> (record: JobRecord, frame: Int?) {
         _ = await ticket.applied.wait(timeout: wait)
@@ -118,7 +128,9 @@ extension JobManager {
     }
 
     /// Removes an ended job from the active set, closes its event stream and fires its signals.
-    func retire(_ job: ActiveJob) {
+    /// `announce` false: the job goes on elsewhere (lost lease): no metrics, and its event
+    /// streams close without an `end` event (clients reconnect, to any node).
+    func retire(_ job: ActiveJob, announce: Bool = true) {
         let (record, tickets) = lock.withLock {
             job.run = nil
             active[job.record.id] = nil
@@ -126,8 +138,8 @@ extension JobManager {
             return (job.record, job.pendingChanges)
         }
         for ticket in tickets { ticket.fire(frame: nil) }
-        metrics.jobFinished(record.status)
-        job.events.finish(with: Self.endEvent(record))
+        if announce { metrics.jobFinished(record.status) }
+        job.events.finish(with: announce ? Self.endEvent(record) : nil)
         job.sourceOpened.fire()
         job.done.fire()
     }

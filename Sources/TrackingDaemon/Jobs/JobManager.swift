@@ -7,6 +7,10 @@
 // Durability (DATA = data directory): every state change is written to the job store before the
 // API shows it; a file job saves its tracker state to DATA/jobs/<id>/state.safetensors every
 // `checkpoint_every` frames.
+//
+// With a shared store (`SharedJobQueue`, several nodes on one PostgreSQL database) jobs are not
+// queued in memory: submissions go to the database, idle workers claim from it under a lease, and
+// reads of jobs run elsewhere come from the database (JobLeases.swift).
 
 import Foundation
 import Export
@@ -19,6 +23,8 @@ import TrackingRun
 public final class JobManager: @unchecked Sendable {  // mutable state behind `lock`
     public let config: DaemonConfig
     public let store: any JobStore
+    /// The store as shared by several nodes (nil for SQLite).
+    public let shared: (any SharedJobQueue)?
     public let models: ModelRegistry
     public let metrics: DaemonMetrics
     public let policy: PathPolicy
@@ -31,6 +37,8 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
     var active: [String: ActiveJob] = [:]
     var draining = false
     private var started = false
+    /// Fired when the heartbeat thread must stop (shared store).
+    private let heartbeatStop = AsyncSignal()
     /// The queue and workers (set once in `init`).
     private(set) var scheduler: JobScheduler!
 
@@ -40,12 +48,16 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         self.config = config
         self.dataDirectory = dataDirectory
         self.store = store
+        self.shared = store as? any SharedJobQueue
         self.models = models ?? ModelRegistry(models: config.models)
         self.metrics = metrics
         self.policy = PathPolicy(config: config)
         self.maxCrashes = maxCrashes
         self.log = log
-        scheduler = JobScheduler(workers: config.limits.maxRunningJobs, threadsPerJob: config.effectiveThreadsPerJob) {
+        var claim: (@Sendable () -> String?)?
+        if shared != nil { claim = { @Sendable [weak self] in self?.claimShared() } }
+        scheduler = JobScheduler(workers: config.limits.maxRunningJobs, threadsPerJob: config.effectiveThreadsPerJob,
+                                 claim: claim, pollInterval: min(1, config.node.heartbeat)) {
             [weak self] id, context in
             guard let self else { return }
             JobRunner(manager: self, context: context).run(id)
@@ -93,6 +105,13 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
             started = true
             for job in requeued { active[job.record.id] = job }
         }
+        if let shared {
+            shared.listen(onJobQueued: { [weak self] in self?.scheduler.wake() },
+                          onCancel: { [weak self] id in self?.cancelRequestedElsewhere(id) })
+            let thread = Thread { [self] in runHeartbeat(until: heartbeatStop) }
+            thread.name = "samtrackd.heartbeat"
+            thread.start()
+        }
         scheduler.start(queue: requeued.map(\.record.id))
     }
 
@@ -108,6 +127,7 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
             if let run = lock.withLock({ job.run }) { job.record.live ? run.stop() : run.suspend() }
         }
         await scheduler.stop(timeout: timeout)
+        heartbeatStop.fire()
         for job in lock.withLock({ Array(active.values) }) { job.events.finish(with: nil) }
     }
 
@@ -131,6 +151,7 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         var record = JobRecord(id: id, spec: spec, status: .queued, outputDirectory: directory, live: live, createdAt: Date())
         if let maxFrames = spec.maxFrames { record.totalFrames = maxFrames }
         if let count = job.frameCount { record.totalFrames = min(record.totalFrames ?? count, count) }
+        if let shared { return try submitShared(shared, record) }
         let submitted: JobRecord = try lock.withLock {
             guard !draining else { throw APIError.shuttingDown }
             guard scheduler.queuedCount < config.limits.maxQueuedJobs else {
@@ -151,6 +172,29 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         metrics.jobSubmitted()
         log("job \(id): queued (\(spec.model), \(spec.source))")
         return submitted
+    }
+
+    /// Submission to a shared store: the database is the queue (and refuses a second unfinished
+    /// job on one output directory); idle workers of every node are woken by a notification.
+    private func submitShared(_ shared: any SharedJobQueue, _ record: JobRecord) throws -> JobRecord {
+        guard !isDraining else { throw APIError.shuttingDown }
+        let queued: Int
+        do { queued = try shared.queuedCount() } catch { throw APIError(.storageError, "cannot read the job queue: \(error)") }
+        guard queued < config.limits.maxQueuedJobs else {
+            throw APIError.tooManyJobs("\(queued) jobs are already queued (limits.max_queued_jobs); retry later")
+        }
+        let stored: JobRecord
+        do {
+            stored = try shared.insert(record)
+        } catch let error as JobStoreError where error.kind == .outputInUse {
+            throw APIError(.outputInUse, "another unfinished job is already writing to output.path '\(record.spec.output?.path ?? "")'")
+        } catch {
+            throw APIError(.storageError, "cannot record the job: \(error)")
+        }
+        scheduler.wake()
+        metrics.jobSubmitted()
+        log("job \(record.id): queued (\(record.spec.model), \(record.spec.source))")
+        return stored
     }
 
     // MARK: - Queries
@@ -190,6 +234,9 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
     public func events(_ id: String, afterID: Int?) throws -> AsyncStream<ServerSentEvent>? {
         if let hub = lock.withLock({ active[id]?.events }) { return hub.subscribe(afterID: afterID) }
         guard let record = try store.job(id) else { return nil }
+        if shared != nil && !(record.status.isTerminal && !(record.status == .interrupted && record.resumable)) {
+            return remoteEvents(id)
+        }
         let ended = JobEventHub()
         ended.finish(with: Self.endEvent(record))
         return ended.subscribe()

@@ -52,6 +52,9 @@ struct JobRecovery {
         } catch {
             throw RecoveryError.store("\(error)")
         }
+        // A shared store: nothing is requeued here (claims take queued, interrupted and orphaned
+        // jobs, the latter once their node's lease expired), and DATA/jobs only caches states.
+        if manager.shared != nil { return [] }
         try checkOrphans(ignoring: ignoringOrphans)
         let unfinished: [JobRecord]
         do { unfinished = try store.unfinishedJobs() } catch { throw RecoveryError.store("\(error)") }

@@ -19,7 +19,8 @@ struct JobRunner {
 
     func run(_ id: String) {
         guard let job = manager.lock.withLock({ manager.active[id] }) else { return }
-        let record = manager.transition(job, .started)
+        // A claimed job (shared store) was started by its claim, in the same transaction as its lease.
+        let record = job.lease == nil ? manager.transition(job, .started) : manager.lock.withLock { job.record }
         guard record.status == .running else { return }
         let outcome: Result<TrackingSummary, Error>
         do {
@@ -53,13 +54,18 @@ struct JobRunner {
         // no streaming state to checkpoint: after a restart it runs again from the start.
         if !record.live && !request.wantsRandomAccess {
             hooks.checkpoint = CheckpointOptions(statePath: statePath, everyFrames: manager.config.checkpointEvery)
+            try manager.materializeCheckpoint(record, statePath: statePath)
             if record.checkpointFrame != nil, FileManager.default.fileExists(atPath: statePath) {
                 let applied = try manager.store.appliedPrompts(jobID: id).map { $0.trackingPrompt() }
                 hooks.resume = ResumePoint(statePath: statePath, appliedPrompts: applied)
             }
         }
         let manager = self.manager
-        hooks.onCheckpoint = { frame in manager.transition(job, .checkpointed(frame: frame)) }
+        if manager.shared != nil {
+            hooks.onCheckpoint = { frame in manager.saveSharedCheckpoint(job, frame: frame, statePath: statePath) }
+        } else {
+            hooks.onCheckpoint = { frame in manager.transition(job, .checkpointed(frame: frame)) }
+        }
         hooks.onPromptsApplied = { frame, prompts in
             let tickets = manager.lock.withLock { () -> [ChangeTicket] in
                 defer { job.pendingChanges.removeAll() }
@@ -134,7 +140,14 @@ struct JobRunner {
 
     /// The run's end as one life-cycle event, then the job leaves the active set.
     private func finish(_ job: ActiveJob, _ outcome: Result<TrackingSummary, Error>) {
-        let (cancelRequested, draining) = manager.lock.withLock { (job.cancelRequested, manager.draining) }
+        let (cancelRequested, draining, leaseLost) = manager.lock.withLock { (job.cancelRequested, manager.draining, job.leaseLost) }
+        if leaseLost {
+            // Another node owns the job now: nothing is written, its state here is dropped.
+            manager.removeJobDirectory(job.record.id)
+            manager.retire(job, announce: false)
+            manager.log("job \(job.record.id): stopped on this node after losing its lease")
+            return
+        }
         let event: JobEvent
         switch outcome {
         case let .success(summary):

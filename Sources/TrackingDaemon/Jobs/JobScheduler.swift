@@ -3,6 +3,10 @@
 // at batch priority (`ComputeContext`), so running jobs x threads <= cores and an interactive
 // request outranks them. A worker blocks on a condition until there is work or the daemon stops;
 // stopping waits (signalled) for every worker to finish its current job.
+//
+// With a shared store (several nodes, JobLeases.swift) there is no local queue: an idle worker
+// claims the next job from the database (`claim`), and waits `pollInterval` seconds (or until
+// `wake()`: a local submission or a notification) before it asks again.
 
 import Foundation
 import Tensor
@@ -12,6 +16,9 @@ final class JobScheduler: @unchecked Sendable {  // mutable state behind `condit
     let workerCount: Int
     let threadsPerJob: Int
     private let runJob: @Sendable (String, ComputeContext) -> Void
+    /// Takes the next job from a shared store (nil: the local queue is used).
+    private let claim: (@Sendable () -> String?)?
+    private let pollInterval: Double
     private let condition = NSCondition()
     private var queue: [String] = []
     private var stopping = false
@@ -19,10 +26,18 @@ final class JobScheduler: @unchecked Sendable {  // mutable state behind `condit
     private var liveWorkers = 0
     private let allStopped = AsyncSignal()
 
-    init(workers: Int, threadsPerJob: Int, runJob: @escaping @Sendable (String, ComputeContext) -> Void) {
+    init(workers: Int, threadsPerJob: Int, claim: (@Sendable () -> String?)? = nil, pollInterval: Double = 1,
+         runJob: @escaping @Sendable (String, ComputeContext) -> Void) {
         workerCount = max(1, workers)
         self.threadsPerJob = threadsPerJob
+        self.claim = claim
+        self.pollInterval = pollInterval
         self.runJob = runJob
+    }
+
+    /// Wakes idle workers so that they claim at once (shared store).
+    func wake() {
+        condition.withLock { condition.broadcast() }
     }
 
     /// Jobs waiting for a worker.
@@ -83,7 +98,16 @@ final class JobScheduler: @unchecked Sendable {  // mutable state behind `condit
     }
 
     private func next() -> String? {
-        condition.withLock {
+        if let claim {
+            while true {
+                if condition.withLock({ stopping }) { return nil }
+                if let id = claim() { return id }
+                condition.withLock {
+                    if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: pollInterval)) }
+                }
+            }
+        }
+        return condition.withLock {
             while !stopping && queue.isEmpty { condition.wait() }
             return stopping ? nil : queue.removeFirst()
         }

@@ -42,6 +42,9 @@ public final class DaemonMetrics: Sendable {
     private let stages: [String: Metrics.Timer]
     private let jobGauges: [JobStatus: Metrics.Gauge]
     private let modelsLoaded: Metrics.Gauge
+    private let claims: Metrics.Counter
+    private let resumes: Metrics.Counter
+    private let leaseLosses: Metrics.Counter
     private let httpLock = NSLock()
     nonisolated(unsafe) private var httpCounters: [Int: Metrics.Counter] = [:]  // guarded by httpLock
 
@@ -63,7 +66,18 @@ public final class DaemonMetrics: Sendable {
             ($0, Metrics.Gauge(label: "samtrackd_jobs", dimensions: [("state", $0.rawValue)], factory: factory))
         })
         modelsLoaded = Metrics.Gauge(label: "samtrackd_models_loaded", factory: factory)
+        claims = Metrics.Counter(label: "samtrackd_job_claims_total", factory: factory)
+        resumes = Metrics.Counter(label: "samtrackd_job_resumes_total", factory: factory)
+        leaseLosses = Metrics.Counter(label: "samtrackd_lease_losses_total", factory: factory)
     }
+
+    /// A shared-store node claimed a job (`resumed`: from a checkpoint another run saved).
+    public func jobClaimed(resumed: Bool) {
+        claims.increment()
+        if resumed { resumes.increment() }
+    }
+    /// A shared-store node lost the lease of a job it ran.
+    public func leaseLost() { leaseLosses.increment() }
 
     public func jobSubmitted() { submitted.increment() }
     public func jobFinished(_ status: JobStatus) { finished[status]?.increment() }

@@ -1,14 +1,27 @@
 // JobStore: where the daemon keeps its jobs durably. SQLite (`SQLiteJobStore`, one file in the
-// data directory) is the store for one machine; the protocol is what the job manager needs from
-// any store.
+// data directory) is the store for one machine; PostgreSQL (`PostgresJobStore`) is the store that
+// several daemons share (it also conforms to `SharedJobQueue`, SharedJobQueue.swift). The protocol
+// is what the job manager needs from any store.
 
 import Foundation
 import TrackingRun
 
 /// A store failure (the database is unreachable, full, or refused a statement).
 public struct JobStoreError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure: most are `failure`; the others need a different answer.
+    public enum Kind: Sendable, Equatable {
+        case failure
+        /// Another unfinished job already writes to the same output directory (409 `output_in_use`).
+        case outputInUse
+        /// This node's lease on the job was taken by another node (it must stop writing).
+        case leaseLost
+    }
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public var kind: Kind
+    public init(_ message: String, kind: Kind = .failure) {
+        self.message = message
+        self.kind = kind
+    }
     public var description: String { message }
 }
 

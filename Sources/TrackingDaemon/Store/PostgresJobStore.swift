@@ -1,0 +1,602 @@
+// PostgresJobStore: the job table in PostgreSQL, shared by every samtrackd node that names the same
+// database (`"store": {"postgres": "postgresql://..."}`). Implements `JobStore` like SQLite and
+// `SharedJobQueue` (claims, leases, fenced writes, checkpoints, cross-node cancel).
+//
+// Schema (versioned migrations in `samtrack_migrations`, applied by the daemon at start-up under
+// an advisory lock so that nodes starting together apply each version once):
+//   v1 jobs(... the SQLite columns ..., lease_owner, lease_token, lease_expires, cancel_requested)
+//      applied_prompts(job_id, seq, frame, prompt)
+//      a unique index on output_directory over unfinished jobs (two jobs never write one directory)
+//   v2 job_checkpoints(job_id, frame, state bytea, lease_token)  -- tracker state, written with the
+//                                                                 job's checkpoint_frame in one transaction
+// Times are seconds since 1970 (as in SQLite), lease expiries the database's clock (timestamptz).
+
+import Foundation
+import NIOCore
+import PostgresNIO
+import TrackingRun
+
+/// The PostgreSQL job store (see the file comment). Thread-safe.
+public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `held` behind `lock`
+    public let location: PostgresLocation
+    public let nodeName: String
+    /// True when this process created the schema (version 1 applied now).
+    public let isNew: Bool
+    let connector: PostgresConnector
+    private let lock = NSLock()
+    /// Lease tokens of the jobs this node holds or held until another node took them (every write
+    /// for them is fenced by the token); removed when this node gives the job back.
+    private var held: [String: Int64] = [:]
+
+    /// The advisory lock key that serialises migrations ("samtrack" in ASCII, as a number).
+    static let migrationLockKey: Int64 = 0x73616D747261636B
+
+    /// Connects, migrates, and checks that the schema is one this build knows.
+    /// - Throws: `JobStoreError` (unreachable server, refused login, newer schema).
+    public init(url: String, nodeName: String) throws {
+        location = try PostgresLocation(url: url)
+        self.nodeName = nodeName
+        connector = PostgresConnector(location: location)
+        do {
+            isNew = try Self.migrate(connector)
+        } catch {
+            connector.close()
+            throw error
+        }
+    }
+
+    public func close() {
+        let listening: PostgresConnection? = lock.withLock {
+            listenerStopped = true
+            return listener
+        }
+        _ = try? listening?.close().wait()
+        connector.close()
+    }
+
+    /// The LISTEN connection (see `listen`), and whether it must stay closed.
+    private var listener: PostgresConnection?
+    private var listenerStopped = false
+
+    /// Channels: `samtrack_jobs` (a job was queued: `insert`) and `samtrack_cancel` (payload: a job id, `requestCancel`).
+    public func listen(onJobQueued: @escaping @Sendable () -> Void, onCancel: @escaping @Sendable (String) -> Void) {
+        let thread = Thread { [self] in
+            var failures = 0
+            while !lock.withLock({ listenerStopped }) {
+                do {
+                    let connection = try connector.connect()
+                    connection.addListener(channel: "samtrack_jobs") { _, _ in onJobQueued() }
+                    connection.addListener(channel: "samtrack_cancel") { _, note in onCancel(note.payload) }
+                    try connector.run(connection, "LISTEN samtrack_jobs")
+                    try connector.run(connection, "LISTEN samtrack_cancel")
+                    let keep: Bool = lock.withLock {
+                        if listenerStopped { return false }
+                        listener = connection
+                        return true
+                    }
+                    guard keep else {
+                        _ = try? connection.close().wait()
+                        return
+                    }
+                    failures = 0
+                    onJobQueued()  // jobs queued while this node was not listening
+                    try? connection.closeFuture.wait()
+                } catch {
+                    failures += 1
+                }
+                // Reconnect with backoff (0.5 s doubling to 8 s) until the store is closed.
+                Thread.sleep(forTimeInterval: min(8, 0.5 * Double(1 << min(failures, 4))))
+            }
+        }
+        thread.name = "samtrackd.listen"
+        thread.start()
+    }
+
+    // MARK: - Migrations
+
+    /// Each entry: version, name, statements (run in one transaction with the version's row).
+    static let migrations: [(version: Int, name: String, statements: [String])] = [
+        (1, "jobs", [
+            """
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY,
+                seq BIGSERIAL NOT NULL UNIQUE,
+                spec TEXT NOT NULL,
+                status TEXT NOT NULL,
+                output_directory TEXT NOT NULL,
+                live BOOLEAN NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                frames_done BIGINT NOT NULL DEFAULT 0,
+                total_frames BIGINT,
+                dropped_frames BIGINT NOT NULL DEFAULT 0,
+                fps DOUBLE PRECISION,
+                error_code TEXT,
+                error_message TEXT,
+                checkpoint_frame BIGINT,
+                resumable BOOLEAN NOT NULL DEFAULT FALSE,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                crashes BIGINT NOT NULL DEFAULT 0,
+                end_reason TEXT,
+                quarantined_row TEXT,
+                lease_owner TEXT,
+                lease_token BIGINT,
+                lease_expires TIMESTAMPTZ,
+                cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            "CREATE INDEX jobs_status ON jobs (status, seq)",
+            """
+            CREATE UNIQUE INDEX jobs_output_in_use ON jobs (output_directory)
+            WHERE status IN ('queued', 'running') OR (status = 'interrupted' AND resumable)
+            """,
+            """
+            CREATE TABLE applied_prompts (
+                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                seq BIGINT NOT NULL,
+                frame BIGINT NOT NULL,
+                prompt TEXT NOT NULL,
+                PRIMARY KEY (job_id, seq)
+            )
+            """,
+            "CREATE SEQUENCE lease_tokens",
+        ]),
+        (2, "checkpoints", [
+            """
+            CREATE TABLE job_checkpoints (
+                job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+                frame BIGINT NOT NULL,
+                state BYTEA NOT NULL,
+                lease_token BIGINT NOT NULL
+            )
+            """,
+        ]),
+    ]
+
+    /// Applies the missing migrations under the advisory lock; true when version 1 was applied now.
+    static func migrate(_ connector: PostgresConnector) throws -> Bool {
+        try connector.withConnection(retries: 0) { connection in
+            try connector.run(connection, "SELECT pg_advisory_lock(\(migrationLockKey))")
+            defer { _ = try? connector.run(connection, "SELECT pg_advisory_unlock(\(migrationLockKey))") }
+            try connector.run(connection, """
+                CREATE TABLE IF NOT EXISTS samtrack_migrations (
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                """)
+            let rows = try connector.run(connection, "SELECT version FROM samtrack_migrations")
+            var applied = Set<Int>()
+            for row in rows { applied.insert(try row.decode(Int.self)) }
+            let known = Set(migrations.map(\.version))
+            if let newer = applied.subtracting(known).max() {
+                throw JobStoreError("the job database has schema version \(newer), newer than this samtrackd knows "
+                                    + "(\(known.max() ?? 0)): upgrade this node")
+            }
+            var createdNow = false
+            for migration in migrations where !applied.contains(migration.version) {
+                try connector.run(connection, "BEGIN")
+                do {
+                    for statement in migration.statements { try connector.run(connection, PostgresQuery(unsafeSQL: statement)) }
+                    try connector.run(connection, "INSERT INTO samtrack_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
+                    try connector.run(connection, "COMMIT")
+                } catch {
+                    _ = try? connector.run(connection, "ROLLBACK")
+                    throw JobStoreError("migration \(migration.version) (\(migration.name)) failed: \(error)")
+                }
+                if migration.version == 1 { createdNow = true }
+            }
+            return createdNow
+        }
+    }
+
+    /// Migration versions recorded in the database, in order (for tests and diagnostics).
+    public func appliedMigrations() throws -> [Int] {
+        try access { try connector.withConnection { c in
+            try connector.run(c, "SELECT version FROM samtrack_migrations ORDER BY version").map { try $0.decode(Int.self) }
+        } }
+    }
+
+    // MARK: - JobStore
+
+    private func access<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as JobStoreError { throw error } catch {
+            throw JobStoreError("job database \(location): \(PostgresConnector.describe(error))")
+        }
+    }
+
+    private func heldToken(_ id: String) -> Int64? { lock.withLock { held[id] } }
+
+    public func insert(_ record: JobRecord) throws -> JobRecord {
+        try access {
+            try connector.withConnection { c in
+                var r = record
+                var q = SQLBuilder()
+                let sql = """
+                    INSERT INTO jobs (id, spec, status, output_directory, live, created_at, started_at, finished_at,
+                        frames_done, total_frames, dropped_frames, fps, error_code, error_message, checkpoint_frame,
+                        resumable, attempts, crashes, end_reason)
+                    VALUES (\(q.p(r.id)), \(q.p(APIJSON.encodeString(r.spec))), \(q.p(r.status.rawValue)),
+                        \(q.p(r.outputDirectory)), \(q.p(r.live)), \(q.p(r.createdAt.timeIntervalSince1970)),
+                        \(q.p(r.startedAt?.timeIntervalSince1970)), \(q.p(r.finishedAt?.timeIntervalSince1970)),
+                        \(q.p(r.framesDone)), \(q.p(r.totalFrames)), \(q.p(r.droppedFrames)), \(q.p(r.fps)),
+                        \(q.p(r.errorCode)), \(q.p(r.errorMessage)), \(q.p(r.checkpointFrame)), \(q.p(r.resumable)),
+                        \(q.p(r.attempts)), \(q.p(r.crashes)), \(q.p(r.endReason?.rawValue)))
+                    RETURNING seq
+                    """
+                let rows: PostgresQueryResult
+                do {
+                    rows = try connector.run(c, q.query(sql))
+                } catch let failure as PostgresConnector.QueryFailure where failure.sqlState == "23505" {
+                    throw JobStoreError("another unfinished job writes to '\(r.outputDirectory)'", kind: .outputInUse)
+                }
+                guard let row = rows.first else { throw JobStoreError("the job database returned no sequence number") }
+                r.seq = try row.decode(Int64.self)
+                try connector.run(c, "NOTIFY samtrack_jobs")
+                return r
+            }
+        }
+    }
+
+    /// The SET clause of every mutable field of `r`.
+    private static func assignments(_ r: JobRecord, _ q: inout SQLBuilder) -> String {
+        """
+        status = \(q.p(r.status.rawValue)), started_at = \(q.p(r.startedAt?.timeIntervalSince1970)),
+        finished_at = \(q.p(r.finishedAt?.timeIntervalSince1970)), frames_done = \(q.p(r.framesDone)),
+        total_frames = \(q.p(r.totalFrames)), dropped_frames = \(q.p(r.droppedFrames)), fps = \(q.p(r.fps)),
+        error_code = \(q.p(r.errorCode)), error_message = \(q.p(r.errorMessage)),
+        checkpoint_frame = \(q.p(r.checkpointFrame)), resumable = \(q.p(r.resumable)), attempts = \(q.p(r.attempts)),
+        crashes = \(q.p(r.crashes)), end_reason = \(q.p(r.endReason?.rawValue))
+        """
+    }
+
+    /// Writes `r` on `c`, fenced: with the lease token when this node holds the job, else only
+    /// while no node holds it. A record that is no longer running gives the lease back.
+    private func write(_ r: JobRecord, on c: PostgresConnection) throws {
+        var q = SQLBuilder()
+        var sql = "UPDATE jobs SET " + Self.assignments(r, &q)
+        let releases = r.status != .running
+        if releases { sql += ", lease_owner = NULL, lease_token = NULL, lease_expires = NULL, cancel_requested = FALSE" }
+        let token = heldToken(r.id)
+        sql += " WHERE id = \(q.p(r.id)) AND "
+        if let token { sql += "lease_token = \(q.p(token))" } else { sql += "lease_token IS NULL" }
+        let result = try connector.run(c, q.query(sql))
+        guard (result.metadata.rows ?? 0) == 1 else {
+            if token != nil {
+                // The token stays recorded: every later write of this node for the job is refused too.
+                throw JobStoreError("job \(r.id): this node's lease was taken by another node; the write was refused",
+                                    kind: .leaseLost)
+            }
+            if try connector.run(c, "SELECT 1 FROM jobs WHERE id = \(r.id)").isEmpty {
+                throw JobStoreError("job \(r.id) is not in the job database")
+            }
+            throw JobStoreError("job \(r.id) is held by another node; the write was refused", kind: .leaseLost)
+        }
+        if releases {
+            if !(r.status == .interrupted && r.resumable) {
+                try connector.run(c, "DELETE FROM job_checkpoints WHERE job_id = \(r.id)")
+            }
+            if let token { lock.withLock { if held[r.id] == token { held[r.id] = nil } } }
+        }
+    }
+
+    public func update(_ record: JobRecord) throws {
+        try access { try connector.transaction { c in try write(record, on: c) } }
+    }
+
+    static let columns = """
+        id, seq, spec, status, output_directory, live, created_at, started_at, finished_at, frames_done, total_frames,
+        dropped_frames, fps, error_code, error_message, checkpoint_frame, resumable, attempts, crashes, end_reason
+        """
+
+    public func job(_ id: String) throws -> JobRecord? {
+        try access {
+            try connector.withConnection { c in
+                try connector.run(c, "SELECT \(unescaped: Self.columns) FROM jobs WHERE id = \(id)").first.flatMap(Self.readable)
+            }
+        }
+    }
+
+    public func contains(_ id: String) throws -> Bool {
+        try access { try connector.withConnection { c in !(try connector.run(c, "SELECT 1 FROM jobs WHERE id = \(id)").isEmpty) } }
+    }
+
+    public func jobs(status: JobStatus?, limit: Int, offset: Int) throws -> [JobRecord] {
+        try access {
+            try connector.withConnection { c in
+                let rows: PostgresQueryResult
+                if let status {
+                    rows = try connector.run(c, """
+                        SELECT \(unescaped: Self.columns) FROM jobs WHERE status = \(status.rawValue)
+                        ORDER BY seq LIMIT \(limit) OFFSET \(offset)
+                        """)
+                } else {
+                    rows = try connector.run(c, "SELECT \(unescaped: Self.columns) FROM jobs ORDER BY seq LIMIT \(limit) OFFSET \(offset)")
+                }
+                return rows.compactMap(Self.readable)
+            }
+        }
+    }
+
+    public func unfinishedJobs() throws -> [JobRecord] {
+        try access {
+            try connector.withConnection { c in
+                try connector.run(c, """
+                    SELECT \(unescaped: Self.columns) FROM jobs
+                    WHERE status IN ('queued', 'running') OR (status = 'interrupted' AND resumable) ORDER BY seq
+                    """).compactMap(Self.readable)
+            }
+        }
+    }
+
+    public func countsByStatus() throws -> [JobStatus: Int] {
+        try access {
+            try connector.withConnection { c in
+                var counts: [JobStatus: Int] = [:]
+                for row in try connector.run(c, "SELECT status, COUNT(*) FROM jobs GROUP BY status") {
+                    let (text, n) = try row.decode((String, Int).self)
+                    if let status = JobStatus(rawValue: text) { counts[status] = n }
+                }
+                return counts
+            }
+        }
+    }
+
+    public func queuedCount() throws -> Int {
+        try access {
+            try connector.withConnection { c in
+                try connector.run(c, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'").first?.decode(Int.self) ?? 0
+            }
+        }
+    }
+
+    public func addAppliedPrompts(jobID: String, frame: Int, prompts: [PromptSpec]) throws {
+        try access {
+            try connector.transaction { c in
+                try fence(jobID, on: c)
+                var seq = try connector.run(c, "SELECT COALESCE(MAX(seq), 0) FROM applied_prompts WHERE job_id = \(jobID)")
+                    .first?.decode(Int.self) ?? 0
+                for prompt in prompts {
+                    seq += 1
+                    try connector.run(c, """
+                        INSERT INTO applied_prompts (job_id, seq, frame, prompt)
+                        VALUES (\(jobID), \(seq), \(frame), \(APIJSON.encodeString(prompt)))
+                        """)
+                }
+            }
+        }
+    }
+
+    /// Locks the job's row and checks that this node's lease (when it holds one) is still the job's.
+    private func fence(_ jobID: String, on c: PostgresConnection) throws {
+        guard let token = heldToken(jobID) else { return }
+        let rows = try connector.run(c, "SELECT 1 FROM jobs WHERE id = \(jobID) AND lease_token = \(token) FOR UPDATE")
+        if rows.isEmpty {
+            throw JobStoreError("job \(jobID): this node's lease was taken by another node; the write was refused", kind: .leaseLost)
+        }
+    }
+
+    public func appliedPrompts(jobID: String) throws -> [PromptSpec] {
+        try access {
+            try connector.withConnection { c in
+                try connector.run(c, "SELECT frame, prompt FROM applied_prompts WHERE job_id = \(jobID) ORDER BY seq").map { row in
+                    let (frame, text) = try row.decode((Int, String).self)
+                    var spec = try JSONDecoder().decode(PromptSpec.self, from: Data(text.utf8))
+                    spec.frame = frame
+                    return spec
+                }
+            }
+        }
+    }
+
+    public func quarantineUnreadableRows() throws -> [QuarantinedJob] {
+        try access {
+            try connector.transaction { c in
+                var found: [QuarantinedJob] = []
+                let rows = try connector.run(c, """
+                    SELECT \(unescaped: Self.columns) FROM jobs WHERE quarantined_row IS NULL
+                    FOR UPDATE SKIP LOCKED
+                    """)
+                for row in rows {
+                    guard case let .failure(problem) = Self.decode(row) else { continue }
+                    let cells = row.makeRandomAccess()
+                    let id = (try? cells["id"].decode(String.self)) ?? "?"
+                    let original = "status=\((try? cells["status"].decode(String?.self)) ?? nil ?? "NULL") "
+                        + "spec=\((try? cells["spec"].decode(String?.self)) ?? nil ?? "NULL")"
+                    try connector.run(c, """
+                        UPDATE jobs SET status = 'failed', spec = \(SQLiteJobStore.placeholderSpec), error_code = 'quarantined',
+                            error_message = \(problem.reason), resumable = FALSE,
+                            finished_at = COALESCE(finished_at, \(Date().timeIntervalSince1970)), quarantined_row = \(original),
+                            lease_owner = NULL, lease_token = NULL, lease_expires = NULL
+                        WHERE id = \(id)
+                        """)
+                    found.append(QuarantinedJob(id: id, reason: problem.reason))
+                }
+                return found
+            }
+        }
+    }
+
+    // MARK: - SharedJobQueue
+
+    public func claimNext(ttl: Double, decide: (JobRecord, Bool) -> ClaimDecision?) throws -> (record: JobRecord, lease: JobLease)? {
+        try access {
+            try connector.transaction { c in
+                // A few candidates per transaction: rows decided "store" (gave up, abandoned) are skipped past.
+                for _ in 0..<8 {
+                    let rows = try connector.run(c, """
+                        SELECT \(unescaped: Self.columns), (status = 'running') AS expired FROM jobs
+                        WHERE quarantined_row IS NULL AND (status = 'queued' OR (status = 'interrupted' AND resumable)
+                            OR (status = 'running' AND lease_expires < now()))
+                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+                        """)
+                    guard let row = rows.first else { return nil }
+                    guard let stored = Self.readable(row) else {
+                        // Unreadable: quarantined at the next start-up of any node; not claimable meanwhile.
+                        let id = try row.makeRandomAccess()["id"].decode(String.self)
+                        try connector.run(c, """
+                            UPDATE jobs SET status = 'failed', error_code = 'quarantined', resumable = FALSE,
+                                error_message = 'the job row cannot be read', quarantined_row = 'unreadable at claim',
+                                lease_owner = NULL, lease_token = NULL, lease_expires = NULL
+                            WHERE id = \(id)
+                            """)
+                        continue
+                    }
+                    let expired = try row.makeRandomAccess()["expired"].decode(Bool.self)
+                    switch decide(stored, expired) {
+                    case nil:
+                        return nil
+                    case let .store(record):
+                        try storeUnleased(record, on: c)
+                        continue
+                    case let .run(record):
+                        let token = try connector.run(c, "SELECT nextval('lease_tokens')").first?.decode(Int64.self) ?? 0
+                        var q = SQLBuilder()
+                        var sql = "UPDATE jobs SET " + Self.assignments(record, &q)
+                        sql += """
+                            , lease_owner = \(q.p(nodeName)), lease_token = \(q.p(token)),
+                              lease_expires = now() + make_interval(secs => \(q.p(ttl))), cancel_requested = FALSE
+                            WHERE id = \(q.p(record.id))
+                            """
+                        try connector.run(c, q.query(sql))
+                        lock.withLock { held[record.id] = token }
+                        return (record, JobLease(jobID: record.id, token: token))
+                    }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Writes a record decided at claim time that will not run (the row is locked by the claim).
+    private func storeUnleased(_ r: JobRecord, on c: PostgresConnection) throws {
+        var q = SQLBuilder()
+        var sql = "UPDATE jobs SET " + Self.assignments(r, &q)
+        sql += ", lease_owner = NULL, lease_token = NULL, lease_expires = NULL WHERE id = \(q.p(r.id))"
+        try connector.run(c, q.query(sql))
+        if r.status.isTerminal && !(r.status == .interrupted && r.resumable) {
+            try connector.run(c, "DELETE FROM job_checkpoints WHERE job_id = \(r.id)")
+        }
+    }
+
+    public func renew(_ lease: JobLease, ttl: Double) throws -> LeaseRenewal {
+        try access {
+            try connector.withConnection { c in
+                let rows = try connector.run(c, """
+                    UPDATE jobs SET lease_expires = now() + make_interval(secs => \(ttl))
+                    WHERE id = \(lease.jobID) AND lease_token = \(lease.token) AND status = 'running'
+                    RETURNING cancel_requested
+                    """)
+                guard let row = rows.first else { return .lost }
+                return .held(cancelRequested: try row.decode(Bool.self))
+            }
+        }
+    }
+
+    public func saveCheckpoint(_ record: JobRecord, state: Data) throws {
+        try access {
+            try connector.transaction { c in
+                guard let token = heldToken(record.id) else {
+                    throw JobStoreError("job \(record.id): this node holds no lease on it; the checkpoint was not saved", kind: .leaseLost)
+                }
+                try write(record, on: c)
+                try connector.run(c, """
+                    INSERT INTO job_checkpoints (job_id, frame, state, lease_token)
+                    VALUES (\(record.id), \(record.checkpointFrame ?? -1), \(ByteBuffer(bytes: state)), \(token))
+                    ON CONFLICT (job_id) DO UPDATE SET frame = EXCLUDED.frame, state = EXCLUDED.state, lease_token = EXCLUDED.lease_token
+                    """)
+            }
+        }
+    }
+
+    public func checkpointState(jobID: String, frame: Int) throws -> Data? {
+        try access {
+            try connector.withConnection { c in
+                try connector.run(c, "SELECT state FROM job_checkpoints WHERE job_id = \(jobID) AND frame = \(frame)")
+                    .first.map { try $0.decode(Data.self) }
+            }
+        }
+    }
+
+    public func requestCancel(jobID: String, apply: (JobRecord) -> JobRecord?) throws -> CancelRequest {
+        try access {
+            try connector.transaction { c in
+                let rows = try connector.run(c, """
+                    SELECT \(unescaped: Self.columns), (lease_token IS NOT NULL AND lease_expires >= now()) AS leased
+                    FROM jobs WHERE id = \(jobID) FOR UPDATE
+                    """)
+                guard let row = rows.first else { return .notFound }
+                guard let stored = Self.readable(row) else {
+                    throw JobStoreError("job \(jobID): its row cannot be read")
+                }
+                if try row.makeRandomAccess()["leased"].decode(Bool.self) {
+                    try connector.run(c, "UPDATE jobs SET cancel_requested = TRUE WHERE id = \(jobID)")
+                    try connector.run(c, "SELECT pg_notify('samtrack_cancel', \(jobID))")
+                    return .signalled
+                }
+                guard let cancelled = apply(stored) else { return .notCancellable(stored) }
+                try storeUnleased(cancelled, on: c)
+                return .cancelled(cancelled)
+            }
+        }
+    }
+
+    // MARK: - Rows
+
+    static func readable(_ row: PostgresRow) -> JobRecord? { try? decode(row).get() }
+
+    static func decode(_ row: PostgresRow) -> Result<JobRecord, SQLiteJobStore.Unreadable> {
+        let cells = row.makeRandomAccess()
+        do {
+            guard let specText = try cells["spec"].decode(String?.self) else {
+                return .failure(.init(reason: "the job's request is missing"))
+            }
+            let spec: JobSpec
+            do {
+                spec = try JSONDecoder().decode(JobSpec.self, from: Data(specText.utf8))
+            } catch let error as DecodingError {
+                return .failure(.init(reason: "the job's stored request is unreadable: \(describe(error))"))
+            } catch {
+                return .failure(.init(reason: "the job's stored request is not JSON"))
+            }
+            let statusText = try cells["status"].decode(String?.self)
+            guard let status = statusText.flatMap(JobStatus.init(rawValue:)) else {
+                return .failure(.init(reason: "the job has an unknown status '\(statusText ?? "NULL")'"))
+            }
+            func date(_ column: String) throws -> Date? {
+                try cells[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+            }
+            var r = JobRecord(id: try cells["id"].decode(String.self), seq: try cells["seq"].decode(Int64.self), spec: spec,
+                              status: status, outputDirectory: try cells["output_directory"].decode(String.self),
+                              live: try cells["live"].decode(Bool.self),
+                              createdAt: Date(timeIntervalSince1970: try cells["created_at"].decode(Double.self)))
+            r.startedAt = try date("started_at")
+            r.finishedAt = try date("finished_at")
+            r.framesDone = try cells["frames_done"].decode(Int.self)
+            r.totalFrames = try cells["total_frames"].decode(Int?.self)
+            r.droppedFrames = try cells["dropped_frames"].decode(Int.self)
+            r.fps = try cells["fps"].decode(Double?.self)
+            r.errorCode = try cells["error_code"].decode(String?.self)
+            r.errorMessage = try cells["error_message"].decode(String?.self)
+            r.endReason = try cells["end_reason"].decode(String?.self).flatMap(JobEndReason.init(rawValue:))
+            r.checkpointFrame = try cells["checkpoint_frame"].decode(Int?.self)
+            r.resumable = try cells["resumable"].decode(Bool.self)
+            r.attempts = try cells["attempts"].decode(Int.self)
+            r.crashes = try cells["crashes"].decode(Int.self)
+            return .success(r)
+        } catch {
+            return .failure(.init(reason: "the row cannot be read: \(error)"))
+        }
+    }
+}
+
+/// Builds a statement with numbered parameters: `p(value)` binds a value (nil binds NULL) and
+/// returns its placeholder.
+struct SQLBuilder {
+    private(set) var binds = PostgresBindings()
+
+    mutating func p<T: PostgresDynamicTypeEncodable>(_ value: T?) -> String {
+        if let value { binds.append(value) } else { binds.appendNull() }
+        return "$\(binds.count)"
+    }
+
+    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
+}
