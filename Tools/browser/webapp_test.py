@@ -52,10 +52,11 @@ import time
 import urllib.request
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import browser_venv  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "interop"))
+import interop_venv  # noqa: E402
 
-browser_venv.ensure(__file__)
+interop_venv.ensure(__file__, venv_name=".venv-browser", packages=["selenium", "pycocotools", "numpy", "pillow"],
+                    probe="import selenium, numpy, PIL, pycocotools.mask")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

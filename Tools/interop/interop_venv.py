@@ -14,41 +14,37 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO_ROOT, ".venv-interop")
-VENV_PYTHON = os.path.join(VENV, "bin", "python")
 PACKAGES = ["pycocotools", "numpy", "pillow"]
-# Set when a script runs itself again under VENV_PYTHON, so that a venv without the packages
-# fails instead of looping.
-BOOTSTRAP_FLAG = "SAMTRACK_INTEROP_BOOTSTRAPPED"
+# What a checker imports; the interpreter that runs this has them or a venv is made.
+PROBE = "import numpy, PIL, pycocotools.mask"
 
 
-def have_dependencies():
+def ensure(script, venv_name=".venv-interop", packages=PACKAGES, probe=PROBE):
+    """Returns when `probe` runs in this interpreter; else re-runs `script` under the venv
+    REPO_ROOT/`venv_name`, created with `packages` when missing (see above). Tools/browser uses it
+    with selenium added, in `.venv-browser`."""
     try:
-        import numpy  # noqa: F401
-        import PIL  # noqa: F401
-        import pycocotools.mask  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def ensure(script):
-    """Returns when the readers import; else re-runs `script` under .venv-interop (see above)."""
-    if have_dependencies():
+        exec(probe, {})
         return
+    except ImportError:
+        pass
+    venv = os.path.join(REPO_ROOT, venv_name)
+    venv_python = os.path.join(venv, "bin", "python")
+    # Set when a script runs itself again under the venv, so that a venv without the packages
+    # fails instead of looping.
+    flag = "SAMTRACK_BOOTSTRAPPED_" + venv_name.strip(".").replace("-", "_").upper()
     name = os.path.basename(script)
-    if os.environ.get(BOOTSTRAP_FLAG) == "1":
-        print(f"{name}: pycocotools, numpy or pillow still missing inside {VENV}", file=sys.stderr)
+    if os.environ.get(flag) == "1":
+        print(f"{name}: {', '.join(packages)} still missing inside {venv}", file=sys.stderr)
         sys.exit(2)
     try:
-        if not os.path.exists(VENV_PYTHON):
-            print(f"{name}: creating {VENV} ({', '.join(PACKAGES)})", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        probe = subprocess.run([VENV_PYTHON, "-c", "import numpy, PIL, pycocotools.mask"], capture_output=True)
-        if probe.returncode != 0:
-            subprocess.run([VENV_PYTHON, "-m", "pip", "install", "--quiet"] + PACKAGES, check=True)
+        if not os.path.exists(venv_python):
+            print(f"{name}: creating {venv} ({', '.join(packages)})", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        if subprocess.run([venv_python, "-c", probe], capture_output=True).returncode != 0:
+            subprocess.run([venv_python, "-m", "pip", "install", "--quiet"] + list(packages), check=True)
     except (OSError, subprocess.CalledProcessError) as error:
-        print(f"{name}: cannot set up {VENV}: {error}", file=sys.stderr)
+        print(f"{name}: cannot set up {venv}: {error}", file=sys.stderr)
         sys.exit(2)
-    os.environ[BOOTSTRAP_FLAG] = "1"
-    os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(script)] + sys.argv[1:])
+    os.environ[flag] = "1"
+    os.execv(venv_python, [venv_python, os.path.abspath(script)] + sys.argv[1:])
