@@ -53,8 +53,13 @@ final class WebAppTests: XCTestCase {
         XCTAssertEqual(try client.request("POST", "/index.html").status, 405)
     }
 
+    /// The daemon's bearer token in the browser scenario: the app must send it on every request,
+    /// the live view's event stream included (EventSource cannot, so the app reads it with fetch).
+    private static let token = "webapp-test-token-\(UUID().uuidString.prefix(8))"
+
     /// The scenario of Tools/browser/webapp_test.py in Chromium against a daemon on the bundled
-    /// model (256 px) with the demo clip's folder and the shared videos' as allowed sources.
+    /// model (256 px) with the demo clip's folder and the shared videos' as allowed sources, and a
+    /// bearer token that the scenario enters in the app first.
     func testWebAppInChromium() throws {
         let ci = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false
         let missing = [["/usr/bin/chromium", "/usr/bin/chromium-browser"], ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
@@ -74,6 +79,7 @@ final class WebAppTests: XCTestCase {
             "sources": ["roots": [(clip as NSString).deletingLastPathComponent, Samtrackd.mediaRoot]],
             "limits": ["max_running_jobs": 1],
             "threads_per_job": 2,
+            "token": Self.token,
         ]
         let configPath = root + "/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
@@ -81,7 +87,7 @@ final class WebAppTests: XCTestCase {
         defer { daemon.terminate() }
 
         var arguments = [Self.repository + "/Tools/browser/webapp_test.py", "--url", "http://127.0.0.1:\(daemon.port)/",
-                         "--clip", clip, "--long-source", longVideo, "--work", root + "/work"]
+                         "--clip", clip, "--long-source", longVideo, "--work", root + "/work", "--token", Self.token]
         if ProcessInfo.processInfo.environment["SAMTRACK_UPDATE_SCREENSHOTS"] == "1" {
             arguments += ["--screenshots", Self.repository + "/docs"]
         }

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Drives samtrackd's web app in a real headless Chromium, as a user would, and checks what it shows.
 
-Usage: webapp_test.py --url http://127.0.0.1:PORT/ --clip CLIP_DIR --long-source VIDEO --work DIR [--screenshots DIR]
+Usage: webapp_test.py --url http://127.0.0.1:PORT/ --clip CLIP_DIR --long-source VIDEO --work DIR [--token T] [--screenshots DIR]
 
 CLIP_DIR is a generated clip (Fixtures/clips/clip_700002: video.mp4, prompts.json, gt/ palette
 PNGs); DIR receives the downloads, screenshots (media.png, editor.png, jobs.png, downscaled) and
 notes. The daemon at URL must allow CLIP_DIR and VIDEO (a 960x540 video of many frames, e.g.
 ../shared/fixtures/bedroom.mp4) as sources: the jobs steps start jobs on them.
 
+With --token (the daemon was started with that bearer token), the scenario begins with step 0.
+
 Scenario (each step fails the run with a message when its check fails):
+ 0. the recent-media list, asked for without the token, shows the API's 401 with the hint to the
+    token form; the token saved there (jobs screen), the media screen loads without an error;
  1. load the app; upload a text file: the API's error (422 not_media) is shown in data-testid=error;
  2. upload the clip (file input): the editor opens on a session, the canvas is the clip's size;
  3. click inside object 2 on frame 0: "encoding frame 0…" is shown while the daemon encodes, then
@@ -33,8 +37,9 @@ Scenario (each step fails the run with a message when its check fails):
     succeeds, and its masks.jsonl downloads with those frames;
 10. a job on VIDEO: once it tracked a frame, Live shows its newest frame; a click on it is a live
     prompt for object 3 (answered with the frame it applies to, listed in the job's applied
-    prompts at the clicked pixel); Cancel in the list cancels the job and closes the live view;
-11. the browser's console has no errors except the failed request of step 1.
+    prompts at the clicked pixel); its masks arrive from the job's event stream (read with fetch, so
+    with the token); Cancel in the list cancels the job and closes the live view;
+11. the browser's console has no errors except the failed requests of steps 0 and 1.
 
 Exit status 0 when every check passes, 1 when one fails, 2 when the test cannot run (no chromium,
 no chromedriver, no venv). Prints the time of each step.
@@ -144,7 +149,8 @@ class Run:
             raise Failure(f"timed out after {timeout} s: {message}")
 
     def api(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+        headers = {"Authorization": f"Bearer {self.args.token}"} if self.args.token else {}
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers), timeout=60) as response:
             return response.read()
 
     def api_masks(self):
@@ -167,8 +173,10 @@ class Run:
           const canvas = document.querySelector('[data-testid="frame-canvas"]');
           const frame = Number(canvas.dataset.frame);
           const id = location.hash.split('/')[2];
-          const session = await (await fetch(`/v1/sessions/${id}`)).json();
-          const blob = await (await fetch(`/v1/media/${session.media}/frames/${frame}?format=jpeg`)).blob();
+          const token = localStorage.getItem('samtrack.token');
+          const init = token ? {headers: {Authorization: `Bearer ${token}`}} : {};
+          const session = await (await fetch(`/v1/sessions/${id}`, init)).json();
+          const blob = await (await fetch(`/v1/media/${session.media}/frames/${frame}?format=jpeg`, init)).blob();
           const image = await createImageBitmap(blob);
           const bare = new OffscreenCanvas(canvas.width, canvas.height).getContext('2d');
           bare.drawImage(image, 0, 0, canvas.width, canvas.height);
@@ -293,6 +301,27 @@ class Run:
         d.get(self.url + "/")
         self.wait(lambda: "models:" in self.find("status").text, "the app to load and reach /healthz")
         check(self.find("frame-canvas") is not None, "no frame canvas")
+
+        if self.args.token:
+            self.step("a daemon with a bearer token: the 401 is shown, then the token is entered on the jobs screen")
+            self.wait(lambda: "unauthorized" in self.error_text(), "the 401 of the recent-media list in data-testid=error")
+            check("Bearer token" in self.error_text(), f"the 401 does not point to the token form: {self.error_text()!r}")
+            print(f"  shown: {self.error_text()!r}")
+            self.find("nav-jobs").click()
+            d.execute_script("document.getElementById('token-form').closest('details').open = true")
+            self.find("token").send_keys(self.args.token)
+            d.find_element(By.ID, "token-save").click()
+            self.wait(lambda: d.execute_script("return localStorage.getItem('samtrack.token')") == self.args.token,
+                      "the token to be saved")
+            self.find("nav-media").click()
+            d.refresh()
+            self.wait(lambda: "models:" in self.find("status").text, "the app to load again")
+            time.sleep(1)
+            check(self.error_text() == "", f"an error is shown with the token saved: {self.error_text()}")
+            # Reading the log empties it: the requests made before the token was saved must be the only errors so far.
+            early = [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+            check(early and all("401" in m for m in early), f"console errors before the token was saved: {early}")
+            print(f"  {len(early)} request(s) refused before the token was saved")
 
         self.step("an API error is shown: upload a file that is not media")
         bad = os.path.join(self.work, "notes.txt")
@@ -508,6 +537,8 @@ class Run:
                   "the Live button")
         d.execute_script(f"document.querySelector('tr[data-job-id=\"{job}\"] {tid('job-live')}').click()")
         self.wait(lambda: self.find("live-canvas").get_attribute("width") == "960", "the newest frame in the live view")
+        self.wait(lambda: int(d.find_element(By.ID, "live").get_attribute("data-frames-received") or 0) >= 1,
+                  "a frame event (with its masks) from the job's event stream")
         self.screenshot("jobs_live.png")
         live_object = self.find("live-object")
         live_object.clear()
@@ -575,7 +606,8 @@ class Run:
     def check_console(self):
         entries = self.driver.get_log("browser")
         errors = [e for e in entries if e["level"] == "SEVERE"]
-        # Chromium logs every 4xx/5xx response; the one step 1 provoked (POST /v1/media, 422) is expected.
+        # Chromium logs every 4xx/5xx response; the one step 1 provoked (POST /v1/media, 422) is expected
+        # (step 0 checked and emptied the log of its 401s).
         unexpected = [e for e in errors if not ("/v1/media?name=notes.txt" in e["message"] and "422" in e["message"])]
         for e in entries:
             if e["level"] in ("SEVERE", "WARNING"):
@@ -598,6 +630,7 @@ def main():
     parser.add_argument("--clip", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--long-source", required=True, help="a longer video the daemon allows (the live-view job)")
+    parser.add_argument("--token", help="the daemon's bearer token (the scenario starts by entering it in the app)")
     parser.add_argument("--screenshots")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)

@@ -27,8 +27,12 @@ export async function errorFrom(response) {
       message = body.error.message || message;
     }
   } catch (_) { /* not JSON: keep the status line */ }
+  if (response.status === 401) message += TOKEN_HINT;
   return new ApiError(response.status, code, message);
 }
+
+/** Where a 401 tells the user to go: the token form of the jobs screen. */
+const TOKEN_HINT = ' (this samtrackd wants a bearer token: enter it under Jobs, "Bearer token")';
 
 /** fetch() with the token; throws ApiError for 4xx/5xx and for network failures. */
 export async function request(method, path, body, { signal } = {}) {
@@ -63,7 +67,9 @@ export function uploadMedia(file, onProgress) {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (_) { /* handled below */ }
       if (xhr.status >= 200 && xhr.status < 300 && body) resolve(body);
-      else if (body && body.error) reject(new ApiError(xhr.status, body.error.code, body.error.message));
+      else if (body && body.error) {
+        reject(new ApiError(xhr.status, body.error.code, body.error.message + (xhr.status === 401 ? TOKEN_HINT : '')));
+      }
       else reject(new ApiError(xhr.status, `http_${xhr.status}`, `upload failed: ${xhr.status} ${xhr.statusText}`));
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', 'the upload failed: cannot reach samtrackd'));
@@ -102,10 +108,33 @@ export async function imageBlob(path, { signal } = {}) {
  */
 export async function propagate(session, body, onEvent, { signal } = {}) {
   const response = await request('POST', `/v1/sessions/${session}/propagate`, body, { signal });
+  let done = null;
+  await readEvents(response, (name, data) => {
+    if (name === 'done') done = data;
+    if (name === 'error') {
+      const e = data && data.error;
+      throw new ApiError(500, e ? e.code : 'propagation_failed', e ? e.message : 'the propagation failed');
+    }
+    onEvent(name, data);
+  });
+  if (!done) throw new ApiError(0, 'stream_ended', 'the propagation stream ended before its done event');
+  return done;
+}
+
+/**
+ * GET /v1/jobs/{id}/events (frame, progress and end events) until the job ends or `signal` aborts:
+ * read with fetch rather than EventSource, which cannot send the bearer token.
+ */
+export async function jobEvents(id, onEvent, { signal } = {}) {
+  const response = await request('GET', `/v1/jobs/${id}/events`, undefined, { signal });
+  await readEvents(response, onEvent);
+}
+
+/** Reads a text/event-stream response to its end, calling onEvent(name, data) per event. */
+async function readEvents(response, onEvent) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
-  let done = null;
   for (;;) {
     const { value, done: finished } = await reader.read();
     if (value) buffer += decoder.decode(value, { stream: true });
@@ -114,18 +143,10 @@ export async function propagate(session, body, onEvent, { signal } = {}) {
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const event = parseEvent(block);
-      if (!event) continue;
-      if (event.name === 'done') done = event.data;
-      if (event.name === 'error') {
-        const e = event.data && event.data.error;
-        throw new ApiError(500, e ? e.code : 'propagation_failed', e ? e.message : 'the propagation failed');
-      }
-      onEvent(event.name, event.data);
+      if (event) onEvent(event.name, event.data);
     }
-    if (finished) break;
+    if (finished) return;
   }
-  if (!done) throw new ApiError(0, 'stream_ended', 'the propagation stream ended before its done event');
-  return done;
 }
 
 /** One SSE block ("event: x\ndata: {...}") as {name, data}; null for comments. */

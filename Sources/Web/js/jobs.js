@@ -13,7 +13,7 @@ const REFRESH_MS = 1000;
 const LIVE_MS = 700;
 
 let timer = null;
-let live = null;  // {id, events: EventSource, masks: Map(frame -> objects), timer, frame}
+let live = null;  // {id, events: AbortController of the event stream, masks: Map(frame -> objects), timer}
 
 export function init() {
   $('job-submit').addEventListener('click', () => guarded(async () => {
@@ -107,7 +107,7 @@ async function exportJob(id, format) {
 
 function stopLive() {
   if (!live) return;
-  live.events.close();
+  live.events.abort();
   clearInterval(live.timer);
   live = null;
   $('live').hidden = true;
@@ -115,17 +115,27 @@ function stopLive() {
 
 function startLive(id) {
   stopLive();
-  const events = new EventSource(`/v1/jobs/${id}/events`);
-  live = { id, events, masks: new Map(), timer: null };
-  events.addEventListener('frame', (e) => {
-    const data = JSON.parse(e.data);
-    live.masks.set(data.frame, data.objects);
-    for (const key of live.masks.keys()) if (key < data.frame - 30) live.masks.delete(key);
+  const events = new AbortController();
+  const view = { id, events, masks: new Map(), timer: null };
+  live = view;
+  $('live').dataset.framesReceived = '0';
+  api.jobEvents(id, (name, data) => {
+    if (live !== view) return;
+    if (name === 'frame') {
+      view.masks.set(data.frame, data.objects);
+      for (const key of view.masks.keys()) if (key < data.frame - 30) view.masks.delete(key);
+      $('live').dataset.framesReceived = String(Number($('live').dataset.framesReceived) + 1);
+    } else if (name === 'end') {
+      stopLive();
+    }
+  }, { signal: events.signal }).catch((e) => {
+    if (e.name === 'AbortError' || live !== view) return;
+    stopLive();
+    showError(e);
   });
-  events.addEventListener('end', () => { if (live && live.events === events) stopLive(); else events.close(); });
   $('live').hidden = false;
   $('live-title').textContent = id.slice(0, 8);
-  live.timer = setInterval(() => drawLive().catch((e) => { stopLive(); showError(e); }), LIVE_MS);
+  view.timer = setInterval(() => drawLive().catch((e) => { stopLive(); showError(e); }), LIVE_MS);
   drawLive().catch(showError);
 }
 
