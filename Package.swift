@@ -72,7 +72,7 @@ let package = Package(
         // The worker pool's spin-wait hint and per-thread priority.
         .target(name: "CSpin", exclude: ["README.md"]),
         // Atomic, no-follow file writing (every output, checkpoint and state file).
-        .target(name: "FileIO", exclude: ["README.md"]),
+        .target(name: "FileIO", exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512", "CSpin"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),

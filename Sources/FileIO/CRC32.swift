@@ -1,5 +1,5 @@
 // CRC32: the zip checksum (IEEE 802.3 polynomial, reflected). Checkpoint verifies every entry of
-// a checkpoint archive and the whole of a checksummed safetensors file with it; Export's ZipWriter
+// a checkpoint archive and the whole of a checksummed safetensors file with it; ZipWriter
 // stores it for every entry it writes.
 //
 // Speed: slicing-by-8 (eight 256-entry tables; each step folds 8 input bytes into the CRC with

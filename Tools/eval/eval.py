@@ -4,7 +4,9 @@ official PyTorch SAM2VideoPredictor, with the same checkpoint, on held-out gener
 exact ground truth: `--set synth` (default), clips of the training generator Tools/synth/synth.py,
 seeds 900000.. (the training script never uses them: its seeds are `seed * 1e6 + step`, far
 below); `--set evalgen`, clips of Tools/evalgen/evalgen.py, a generator written apart that no
-training ever sees, seeds 1...
+training ever sees, seeds 1..; `--set camo`, the training generator's low-contrast "camo" clips
+(objects in the background's mean colour), a domain the default model was never trained on, held-out
+seeds 5900000.. (Tools/eval/finetune_gain.sh fine-tunes on seeds 5000000.. of it).
 
 For each clip (generated into --clips when missing): the objects are prompted on frame 0 with one
 of (`--prompt`, a comma-separated list runs several):
@@ -53,6 +55,7 @@ import synth  # noqa: E402
 
 EVAL_SEED = 900000  # --set synth
 EVALGEN_SEED = 1  # --set evalgen
+CAMO_SEED = 5_900_000  # --set camo (synth.CAMO_SEEDS)
 PROMPTS = ("mask", "box", "click", "clicks3", "points")
 
 
@@ -64,7 +67,8 @@ def ensure_clip(clips_dir, seed, frames, size, clip_set="synth"):
             import evalgen
             evalgen.save(evalgen.render(seed, frames), path)
         else:
-            clip = synth.generate_clip(seed, num_frames=frames, size=size, difficulty="eval")
+            clip = synth.generate_clip(seed, num_frames=frames, size=size,
+                                       difficulty="camo" if clip_set == "camo" else "eval")
             synth.write_clip(clip, path)
     return path
 
@@ -287,11 +291,13 @@ def evaluate(args, kind, official, systems):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
-    ap.add_argument("--set", choices=["synth", "evalgen"], default="synth",
-                    help="clips of the training generator (held-out seeds) or of the evaluation-only one")
+    ap.add_argument("--set", choices=["synth", "evalgen", "camo"], default="synth",
+                    help="clips of the training generator (held-out seeds), of the evaluation-only one, or the "
+                    "training generator's low-contrast fine-tuning domain (held-out seeds)")
     ap.add_argument("--clips", help="where the clips are (generated when missing; default "
-                    "$TMPDIR/samtrack-eval-clips, or samtrack-evalgen-clips for --set evalgen)")
-    ap.add_argument("--seed", type=int, help=f"first clip seed (default {EVAL_SEED}; {EVALGEN_SEED} for evalgen)")
+                    "$TMPDIR/samtrack-eval-clips, samtrack-evalgen-clips or samtrack-camo-clips)")
+    ap.add_argument("--seed", type=int, help=f"first clip seed (default {EVAL_SEED}; {EVALGEN_SEED} for evalgen, "
+                    f"{CAMO_SEED} for camo)")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--frames", type=int, help="frames per clip (default 48; 40 for evalgen)")
     ap.add_argument("--size", default="256x256", help="synth clip size WxH (evalgen picks its own)")
@@ -315,6 +321,10 @@ def main():
         args.clips = args.clips or os.path.join(tmp, "samtrack-evalgen-clips")
         args.seed = EVALGEN_SEED if args.seed is None else args.seed
         args.frames = args.frames or 40
+    elif args.set == "camo":
+        args.clips = args.clips or os.path.join(tmp, "samtrack-camo-clips")
+        args.seed = CAMO_SEED if args.seed is None else args.seed
+        args.frames = args.frames or 48
     else:
         args.clips = args.clips or os.path.join(tmp, "samtrack-eval-clips")
         args.seed = EVAL_SEED if args.seed is None else args.seed

@@ -51,6 +51,10 @@ MAX_ATTEMPTS = 60
 # difficulty "wide" (training only): "train" plus more of everything (see generate_clip)
 WIDE_AREA_RANGE = (0.01, 0.5)
 WIDE_MIN_VISIBLE_FRAC = 0.006
+# difficulty "camo" (the fine-tuning domain of Tools/eval/finetune_gain.sh, never in the default
+# model's training): "eval" scenes whose objects all take the background's mean colour, a little off
+CAMO_OFFSET = (8.0, 20.0)  # length of the colour offset from the background's mean (0-255 RGB)
+CAMO_SEEDS = range(5_900_000, 5_900_020)  # its held-out clips; fine-tuning clips come from 5_000_000 on
 
 
 @dataclass
@@ -346,6 +350,13 @@ def _texture(rng, S: int, extent: float, base: np.ndarray, train: bool, wide: bo
         tex = tex * (1.0 - rng.uniform(0.1, 0.35) * np.clip(r2, 0, 1))[:, :, None]
     tex = tex + rng.standard_normal((S, S, 1), dtype=np.float32) * np.float32(rng.uniform(0, 6))
     return np.clip(tex, 0, 255).astype(np.uint8), kind
+
+
+def _camo_colour(rng, bg_mean: np.ndarray) -> np.ndarray:
+    """The background's mean colour moved by CAMO_OFFSET in a random direction: objects that blend in."""
+    direction = rng.normal(0, 1, 3)
+    direction /= max(float(np.linalg.norm(direction)), 1e-6)
+    return np.clip(bg_mean + direction * rng.uniform(*CAMO_OFFSET), 0, 255)
 
 
 def _object_colour(rng, bg_mean: np.ndarray, train: bool) -> np.ndarray:
@@ -927,9 +938,12 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     flat-colour and patterned backgrounds, spotted and more often flat objects; more sensor noise,
     lighting that drifts over the clip (up to +-35%, with a colour cast), motion blur along each
     object's motion (a third of the clips) and defocus (15%).
+    "camo" (a fine-tuning domain, never trained on by the default model): "eval" scenes whose objects
+    all have the background's mean colour moved by 8-20 levels (low contrast, camouflage), under
+    stronger sensor noise.
     Raises ValueError on bad arguments, RuntimeError if K objects cannot be placed visibly on frame 0."""
-    if difficulty not in ("train", "eval", "wide"):
-        raise ValueError(f"difficulty must be 'train', 'eval' or 'wide', not {difficulty!r}")
+    if difficulty not in ("train", "eval", "wide", "camo"):
+        raise ValueError(f"difficulty must be 'train', 'eval', 'wide' or 'camo', not {difficulty!r}")
     H, W = int(size[0]), int(size[1])
     T = int(num_frames)
     if T < 1 or H < 32 or W < 32:
@@ -986,7 +1000,8 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     for o in objs:
         rad = float(np.hypot(o.local[..., 0], o.local[..., 1]).max() * o.R)
         S = 2 * int(math.ceil(rad)) + 4
-        tex, kind = _texture(rng, S, rad, _object_colour(rng, bg_mean, train), train, wide)
+        colour = _camo_colour(rng, bg_mean) if difficulty == "camo" else _object_colour(rng, bg_mean, train)
+        tex, kind = _texture(rng, S, rad, colour, train, wide)
         # smooth textures sample well enough with nearest (10x faster); sharp ones need bilinear
         resample = (Image.Resampling.BILINEAR if kind in ("stripes", "checker", "image")
                     else Image.Resampling.NEAREST)
@@ -994,6 +1009,8 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
         if o.tracked:
             events.setdefault("textures", {})[o.obj_id] = kind
     sigma = rng.uniform(0.5, 6.0) if train else rng.uniform(0.5, 3.5)
+    if difficulty == "camo":
+        sigma = rng.uniform(3.0, 6.0)
     if wide:
         sigma = rng.uniform(0.5, 9.0)
         # lighting: a drift over the clip and a slow swing, with a colour cast that drifts too
@@ -1286,7 +1303,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=48, help="frames per clip (default 48)")
     ap.add_argument("--size", default="256x256", help="WIDTHxHEIGHT (default 256x256)")
     ap.add_argument("--objects", default="1-3", help="tracked objects per clip, MIN-MAX (default 1-3)")
-    ap.add_argument("--difficulty", choices=("eval", "train", "wide"), default="eval")
+    ap.add_argument("--difficulty", choices=("eval", "train", "wide", "camo"), default="eval")
     ap.add_argument("--fps", type=int, default=24)
     ap.add_argument("--check", action="store_true", help="run the self-checks and exit (non-zero on failure)")
     args = ap.parse_args(argv)

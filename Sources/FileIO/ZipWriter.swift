@@ -1,6 +1,7 @@
 // ZipWriter: a ZIP archive of stored (uncompressed) entries, written front to back to any byte
 // output: a `FileSink` (an atomic file), a file descriptor, or a closure that collects chunks (the
-// daemon's streamed response bodies, `MaskExport`). PNGs are compressed already, so entries are
+// daemon's streamed response bodies through Export's `MaskExport`; the bytes of a PyTorch
+// checkpoint, Checkpoint's `TorchCheckpointWriter`). PNGs are compressed already, so entries are
 // stored (method 0), which lets each local header carry the final CRC-32 and sizes: no data
 // descriptors, nothing is ever sought back to, and every reader (`unzip`, Python's `zipfile`,
 // streaming unzippers that read local headers only) sees complete headers.
@@ -11,6 +12,11 @@
 //   at the end  central directory: one header per entry (46 bytes + name [+ ZIP64 extra])
 //               [ZIP64 end of central directory record (56 bytes) and its locator (20 bytes)]
 //               end of central directory record (22 bytes, no comment)
+//
+// Alignment (`Options.alignment`, for PyTorch's zip checkpoints, whose readers map tensor data in
+// place): each entry's data starts at a multiple of the alignment, padded by an extra field of
+// PyTorch's kind in the local header (id 0x4246 "FB", the padding bytes 'Z'); the central header
+// does not repeat it.
 //
 // Fields: version needed 1.0 (4.5 for an entry with ZIP64 fields), general purpose flag bit 11
 // (names are UTF-8), method 0, DOS time and date of `Options.modified` in `Options.timeZone`
@@ -29,8 +35,13 @@
 // Memory: one central directory header per entry is kept until `finish()` (46 bytes + the name
 // + up to 28 bytes of ZIP64 fields): about 60 bytes an entry for `<id>/<frame>.png` names.
 
-import FileIO
 import Foundation
+
+/// A ZipWriter call that cannot be honoured: a bad entry name, a finished or failed archive.
+public struct ZipWriterError: Error, Equatable, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// Writes a ZIP archive of stored entries, front to back, to a byte output (see the file comment).
 /// Not thread-safe.
@@ -46,10 +57,14 @@ public final class ZipWriter {
         var zip64Threshold: UInt64 = 0xFFFF_FFFF
         /// Entry counts from this one up get the ZIP64 end record; 0xFFFF by default.
         var zip64EntryThreshold: UInt64 = 0xFFFF
+        /// Each entry's data starts at a multiple of this many bytes (1: packed; PyTorch uses 64).
+        public var alignment: Int
 
-        public init(modified: Date = Date(), timeZone: TimeZone = .current) {
+        public init(modified: Date = Date(), timeZone: TimeZone = .current, alignment: Int = 1) {
+            precondition(alignment >= 1 && alignment <= 0x8000, "zip alignment must be 1...32768")
             self.modified = modified
             self.timeZone = timeZone
+            self.alignment = alignment
         }
     }
 
@@ -102,23 +117,25 @@ public final class ZipWriter {
     // MARK: - Entries
 
     /// Appends the entry `name` holding `contents`.
-    /// - Throws: `ExportError.invalidArgument` for a name that is empty, longer than 65,535 UTF-8
+    /// - Throws: `ZipWriterError` for a name that is empty, longer than 65,535 UTF-8
     ///   bytes, absolute, has an empty, `.` or `..` component, a backslash or a NUL, or repeats an
     ///   earlier entry's; after `finish()` or a failed write. Errors of the output as they are.
     public func add(_ name: String, contents: UnsafeRawBufferPointer) throws {
         try checkOpen()
         try Self.checkName(name)
-        guard !names.contains(name) else { throw ExportError.invalidArgument("zip entry '\(name)' is already in the archive") }
+        guard !names.contains(name) else { throw ZipWriterError("zip entry '\(name)' is already in the archive") }
         let nameBytes = Array(name.utf8)
         let size = UInt64(contents.count)
         let offset = bytesWritten
         let crc = CRC32.checksum(contents)
         let threshold = options.zip64Threshold
         let bigSize = size >= threshold, bigOffset = offset >= threshold
+        let headerLength = 30 + nameBytes.count + (bigSize ? 20 : 0)
+        let padding = options.alignment > 1 ? Self.paddingRecord(after: offset + UInt64(headerLength), alignment: options.alignment) : 0
 
         // Local file header.
         scratch.removeAll(keepingCapacity: true)
-        scratch.reserveCapacity(30 + nameBytes.count + 20)
+        scratch.reserveCapacity(headerLength + padding)
         scratch.appendLE(UInt32(0x0403_4B50))
         scratch.appendLE(UInt16(bigSize ? 45 : 10))           // version needed to extract
         scratch.appendLE(Self.utf8Flag)
@@ -129,13 +146,18 @@ public final class ZipWriter {
         scratch.appendLE(bigSize ? UInt32.max : UInt32(size))  // compressed size
         scratch.appendLE(bigSize ? UInt32.max : UInt32(size))  // uncompressed size
         scratch.appendLE(UInt16(nameBytes.count))
-        scratch.appendLE(UInt16(bigSize ? 20 : 0))            // extra field length
+        scratch.appendLE(UInt16((bigSize ? 20 : 0) + padding)) // extra field length
         scratch.append(contentsOf: nameBytes)
         if bigSize {
             scratch.appendLE(UInt16(0x0001))
             scratch.appendLE(UInt16(16))
             scratch.appendLE(size)                            // original size
             scratch.appendLE(size)                            // compressed size
+        }
+        if padding > 0 {
+            scratch.appendLE(UInt16(0x4246))                  // "FB": PyTorch's padding record
+            scratch.appendLE(UInt16(padding - 4))
+            scratch.append(contentsOf: repeatElement(UInt8(ascii: "Z"), count: padding - 4))
         }
         try emit(scratch)
         try emit(contents)
@@ -231,9 +253,19 @@ public final class ZipWriter {
     /// A regular file, rw-r--r-- (the UNIX mode in the high 16 bits).
     private static let regularFileAttributes: UInt32 = 0o100644 << 16
 
+    /// Bytes of the padding extra field (its 4-byte header included; 0 when none is needed) that
+    /// make data following a local header ending at `end` start at a multiple of `alignment`.
+    static func paddingRecord(after end: UInt64, alignment: Int) -> Int {
+        let a = UInt64(alignment)
+        var gap = Int((a - end % a) % a)
+        guard gap > 0 else { return 0 }
+        while gap < 4 { gap += alignment }  // a record needs 4 bytes of header
+        return gap
+    }
+
     private func checkOpen() throws {
-        guard !isFinished else { throw ExportError.invalidArgument("the zip archive is already finished") }
-        guard !failed else { throw ExportError.invalidArgument("the zip archive is incomplete: an earlier write failed") }
+        guard !isFinished else { throw ZipWriterError("the zip archive is already finished") }
+        guard !failed else { throw ZipWriterError("the zip archive is incomplete: an earlier write failed") }
     }
 
     private func emit(_ bytes: [UInt8]) throws {
@@ -255,14 +287,14 @@ public final class ZipWriter {
     static func checkName(_ name: String) throws {
         let length = name.utf8.count
         guard length > 0, length <= 0xFFFF else {
-            throw ExportError.invalidArgument("zip entry names have 1 to 65,535 UTF-8 bytes, got \(length)")
+            throw ZipWriterError("zip entry names have 1 to 65,535 UTF-8 bytes, got \(length)")
         }
         guard !name.utf8.contains(0), !name.contains("\\") else {
-            throw ExportError.invalidArgument("zip entry name '\(name)' contains a NUL or a backslash")
+            throw ZipWriterError("zip entry name '\(name)' contains a NUL or a backslash")
         }
         let components = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
-            throw ExportError.invalidArgument("zip entry name '\(name)' is not a relative file path (empty, '.' or '..' component)")
+            throw ZipWriterError("zip entry name '\(name)' is not a relative file path (empty, '.' or '..' component)")
         }
     }
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The fine-tuning gain on a domain the default model was never trained on (issue 30, item 5):
+#   1. TRAIN_CLIPS clips of the training generator's low-contrast "camo" domain (seeds 5000000..,
+#      Tools/synth/synth.py --difficulty camo) written as a DAVIS folder (JPEG frames, palette PNGs);
+#   2. `samtrack finetune` of MODEL on them (prompt encoder and mask decoder; image encoder frozen);
+#   3. Tools/eval/eval.py on EVAL_CLIPS held-out camo clips (seeds 5900000..), for MODEL and for the
+#      fine-tuned checkpoint, each prompt of PROMPTS, samtrack and the official predictor side by side.
+# Everything goes under WORK; before.json, after.json and finetune.log hold the results.
+#   Tools/eval/finetune_gain.sh                        # the defaults below
+#   STEPS=600 EVAL_CLIPS=10 PROMPTS=box Tools/eval/finetune_gain.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${SAMTRACK_VENV:-Tools/reference/.venv}/bin/python
+BIN=${SAMTRACK_BIN:-.build/release/samtrack}
+MODEL=${MODEL:-Fixtures/models/synth.pt}
+WORK=${WORK:-${TMPDIR:-/tmp}/samtrack-finetune-gain}
+TRAIN_CLIPS=${TRAIN_CLIPS:-16}
+TRAIN_FRAMES=${TRAIN_FRAMES:-24}
+STEPS=${STEPS:-400}
+LR=${LR:-1e-4}
+EVAL_CLIPS=${EVAL_CLIPS:-20}
+PROMPTS=${PROMPTS:-mask,box,click}
+THREADS=${THREADS:-2}
+EVAL_ARGS=${EVAL_ARGS:-}   # e.g. --skip-official
+
+[ -x "$BIN" ] || { echo "finetune_gain.sh: no samtrack at $BIN (swift build -c release, or SAMTRACK_BIN)" >&2; exit 2; }
+[ -x "$PY" ] || { echo "finetune_gain.sh: no reference venv at $PY (Tools/reference/venv.sh)" >&2; exit 2; }
+mkdir -p "$WORK"
+
+davis="$WORK/davis"
+if [ ! -f "$davis/.complete" ]; then
+    echo "== $TRAIN_CLIPS camo clips of $TRAIN_FRAMES frames (seeds 5000000..) -> $davis"
+    rm -rf "$WORK/clips" "$davis"
+    "$PY" Tools/synth/synth.py --out "$WORK/clips" --seed 5000000 --clips "$TRAIN_CLIPS" \
+        --frames "$TRAIN_FRAMES" --difficulty camo >/dev/null
+    for clip in "$WORK"/clips/clip_*; do
+        seq=$(basename "$clip")
+        mkdir -p "$davis/JPEGImages/$seq" "$davis/Annotations/$seq"
+        ffmpeg -loglevel error -i "$clip/video.mp4" -start_number 0 -q:v 2 "$davis/JPEGImages/$seq/%05d.jpg"
+        cp "$clip"/gt/*.png "$davis/Annotations/$seq/"
+    done
+    touch "$davis/.complete"
+fi
+
+tuned="$WORK/finetuned.pt"
+echo "== samtrack finetune: $STEPS steps at lr $LR -> $tuned"
+start=$(date +%s)
+"$BIN" finetune --model "$MODEL" --data "$davis" --output "$tuned" --steps "$STEPS" \
+    --lr-decoder "$LR" --lr-prompt-encoder "$LR" --warmup 20 --eval-every 100 --seed 1 \
+    --threads "$THREADS" 2>&1 | tr '\r' '\n' | grep -v '^encoding frames' | tee "$WORK/finetune.log"
+echo "fine-tuning took $(( $(date +%s) - start )) s"
+
+for which in before after; do
+    model=$MODEL; [ "$which" = after ] && model=$tuned
+    echo "== held-out camo clips, $which fine-tuning ($model)"
+    # shellcheck disable=SC2086
+    SAMTRACK_BIN=$BIN "$PY" Tools/eval/eval.py --model "$model" --set camo --count "$EVAL_CLIPS" \
+        --prompt "$PROMPTS" --threads "$THREADS" --samtrack-threads "$THREADS" --json "$WORK/$which.json" $EVAL_ARGS
+done
