@@ -3,8 +3,10 @@
 #   1. TRAIN_CLIPS clips of the training generator's low-contrast "camo" domain (seeds 5000000..,
 #      Tools/synth/synth.py --difficulty camo) written as a DAVIS folder (JPEG frames, palette PNGs);
 #   2. `samtrack finetune` of MODEL on them (prompt encoder and mask decoder; image encoder frozen);
-#   3. Tools/eval/eval.py on EVAL_CLIPS held-out camo clips (seeds 5900000..), for MODEL and for the
-#      fine-tuned checkpoint, each prompt of PROMPTS, samtrack and the official predictor side by side.
+#   3. Tools/eval/eval.py on EVAL_CLIPS held-out camo clips (seeds 5900000..), for MODEL (samtrack
+#      only unless BEFORE_ARGS is empty: its agreement with the official predictor is established in
+#      Fixtures/models/README.md) and for the fine-tuned checkpoint (samtrack and the official
+#      predictor side by side), each prompt of PROMPTS.
 # Everything goes under WORK; before.json, after.json and finetune.log hold the results.
 #   Tools/eval/finetune_gain.sh                        # the defaults below
 #   STEPS=600 EVAL_CLIPS=10 PROMPTS=box Tools/eval/finetune_gain.sh
@@ -21,7 +23,8 @@ LR=${LR:-1e-4}
 EVAL_CLIPS=${EVAL_CLIPS:-20}
 PROMPTS=${PROMPTS:-mask,box,click}
 THREADS=${THREADS:-2}
-EVAL_ARGS=${EVAL_ARGS:-}   # e.g. --skip-official
+EVAL_ARGS=${EVAL_ARGS:-}   # more eval.py options for both models
+BEFORE_ARGS=${BEFORE_ARGS---skip-official}
 
 [ -x "$BIN" ] || { echo "finetune_gain.sh: no samtrack at $BIN (swift build -c release, or SAMTRACK_BIN)" >&2; exit 2; }
 [ -x "$PY" ] || { echo "finetune_gain.sh: no reference venv at $PY (Tools/reference/venv.sh)" >&2; exit 2; }
@@ -47,13 +50,14 @@ echo "== samtrack finetune: $STEPS steps at lr $LR -> $tuned"
 start=$(date +%s)
 "$BIN" finetune --model "$MODEL" --data "$davis" --output "$tuned" --steps "$STEPS" \
     --lr-decoder "$LR" --lr-prompt-encoder "$LR" --warmup 20 --eval-every 100 --seed 1 \
-    --threads "$THREADS" 2>&1 | tr '\r' '\n' | grep -v '^encoding frames' | tee "$WORK/finetune.log"
+    --threads "$THREADS" 2>&1 | stdbuf -oL tr '\r' '\n' | grep --line-buffered -v '^encoding frames' | tee "$WORK/finetune.log"
 echo "fine-tuning took $(( $(date +%s) - start )) s"
 
 for which in before after; do
-    model=$MODEL; [ "$which" = after ] && model=$tuned
+    model=$MODEL; extra=$BEFORE_ARGS
+    [ "$which" = after ] && { model=$tuned; extra=; }
     echo "== held-out camo clips, $which fine-tuning ($model)"
     # shellcheck disable=SC2086
     SAMTRACK_BIN=$BIN "$PY" Tools/eval/eval.py --model "$model" --set camo --count "$EVAL_CLIPS" \
-        --prompt "$PROMPTS" --threads "$THREADS" --samtrack-threads "$THREADS" --json "$WORK/$which.json" $EVAL_ARGS
+        --prompt "$PROMPTS" --threads "$THREADS" --samtrack-threads "$THREADS" --json "$WORK/$which.json" $EVAL_ARGS $extra
 done
