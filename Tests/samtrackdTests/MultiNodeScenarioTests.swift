@@ -146,9 +146,11 @@ final class MultiNodeScenarioTests: XCTestCase {
             attempts += view["attempts"] as? Int ?? 0
             let served = try client.request("GET", "/v1/jobs/\(id)/masks?format=jsonl")
             XCTAssertEqual(served.status, 200, served.text)
-            XCTAssertEqual(served.text, references[i % 3], "job \(i): masks from the database equal the single-node run's")
-            let file = try? String(contentsOfFile: outputs + "/jobs/\(i)/masks.jsonl", encoding: .utf8)
-            XCTAssertEqual(file, references[i % 3], "job \(i): masks.jsonl equals the single-node run's")
+            XCTAssertTrue(served.text == references[i % 3], "job \(i) (\(id)): masks from the database differ from the single-node "
+                          + "run's: " + difference(served.text, references[i % 3]))
+            let file = (try? String(contentsOfFile: outputs + "/jobs/\(i)/masks.jsonl", encoding: .utf8)) ?? ""
+            XCTAssertTrue(file == references[i % 3], "job \(i) (\(id)): masks.jsonl differs from the single-node run's: "
+                          + difference(file, references[i % 3]))
         }
         let logs = allLogs()
         for (i, id) in ids.enumerated() {
@@ -204,6 +206,14 @@ final class MultiNodeScenarioTests: XCTestCase {
         let seconds = Date().timeIntervalSince(testStart)
         print("multi-node scenario: took \(String(format: "%.1f", seconds)) s")
     }
+}
+
+/// Which lines of two masks.jsonl texts differ (their frame numbers), for failure messages.
+func difference(_ got: String, _ expected: String) -> String {
+    let a = got.split(separator: "\n", omittingEmptySubsequences: false), b = expected.split(separator: "\n", omittingEmptySubsequences: false)
+    let differing = (0..<max(a.count, b.count)).filter { $0 >= a.count || $0 >= b.count || a[$0] != b[$0] }
+    return "\(a.count) lines against \(b.count); lines differing: \(differing.prefix(20)); first got: "
+        + (differing.first.flatMap { $0 < a.count ? String(a[$0].prefix(60)) : nil } ?? "none")
 }
 
 /// A small seeded generator (SplitMix64): the same fault moments on every run.

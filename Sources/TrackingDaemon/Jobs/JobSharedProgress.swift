@@ -87,11 +87,11 @@ extension JobManager {
             let frames = job.uncommitted.values.filter { $0.index <= checkpoint.index }.sorted { $0.index < $1.index }
             return (checkpoint.index, checkpoint.state, frames)
         }
-        guard let (index, state, frames) = taken else { return }
-        let record = transition(job, .checkpointed(frame: index), persist: false)
+        guard let (index, state, frames) = taken, let record = applied(job, .checkpointed(frame: index)) else { return }
         do {
             try shared.saveProgress(record, frames: frames, state: state)
             lock.withLock { for f in frames where job.uncommitted[f.index] == f { job.uncommitted[f.index] = nil } }
+            transition(job, .checkpointed(frame: index), persist: false)
         } catch let error as JobStoreError where error.kind == .leaseLost {
             leaseLost(job, error.message)
         } catch {
@@ -103,15 +103,19 @@ extension JobManager {
     /// The job's end with every frame not yet committed, in one fenced transaction, retried with
     /// backoff while the database fails. Nil when the lease is lost (another node goes on with the job).
     func finishShared(_ job: ActiveJob, _ event: JobEvent) -> JobRecord? {
-        guard let shared else { return transition(job, event) }
-        let record = transition(job, event, persist: false)
+        guard let shared, let record = applied(job, event) else { return transition(job, event) }
         let frames = lock.withLock { job.uncommitted.values.sorted { $0.index < $1.index } }
         let started = Date()
         var delay = 0.25
         while true {
             do {
                 try shared.saveProgress(record, frames: frames, state: nil)
-                lock.withLock { job.uncommitted.removeAll() }
+                // The API shows the end once it is in the database (with its frames): the record
+                // made by `apply` above, adopted as committed.
+                lock.withLock {
+                    job.uncommitted.removeAll()
+                    job.record = record
+                }
                 return record
             } catch let error as JobStoreError where error.kind == .leaseLost {
                 leaseLost(job, error.message)
@@ -128,6 +132,16 @@ extension JobManager {
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 4)
             }
+        }
+    }
+
+    /// The job's record after `event`, not yet adopted (nil, logged: the life cycle refuses it);
+    /// committed first, then adopted, so that the API never shows what the database lacks.
+    private func applied(_ job: ActiveJob, _ event: JobEvent) -> JobRecord? {
+        lock.withLock {
+            var r = job.record
+            do { try r.apply(event) } catch { return nil }
+            return r
         }
     }
 
