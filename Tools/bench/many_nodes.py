@@ -85,7 +85,9 @@ class Postgres:
         return f"postgresql://samtrack@127.0.0.1:{self.port}/{name}"
 
     def stop(self):
-        self.process.send_signal(signal.SIGINT)
+        # The postmaster itself (runuser does not pass signals on): fast shutdown.
+        with open(f"{self.root}/data/postmaster.pid") as f:
+            os.kill(int(f.readline()), signal.SIGINT)
         self.process.wait(timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 
