@@ -238,6 +238,28 @@ final class PostgresJobStoreTests: XCTestCase {
         XCTAssertEqual(try a.job("j")?.status, .succeeded, "the end and its frames in one transaction")
     }
 
+    func testSkippedJobsStayQueuedForOtherNodes() throws {
+        let server = try sharedServer()
+        let url = try server.createDatabase("skips")
+        let a = try PostgresJobStore(url: url, nodeName: "a")
+        defer { a.close() }
+        for id in ["camera", "file1", "file2"] { _ = try a.insert(queued(id)) }
+        // Node a may not open "camera" (JobManager.decideClaim: a device its sources.patterns do not allow).
+        func claimSkippingCamera() throws -> String? {
+            try a.claimNext(ttl: 30) { stored, _ in
+                guard stored.id != "camera" else { return .skip }
+                var r = stored
+                do { try r.apply(.started) } catch { return nil }
+                return .run(r)
+            }?.record.id
+        }
+        XCTAssertEqual(try claimSkippingCamera(), "file1", "the skipped job is passed over, not claimed")
+        XCTAssertEqual(try claimSkippingCamera(), "file2")
+        XCTAssertNil(try claimSkippingCamera())
+        XCTAssertEqual(try a.job("camera")?.status, .queued, "left in the queue for a node that allows it")
+        XCTAssertEqual(try Self.claim(a)?.record.id, "camera")
+    }
+
     func testPromptRequestsAreTakenOnceAndSettled() throws {
         let server = try sharedServer()
         let url = try server.createDatabase("prompts")
