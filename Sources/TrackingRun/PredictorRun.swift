@@ -111,7 +111,7 @@ struct PredictorRun {
                                                totalFrames: frameCount, timings: predictor.timings,
                                                promptedObjects: frame.objects.filter { predictor.objects[$0.objectID]?.hasPrompt(on: t) == true }
                                                    .map(\.objectID),
-                                               framesDone: processed))
+                                               framesDone: processed, index: t))
                         return stop.isInterrupted ? .stop : .continue
                     }
                 }

@@ -90,6 +90,9 @@ public struct FrameProgress: Sendable {
     /// Frames processed so far by this run (a both-direction run counts its first prompted frame
     /// in each pass, so it processes one frame more than the file holds).
     public var framesDone: Int = 0
+    /// The tracked frame's 0-based index in the source (`frame` is its number, which an image
+    /// sequence may take from its file names).
+    public var index: Int = 0
 }
 
 /// Why a run ended where it did.

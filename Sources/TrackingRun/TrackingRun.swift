@@ -231,7 +231,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                                        droppedFrames: reader.droppedFrames, totalFrames: options.frameCount,
                                        timings: tracker.timings,
                                        promptedObjects: results.filter(\.prompted).map(\.objectID),
-                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds, framesDone: tracked))
+                                       decodeSeconds: clock.decodeSeconds, outputSeconds: clock.outputSeconds, framesDone: tracked,
+                                       index: t))
             }
         } catch {
             if case .source(.interrupted) = error {

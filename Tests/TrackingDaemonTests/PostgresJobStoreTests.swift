@@ -117,7 +117,7 @@ final class PostgresJobStoreTests: XCTestCase {
         for outcome in outcomes { if case let .failure(error) = outcome { XCTFail("a node failed to start: \(error)") } }
         XCTAssertEqual(outcomes.filter { (try? $0.get()) == true }.count, 1, "exactly one node created the schema")
         XCTAssertEqual(try server.psql("migrations", "SELECT string_agg(version::text, ',' ORDER BY version) FROM samtrack_migrations")
-                        .trimmingCharacters(in: .whitespacesAndNewlines), "1,2")
+                        .trimmingCharacters(in: .whitespacesAndNewlines), "1,2,3")
     }
 
     func testConcurrentClaimsTakeEveryJobExactlyOnce() throws {
@@ -202,6 +202,87 @@ final class PostgresJobStoreTests: XCTestCase {
         XCTAssertEqual(try server.psql("leases", "SELECT COALESCE(lease_owner, 'none') || ' ' || (SELECT COUNT(*) FROM job_checkpoints) FROM jobs")
                         .trimmingCharacters(in: .whitespacesAndNewlines), "none 0")
         XCTAssertNil(try Self.claim(a))
+    }
+
+    func testFramesCommittedWithTheCheckpointAndResumedExactlyAfterIt() throws {
+        let server = try sharedServer()
+        let url = try server.createDatabase("frames")
+        let a = try PostgresJobStore(url: url, nodeName: "a")
+        let b = try PostgresJobStore(url: url, nodeName: "b")
+        defer { a.close(); b.close() }
+        _ = try a.insert(queued("j"))
+        var (onA, _) = try XCTUnwrap(try Self.claim(a, ttl: 1))
+        func frames(_ range: ClosedRange<Int>, tag: String) -> [StoredFrame] {
+            range.map { StoredFrame(index: $0, frame: $0, line: "{\"frame\": \($0), \"tag\": \"\(tag)\"}", prompted: $0 == 0 ? [1, 2] : []) }
+        }
+        try onA.apply(.checkpointed(frame: 4))
+        try a.saveProgress(onA, frames: frames(0...4, tag: "a"), state: Data([4]))
+        XCTAssertEqual(try b.frames(jobID: "j", afterIndex: -1, limit: 100), frames(0...4, tag: "a"), "any node reads them")
+        XCTAssertEqual(try b.frames(jobID: "j", afterIndex: 1, limit: 2).map(\.index), [2, 3], "paged in index order")
+        XCTAssertEqual(try b.checkpointState(jobID: "j", frame: 4), Data([4]))
+        // Frames without a checkpoint (a run that has none): the claim of a resumed job drops those after its checkpoint.
+        try a.saveProgress(onA, frames: frames(5...6, tag: "a"), state: nil)
+        XCTAssertEqual(try b.frames(jobID: "j", afterIndex: -1, limit: 100).count, 7)
+
+        Thread.sleep(forTimeInterval: 1.3)  // a dies: its lease expires
+        var (onB, _) = try XCTUnwrap(try Self.claim(b))
+        XCTAssertEqual(onB.checkpointFrame, 4)
+        XCTAssertEqual(try b.frames(jobID: "j", afterIndex: -1, limit: 100), frames(0...4, tag: "a"),
+                       "the resumed job continues exactly after the last committed frame")
+        XCTAssertThrowsError(try a.saveProgress(onA, frames: frames(5...9, tag: "stale"), state: nil)) {
+            XCTAssertEqual(($0 as? JobStoreError)?.kind, .leaseLost, "\($0)")
+        }
+        try onB.apply(.succeeded(reason: .endOfSource, framesTracked: 5, seconds: 1, droppedFrames: 0))
+        try b.saveProgress(onB, frames: frames(5...9, tag: "b"), state: nil)
+        XCTAssertEqual(try a.frames(jobID: "j", afterIndex: -1, limit: 100), frames(0...4, tag: "a") + frames(5...9, tag: "b"))
+        XCTAssertEqual(try a.job("j")?.status, .succeeded, "the end and its frames in one transaction")
+    }
+
+    func testSkippedJobsStayQueuedForOtherNodes() throws {
+        let server = try sharedServer()
+        let url = try server.createDatabase("skips")
+        let a = try PostgresJobStore(url: url, nodeName: "a")
+        defer { a.close() }
+        for id in ["camera", "file1", "file2"] { _ = try a.insert(queued(id)) }
+        // Node a may not open "camera" (JobManager.decideClaim: a device its sources.patterns do not allow).
+        func claimSkippingCamera() throws -> String? {
+            try a.claimNext(ttl: 30) { stored, _ in
+                guard stored.id != "camera" else { return .skip }
+                var r = stored
+                do { try r.apply(.started) } catch { return nil }
+                return .run(r)
+            }?.record.id
+        }
+        XCTAssertEqual(try claimSkippingCamera(), "file1", "the skipped job is passed over, not claimed")
+        XCTAssertEqual(try claimSkippingCamera(), "file2")
+        XCTAssertNil(try claimSkippingCamera())
+        XCTAssertEqual(try a.job("camera")?.status, .queued, "left in the queue for a node that allows it")
+        XCTAssertEqual(try Self.claim(a)?.record.id, "camera")
+    }
+
+    func testPromptRequestsAreTakenOnceAndSettled() throws {
+        let server = try sharedServer()
+        let url = try server.createDatabase("prompts")
+        let a = try PostgresJobStore(url: url, nodeName: "a")
+        let b = try PostgresJobStore(url: url, nodeName: "b")
+        defer { a.close(); b.close() }
+        _ = try a.insert(queued("j"))
+        let notified = AsyncSignal()
+        a.listen(onJobQueued: {}, onCancel: { _ in }, onPrompts: { id in if id == "j" { notified.fire() } })
+        Thread.sleep(forTimeInterval: 0.5)  // the listener connects
+        let first = try b.requestPrompts(jobID: "j", prompts: [PromptSpec(object: 3, box: [1, 2, 30, 40])])
+        let second = try b.requestPrompts(jobID: "j", prompts: [PromptSpec(object: 4, points: [[5, 6, 1]])])
+        XCTAssertTrue(notified.waitBlocking(timeout: 10), "the running node is notified")
+        XCTAssertEqual(try b.promptRequestOutcome(first), .pending)
+        let taken = try a.takePromptRequests(jobID: "j")
+        XCTAssertEqual(taken.map(\.id), [first, second])
+        XCTAssertEqual(taken.first?.prompts, [PromptSpec(object: 3, box: [1, 2, 30, 40])])
+        XCTAssertEqual(try a.takePromptRequests(jobID: "j").count, 0, "each request is taken once")
+        try a.settlePromptRequest(first, outcome: .applied(frame: 17))
+        try a.settlePromptRequest(second, outcome: .refused(code: "prompt_outside_frame", message: "outside"))
+        XCTAssertEqual(try b.promptRequestOutcome(first), .applied(frame: 17))
+        XCTAssertEqual(try b.promptRequestOutcome(second), .refused(code: "prompt_outside_frame", message: "outside"))
+        XCTAssertNil(try b.promptRequestOutcome(999_999))
     }
 
     func testSuspendedJobIsGivenBackAndClaimedByAnotherNode() throws {

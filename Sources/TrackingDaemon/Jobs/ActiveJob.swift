@@ -29,6 +29,13 @@ final class ActiveJob: @unchecked Sendable {  // fields guarded by the manager's
     var lastRenewal: UInt64 = 0
     /// Another node took the job (or the lease could not be renewed in time): write nothing more.
     var leaseLost = false
+    /// Shared store: frames tracked and not yet committed to the database, by frame index.
+    var uncommitted: [Int: StoredFrame] = [:]
+    /// Shared store: a checkpoint saved by the run whose frame has not been reported yet (its
+    /// frames and state are committed together once it has).
+    var pendingCheckpoint: (index: Int, state: Data)?
+    /// The highest frame index the run has reported (-1: none).
+    var lastReportedIndex = -1
 
     init(record: JobRecord) {
         self.record = record

@@ -52,6 +52,7 @@ extension JobManager {
         }
         guard let (job, newObjects) = found else {
             guard let record = try store.job(id) else { throw APIError.jobNotFound(id) }
+            if let shared, record.status == .running { return try await forwardPrompts(shared, record, prompts, wait: wait) }
             try refuseRemote(record)
             throw APIError(.jobFinished, "job \(id) already ended (\(record.status.rawValue))")
         }
@@ -114,11 +115,14 @@ extension JobManager {
         return try await applied(ticket, job: job, wait: wait)
     }
 
-    /// A job another node runs or will run (shared store): its live prompts are not forwarded.
+    /// A job no node runs now, or (removals) that another node runs (shared store): refused.
     private func refuseRemote(_ record: JobRecord) throws {
         guard shared != nil, !record.status.isTerminal || (record.status == .interrupted && record.resumable) else { return }
-        throw APIError(.jobNotRunning, "job \(record.id) is \(record.status.rawValue) on another node: send prompts to the node "
-                       + "that runs it (live prompts are not forwarded between nodes)")
+        if record.status == .running {
+            throw APIError(.jobNotRunning, "job \(record.id) runs on another node: remove objects through the node that runs it "
+                           + "(removals are not forwarded between nodes; prompts are)")
+        }
+        throw APIError(.jobNotRunning, "job \(record.id) is \(record.status.rawValue): prompts are taken while it runs; retry later")
     }
 
     /// Waits for a queued change to be applied; the job's record and the frame.

@@ -1,7 +1,8 @@
 // JobExport: `GET /v1/jobs/{id}/masks?format=jsonl|coco|png|palette` — the frames a job has
 // tracked so far, from its masks.jsonl (every daemon job records one, whatever its output format;
-// masks.jsonl.partial while it runs: the complete lines present when the request came), streamed
-// in an export format of the Export module (`MaskExport`).
+// masks.jsonl.partial while it runs: the complete lines present when the request came) or, on a
+// shared store, from the frames committed to the database (any node serves them; a running job's
+// up to its last checkpoint), streamed in an export format of the Export module (`MaskExport`).
 
 import Foundation
 import Export
@@ -13,11 +14,7 @@ struct JobExport {
     func response(_ id: String, format name: String) async throws -> APIResponse {
         let format = try MaskExportRequest.format(name)
         guard let record = try manager.job(id) else { throw APIError.jobNotFound(id) }
-        let reader: MaskJSONLReader
-        do {
-            reader = try MaskJSONLReader(directory: record.outputDirectory)
-        } catch let error as FileError {
-            guard case let .readFailed(_, _, code) = error, code == ENOENT else { throw APIError(.storageError, "job \(id): \(error)") }
+        guard let reader = try open(record) else {
             // No frame tracked yet: an empty jsonl; the other formats need the frame size.
             guard format == .jsonl else {
                 throw APIError(.noMasks, "job \(id) has no tracked frames yet (\(record.status.rawValue)); ask again once it runs")
@@ -35,9 +32,8 @@ struct JobExport {
             guard format == .jsonl else { throw APIError(.noMasks, "job \(id) has no object masks yet") }
             return MaskExportRequest.response(format: format, body: .bytes(Array(buffered.map { $0.jsonLine + "\n" }.joined().utf8)))
         }
-        if format == .palette {
+        if format == .palette, let check = try open(record) {
             // Refuse before the first byte: a stream cut short would read as a complete download.
-            let check = try MaskJSONLReader(directory: record.outputDirectory)
             while let r = try readRecord(check, id) {
                 try MaskExportRequest.check(r, format: format, width: size.width, height: size.height)
             }
@@ -46,15 +42,38 @@ struct JobExport {
         let export = try MaskExport(format: format, width: size.width, height: size.height,
                                     options: MaskExportRequest.options) {
             if let first = pending.popFirst() { return first }
-            return try reader.next()
+            return try reader()
         }
         return MaskExportRequest.response(format: format, body: .stream(export.chunks { error in
             manager.log("job \(id): the \(format.rawValue) export stopped: \(error)")
         }))
     }
 
-    private func readRecord(_ reader: MaskJSONLReader, _ id: String) throws -> FrameRecord? {
-        do { return try reader.next() } catch { throw APIError(.storageError, "job \(id): \(error)") }
+    /// The job's frames in order: on a shared store the frames committed to the database (any node
+    /// serves them), else its masks.jsonl (masks.jsonl.partial while it runs). Nil: none yet.
+    private func open(_ record: JobRecord) throws -> (() throws -> FrameRecord?)? {
+        if let shared = manager.shared {
+            let next = manager.committedFrames(shared, jobID: record.id)
+            let first: FrameRecord?
+            do { first = try next() } catch { throw APIError(.storageError, "job \(record.id): \(error)") }
+            guard let first else { return nil }
+            var head: FrameRecord? = first
+            return {
+                if let h = head { head = nil; return h }
+                return try next()
+            }
+        }
+        do {
+            let reader = try MaskJSONLReader(directory: record.outputDirectory)
+            return { try reader.next() }
+        } catch let error as FileError {
+            guard case let .readFailed(_, _, code) = error, code == ENOENT else { throw APIError(.storageError, "job \(record.id): \(error)") }
+            return nil
+        }
+    }
+
+    private func readRecord(_ reader: () throws -> FrameRecord?, _ id: String) throws -> FrameRecord? {
+        do { return try reader() } catch { throw APIError(.storageError, "job \(id): \(error)") }
     }
 }
 

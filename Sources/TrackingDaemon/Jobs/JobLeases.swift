@@ -3,19 +3,17 @@
 // - Claiming: an idle worker claims the oldest claimable job (JobScheduler's `claim`); the life
 //   cycle decides here what the claim does with it (`decideClaim`): start it, or — when its node
 //   died (expired lease) — requeue and start it, give up after `maxCrashes`, or mark a live job
-//   interrupted.
+//   interrupted. A device or stream source this node's `sources.patterns` do not allow is left
+//   to the nodes that allow it.
 // - Heartbeat: one thread renews the lease of every job this node runs each `node.heartbeat_s`;
 //   a cancel requested through another node is seen there (or at once, through the store's
 //   LISTEN/NOTIFY) and stops the run; a lost lease (another
 //   node took the job) or a database unreachable for longer than the lease stops the run without
 //   any further write (fencing: the store refuses writes under an old token anyway).
-// - Checkpoints: the tracker state goes into the database with the job's checkpoint frame in one
-//   transaction; a node that resumes a job writes the state from the database to its own DATA/jobs/<id>.
-// - Reads from any node: a job that runs elsewhere is read from the store; its event stream from a
-//   node that does not run it polls the store and ends with the job's `end` event.
+// - Progress (frames, checkpoints), masks and events from any node: JobSharedProgress.swift;
+//   live prompts through any node: JobRemotePrompts.swift.
 
 import Foundation
-import FileIO
 import TrackingRun
 
 extension JobManager {
@@ -23,12 +21,14 @@ extension JobManager {
     func claimShared() -> String? {
         guard let shared, !isDraining else { return nil }
         do {
+            let started = DispatchTime.now().uptimeNanoseconds
             guard let (record, lease) = try shared.claimNext(ttl: config.node.leaseTTL, decide: decideClaim) else { return nil }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let job = ActiveJob(record: record)
             job.lease = lease
             job.lastRenewal = DispatchTime.now().uptimeNanoseconds
             lock.withLock { active[record.id] = job }
-            metrics.jobClaimed(resumed: record.checkpointFrame != nil)
+            metrics.jobClaimed(resumed: record.checkpointFrame != nil, seconds: seconds)
             log("job \(record.id): claimed by node \(shared.nodeName) (attempt \(record.attempts)"
                 + (record.checkpointFrame.map { ", resuming after frame \($0)" } ?? "") + ")")
             return record.id
@@ -41,6 +41,10 @@ extension JobManager {
     /// What a claim does with a stored job (the life cycle's events; see the file comment).
     func decideClaim(_ stored: JobRecord, leaseExpired: Bool) -> ClaimDecision? {
         var r = stored
+        // A device or stream this node's sources.patterns do not allow: another node's job.
+        if !stored.spec.source.hasPrefix("/") || stored.spec.source.hasPrefix("/dev/") {
+            do { _ = try policy.checkSource(stored.spec.source) } catch { return .skip }
+        }
         do {
             if leaseExpired {
                 if r.live {
@@ -89,6 +93,7 @@ extension JobManager {
                             run?.stop()
                         }
                         // (the notification, `cancelRequestedElsewhere`, usually came first)
+                        promptsRequestedElsewhere(lease.jobID)  // requests whose notification was missed
                     case .lost:
                         leaseLost(job, "another node took the job")
                     }
@@ -127,33 +132,6 @@ extension JobManager {
         run?.stop()
     }
 
-    /// Before a claimed job runs: its checkpoint from the database into DATA/jobs/<id>/state.safetensors
-    /// (a local state from an earlier claim is removed first: it may be older than the database's).
-    func materializeCheckpoint(_ record: JobRecord, statePath: String) throws {
-        guard let shared else { return }
-        try? FileManager.default.removeItem(atPath: statePath)
-        guard let frame = record.checkpointFrame else { return }
-        guard let state = try shared.checkpointState(jobID: record.id, frame: frame) else {
-            log("job \(record.id): the database has no tracker state for frame \(frame); starting from frame 0")
-            return
-        }
-        try AtomicFile.write(state, to: statePath)
-    }
-
-    /// After the run saved its state at `frame`: the record and the state in one fenced transaction.
-    func saveSharedCheckpoint(_ job: ActiveJob, frame: Int, statePath: String) {
-        guard let shared else { return }
-        let record = transition(job, .checkpointed(frame: frame), persist: false)
-        do {
-            let state = try Data(contentsOf: URL(fileURLWithPath: statePath))
-            try shared.saveCheckpoint(record, state: state)
-        } catch let error as JobStoreError where error.kind == .leaseLost {
-            leaseLost(job, error.message)
-        } catch {
-            log("job \(record.id): cannot save the checkpoint of frame \(frame) in the job database: \(error)")
-        }
-    }
-
     /// Cancel of a job this node does not run: at once when nobody holds it, else asks its node and
     /// waits (up to `wait` seconds) for the job to end.
     func cancelShared(_ shared: any SharedJobQueue, _ id: String, wait: Double) async throws -> JobRecord {
@@ -186,26 +164,6 @@ extension JobManager {
                 if record == nil { throw APIError.jobNotFound(id) }
                 try await Task.sleep(nanoseconds: 200_000_000)
             }
-        }
-    }
-
-    /// Events of a job that runs (or waits) elsewhere: the store is polled until the job ends,
-    /// then its `end` event is sent.
-    func remoteEvents(_ id: String) -> AsyncStream<ServerSentEvent> {
-        let store = self.store
-        let interval = min(1.0, config.node.heartbeat)
-        return AsyncStream { continuation in
-            let task = Task {
-                while !Task.isCancelled {
-                    if let record = try? store.job(id), record.status.isTerminal, record.status != .interrupted || !record.resumable {
-                        continuation.yield(Self.endEvent(record))
-                        break
-                    }
-                    try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 }

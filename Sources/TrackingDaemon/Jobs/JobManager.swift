@@ -107,7 +107,8 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         }
         if let shared {
             shared.listen(onJobQueued: { [weak self] in self?.scheduler.wake() },
-                          onCancel: { [weak self] id in self?.cancelRequestedElsewhere(id) })
+                          onCancel: { [weak self] id in self?.cancelRequestedElsewhere(id) },
+                          onPrompts: { [weak self] id in self?.promptsRequestedElsewhere(id) })
             let thread = Thread { [self] in runHeartbeat(until: heartbeatStop) }
             thread.name = "samtrackd.heartbeat"
             thread.start()
@@ -235,7 +236,7 @@ public final class JobManager: @unchecked Sendable {  // mutable state behind `l
         if let hub = lock.withLock({ active[id]?.events }) { return hub.subscribe(afterID: afterID) }
         guard let record = try store.job(id) else { return nil }
         if shared != nil && !(record.status.isTerminal && !(record.status == .interrupted && record.resumable)) {
-            return remoteEvents(id)
+            return remoteEvents(id, afterID: afterID)
         }
         let ended = JobEventHub()
         ended.finish(with: Self.endEvent(record))

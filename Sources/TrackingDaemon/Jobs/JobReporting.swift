@@ -44,6 +44,13 @@ extension JobManager {
     // MARK: - Events
 
     static func frameEvent(_ p: FrameProgress) -> ServerSentEvent {
+        frameEvent(frame: p.frame, pts: p.pts, objects: p.objects, fps: p.framesPerSecond, droppedFrames: p.droppedFrames,
+                   prompted: p.promptedObjects)
+    }
+
+    /// A `frame` event (the runner's, or one rebuilt from a committed frame on another node).
+    static func frameEvent(frame: Int, pts: Double?, objects: [MaskRecord], fps: Double, droppedFrames: Int,
+                           prompted: [Int]) -> ServerSentEvent {
         struct Frame: Encodable {
             var frame: Int, pts: Double?, objects: [ObjectMaskView], fps: Double, droppedFrames: Int, prompted: [Int]
             enum CodingKeys: String, CodingKey { case frame, pts, objects, fps, prompted, droppedFrames = "dropped_frames" }
@@ -57,11 +64,9 @@ extension JobManager {
                 try c.encode(prompted, forKey: .prompted)
             }
         }
-        let frame = Frame(frame: p.frame, pts: p.pts,
-                          objects: p.objects.map(ObjectMaskView.init),
-                          fps: p.framesPerSecond.isFinite ? p.framesPerSecond : 0, droppedFrames: p.droppedFrames,
-                          prompted: p.promptedObjects)
-        return ServerSentEvent(name: "frame", id: p.frame, data: APIJSON.encodeString(frame))
+        let view = Frame(frame: frame, pts: pts, objects: objects.map(ObjectMaskView.init),
+                         fps: fps.isFinite ? fps : 0, droppedFrames: droppedFrames, prompted: prompted)
+        return ServerSentEvent(name: "frame", id: frame, data: APIJSON.encodeString(view))
     }
 
     static func endEvent(_ r: JobRecord) -> ServerSentEvent {

@@ -136,18 +136,13 @@ struct JobRunner {
                                             droppedFrames: p.droppedFrames), persist: persistNow)
         manager.metrics.frameTracked(FrameStageSeconds(before: before, after: p, wall: wall), newlyDropped: newlyDropped)
         job.events.publish(JobManager.frameEvent(p))
+        if manager.shared != nil { manager.frameTracked(job, p) }
     }
 
     /// The run's end as one life-cycle event, then the job leaves the active set.
     private func finish(_ job: ActiveJob, _ outcome: Result<TrackingSummary, Error>) {
         let (cancelRequested, draining, leaseLost) = manager.lock.withLock { (job.cancelRequested, manager.draining, job.leaseLost) }
-        if leaseLost {
-            // Another node owns the job now: nothing is written, its state here is dropped.
-            manager.removeJobDirectory(job.record.id)
-            manager.retire(job, announce: false)
-            manager.log("job \(job.record.id): stopped on this node after losing its lease")
-            return
-        }
+        if leaseLost { return dropLostJob(job) }
         let event: JobEvent
         switch outcome {
         case let .success(summary):
@@ -186,11 +181,21 @@ struct JobRunner {
                 event = .failed(code: code, message: message)
             }
         }
-        let record = manager.transition(job, event)
+        // On a shared store the end is committed with the frames not yet in the database.
+        guard let record = manager.finishShared(job, event) else { return dropLostJob(job) }
         if !(record.status == .interrupted && record.resumable) { manager.removeJobDirectory(record.id) }
         manager.retire(job)
         manager.log("job \(record.id): \(record.status.rawValue) after \(record.framesDone) frames"
                     + (record.errorMessage.map { ": \($0)" } ?? ""))
+    }
+}
+
+extension JobRunner {
+    /// Another node owns the job now: nothing is written, its state here is dropped.
+    private func dropLostJob(_ job: ActiveJob) {
+        manager.removeJobDirectory(job.record.id)
+        manager.retire(job, announce: false)
+        manager.log("job \(job.record.id): stopped on this node after losing its lease")
     }
 }
 

@@ -11,6 +11,10 @@
 //       decode, encoder, memory_attention, decoder, memory_encoder, output, frame (wall, all of it)
 //   samtrackd_http_requests_total{code="..."}          counter
 //   samtrackd_models_loaded                            gauge
+//   samtrackd_job_claims_total, samtrackd_job_resumes_total, samtrackd_lease_losses_total
+//                                                      counters (shared store)
+//   samtrackd_claim_seconds                            histogram, the claim transaction of each job
+//                                                      claimed (shared store)
 
 import Foundation
 import Metrics
@@ -45,6 +49,7 @@ public final class DaemonMetrics: Sendable {
     private let claims: Metrics.Counter
     private let resumes: Metrics.Counter
     private let leaseLosses: Metrics.Counter
+    private let claimSeconds: Metrics.Timer
     private let httpLock = NSLock()
     nonisolated(unsafe) private var httpCounters: [Int: Metrics.Counter] = [:]  // guarded by httpLock
 
@@ -69,11 +74,14 @@ public final class DaemonMetrics: Sendable {
         claims = Metrics.Counter(label: "samtrackd_job_claims_total", factory: factory)
         resumes = Metrics.Counter(label: "samtrackd_job_resumes_total", factory: factory)
         leaseLosses = Metrics.Counter(label: "samtrackd_lease_losses_total", factory: factory)
+        claimSeconds = Metrics.Timer(label: "samtrackd_claim_seconds", factory: factory)
     }
 
-    /// A shared-store node claimed a job (`resumed`: from a checkpoint another run saved).
-    public func jobClaimed(resumed: Bool) {
+    /// A shared-store node claimed a job (`resumed`: from a checkpoint another run saved) in a
+    /// claim that took `seconds`.
+    public func jobClaimed(resumed: Bool, seconds: Double) {
         claims.increment()
+        claimSeconds.recordNanoseconds(Int64(max(0, seconds) * 1e9))
         if resumed { resumes.increment() }
     }
     /// A shared-store node lost the lease of a job it ran.

@@ -9,6 +9,9 @@
 //      a unique index on output_directory over unfinished jobs (two jobs never write one directory)
 //   v2 job_checkpoints(job_id, frame, state bytea, lease_token)  -- tracker state, written with the
 //                                                                 job's checkpoint_frame in one transaction
+//   v3 job_frames(job_id, idx, frame, line, prompted)  -- per-frame results (masks.jsonl lines),
+//                                                        committed with the checkpoint (PostgresJobFrames.swift)
+//      prompt_requests(id, job_id, prompts, outcome ...)  -- live prompts for the node running a job
 // Times are seconds since 1970 (as in SQLite), lease expiries the database's clock (timestamptz).
 
 import Foundation
@@ -58,8 +61,10 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     private var listener: PostgresConnection?
     private var listenerStopped = false
 
-    /// Channels: `samtrack_jobs` (a job was queued: `insert`) and `samtrack_cancel` (payload: a job id, `requestCancel`).
-    public func listen(onJobQueued: @escaping @Sendable () -> Void, onCancel: @escaping @Sendable (String) -> Void) {
+    /// Channels: `samtrack_jobs` (a job was queued: `insert`), `samtrack_cancel` (payload: a job id,
+    /// `requestCancel`) and `samtrack_prompts` (payload: a job id, `requestPrompts`).
+    public func listen(onJobQueued: @escaping @Sendable () -> Void, onCancel: @escaping @Sendable (String) -> Void,
+                       onPrompts: @escaping @Sendable (String) -> Void) {
         let thread = Thread { [self] in
             var failures = 0
             while !lock.withLock({ listenerStopped }) {
@@ -67,8 +72,10 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                     let connection = try connector.connect()
                     connection.addListener(channel: "samtrack_jobs") { _, _ in onJobQueued() }
                     connection.addListener(channel: "samtrack_cancel") { _, note in onCancel(note.payload) }
+                    connection.addListener(channel: "samtrack_prompts") { _, note in onPrompts(note.payload) }
                     try connector.run(connection, "LISTEN samtrack_jobs")
                     try connector.run(connection, "LISTEN samtrack_cancel")
+                    try connector.run(connection, "LISTEN samtrack_prompts")
                     let keep: Bool = lock.withLock {
                         if listenerStopped { return false }
                         listener = connection
@@ -79,7 +86,8 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                         return
                     }
                     failures = 0
-                    onJobQueued()  // jobs queued while this node was not listening
+                    onJobQueued()  // jobs queued while this node was not listening (missed prompt
+                                   // requests are taken at the next heartbeat)
                     try? connection.closeFuture.wait()
                 } catch {
                     failures += 1
@@ -152,6 +160,32 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
             )
             """,
         ]),
+        (3, "frames", [
+            """
+            CREATE TABLE job_frames (
+                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                idx BIGINT NOT NULL,
+                frame BIGINT NOT NULL,
+                line TEXT NOT NULL,
+                prompted TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (job_id, idx)
+            )
+            """,
+            """
+            CREATE TABLE prompt_requests (
+                id BIGSERIAL PRIMARY KEY,
+                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                prompts TEXT NOT NULL,
+                taken BOOLEAN NOT NULL DEFAULT FALSE,
+                outcome TEXT,
+                applied_frame BIGINT,
+                error_code TEXT,
+                error_message TEXT,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX prompt_requests_pending ON prompt_requests (job_id) WHERE NOT taken",
+        ]),
     ]
 
     /// Applies the missing migrations under the advisory lock; true when version 1 was applied now.
@@ -197,13 +231,13 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
 
     // MARK: - JobStore
 
-    private func access<T>(_ body: () throws -> T) throws -> T {
+    func access<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as JobStoreError { throw error } catch {
             throw JobStoreError("job database \(location): \(PostgresConnector.describe(error))")
         }
     }
 
-    private func heldToken(_ id: String) -> Int64? { lock.withLock { held[id] } }
+    func heldToken(_ id: String) -> Int64? { lock.withLock { held[id] } }
 
     public func insert(_ record: JobRecord) throws -> JobRecord {
         try access {
@@ -250,7 +284,7 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
 
     /// Writes `r` on `c`, fenced: with the lease token when this node holds the job, else only
     /// while no node holds it. A record that is no longer running gives the lease back.
-    private func write(_ r: JobRecord, on c: PostgresConnection) throws {
+    func write(_ r: JobRecord, on c: PostgresConnection) throws {
         var q = SQLBuilder()
         var sql = "UPDATE jobs SET " + Self.assignments(r, &q)
         let releases = r.status != .running
@@ -420,12 +454,14 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     public func claimNext(ttl: Double, decide: (JobRecord, Bool) -> ClaimDecision?) throws -> (record: JobRecord, lease: JobLease)? {
         try access {
             try connector.transaction { c in
-                // A few candidates per transaction: rows decided "store" (gave up, abandoned) are skipped past.
-                for _ in 0..<8 {
+                // Several candidates per transaction: rows decided "store" (gave up, abandoned) or
+                // "skip" (another node's device) are passed over.
+                var passed: [String] = []
+                for _ in 0..<64 {
                     let rows = try connector.run(c, """
                         SELECT \(unescaped: Self.columns), (status = 'running') AS expired FROM jobs
                         WHERE quarantined_row IS NULL AND (status = 'queued' OR (status = 'interrupted' AND resumable)
-                            OR (status = 'running' AND lease_expires < now()))
+                            OR (status = 'running' AND lease_expires < now())) AND NOT (id = ANY(\(passed)))
                         ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
                         """)
                     guard let row = rows.first else { return nil }
@@ -438,12 +474,16 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                                 lease_owner = NULL, lease_token = NULL, lease_expires = NULL
                             WHERE id = \(id)
                             """)
+                        passed.append(id)
                         continue
                     }
                     let expired = try row.makeRandomAccess()["expired"].decode(Bool.self)
                     switch decide(stored, expired) {
                     case nil:
                         return nil
+                    case .skip:
+                        passed.append(stored.id)
+                        continue
                     case let .store(record):
                         try storeUnleased(record, on: c)
                         continue
@@ -457,6 +497,7 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                             WHERE id = \(q.p(record.id))
                             """
                         try connector.run(c, q.query(sql))
+                        try discardUncommittedFrames(record, on: c)
                         lock.withLock { held[record.id] = token }
                         return (record, JobLease(jobID: record.id, token: token))
                     }
@@ -487,22 +528,6 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
                     """)
                 guard let row = rows.first else { return .lost }
                 return .held(cancelRequested: try row.decode(Bool.self))
-            }
-        }
-    }
-
-    public func saveCheckpoint(_ record: JobRecord, state: Data) throws {
-        try access {
-            try connector.transaction { c in
-                guard let token = heldToken(record.id) else {
-                    throw JobStoreError("job \(record.id): this node holds no lease on it; the checkpoint was not saved", kind: .leaseLost)
-                }
-                try write(record, on: c)
-                try connector.run(c, """
-                    INSERT INTO job_checkpoints (job_id, frame, state, lease_token)
-                    VALUES (\(record.id), \(record.checkpointFrame ?? -1), \(ByteBuffer(bytes: state)), \(token))
-                    ON CONFLICT (job_id) DO UPDATE SET frame = EXCLUDED.frame, state = EXCLUDED.state, lease_token = EXCLUDED.lease_token
-                    """)
             }
         }
     }

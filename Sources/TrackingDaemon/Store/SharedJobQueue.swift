@@ -9,6 +9,7 @@
 // (`JobStoreError.Kind.leaseLost`): a node whose lease was taken stops writing.
 
 import Foundation
+import TrackingRun
 
 /// A node's hold on a running job.
 public struct JobLease: Sendable, Equatable {
@@ -47,6 +48,44 @@ public enum ClaimDecision: Sendable {
     case run(JobRecord)
     /// Do not run it: store this record (e.g. gave up after repeated crashes) and look further.
     case store(JobRecord)
+    /// Leave it to another node (this one may not open its source) and look further.
+    case skip
+}
+
+/// One tracked frame as committed to a shared store: its masks.jsonl line (each object's RLE,
+/// score, area and box) and the objects prompted on it.
+public struct StoredFrame: Sendable, Equatable {
+    /// 0-based index in the source (the tracker's count; checkpoints name frames by index).
+    public var index: Int
+    /// The frame's number as the line names it.
+    public var frame: Int
+    /// The exact masks.jsonl line (`FrameRecord.jsonLine`, no newline).
+    public var line: String
+    /// Objects that received a prompt on this frame.
+    public var prompted: [Int]
+    public init(index: Int, frame: Int, line: String, prompted: [Int] = []) {
+        self.index = index
+        self.frame = frame
+        self.line = line
+        self.prompted = prompted
+    }
+}
+
+/// Live prompts sent through a node that does not run the job, waiting for the node that does.
+public struct PromptRequest: Sendable {
+    public var id: Int64
+    public var jobID: String
+    public var prompts: [PromptSpec]
+}
+
+/// What became of a `PromptRequest`.
+public enum PromptRequestOutcome: Sendable, Equatable {
+    /// Not taken by the running node yet (or taken, not yet applied).
+    case pending
+    /// Applied before the tracking of `frame` (nil: the job ended before the next frame).
+    case applied(frame: Int?)
+    /// Refused by the running node with an API error code and message.
+    case refused(code: String, message: String)
 }
 
 /// A store shared by several nodes (see the file comment). Implementations are thread-safe.
@@ -60,17 +99,37 @@ public protocol SharedJobQueue: JobStore {
         -> (record: JobRecord, lease: JobLease)?
     /// Extends a lease by `ttl` seconds; `.lost` when the token is no longer the job's.
     func renew(_ lease: JobLease, ttl: Double) throws -> LeaseRenewal
-    /// Writes `record` (its `checkpointFrame`) and the tracker state saved for it in one fenced transaction.
-    func saveCheckpoint(_ record: JobRecord, state: Data) throws
+    /// Writes `record`, `frames` (replacing rows of the same index) and, when given, the tracker
+    /// state saved at `record.checkpointFrame`, in one fenced transaction.
+    func saveProgress(_ record: JobRecord, frames: [StoredFrame], state: Data?) throws
+    /// Committed frames of a job with an index above `afterIndex`, in index order, at most `limit`.
+    func frames(jobID: String, afterIndex: Int, limit: Int) throws -> [StoredFrame]
     /// The tracker state saved for `jobID` at `frame`, if the database has it.
     func checkpointState(jobID: String, frame: Int) throws -> Data?
     /// Cancels a job without a live lease at once (`apply` gives the cancelled record), or asks the node running it to stop.
     func requestCancel(jobID: String, apply: (JobRecord) -> JobRecord?) throws -> CancelRequest
+    /// Records live prompts for the node running `jobID` and notifies it; returns the request's id.
+    func requestPrompts(jobID: String, prompts: [PromptSpec]) throws -> Int64
+    /// Takes the pending prompt requests of a job this node runs (each is taken once).
+    func takePromptRequests(jobID: String) throws -> [PromptRequest]
+    /// Records what became of a request.
+    func settlePromptRequest(_ id: Int64, outcome: PromptRequestOutcome) throws
+    /// What became of a request (nil: no such request).
+    func promptRequestOutcome(_ id: Int64) throws -> PromptRequestOutcome?
     /// Jobs waiting to be claimed.
     func queuedCount() throws -> Int
-    /// Starts listening (on a connection of its own, reconnected after failures) for new jobs and
-    /// for cancel requests naming a job; the callbacks run on a database event loop and must be quick.
-    func listen(onJobQueued: @escaping @Sendable () -> Void, onCancel: @escaping @Sendable (String) -> Void)
+    /// Starts listening (on a connection of its own, reconnected after failures) for new jobs, and
+    /// for cancel requests and prompt requests naming a job; the callbacks run on a database event
+    /// loop and must be quick.
+    func listen(onJobQueued: @escaping @Sendable () -> Void, onCancel: @escaping @Sendable (String) -> Void,
+                onPrompts: @escaping @Sendable (String) -> Void)
     /// Stops using the database (connections closed).
     func close()
+}
+
+extension SharedJobQueue {
+    /// Writes `record` and the tracker state saved for it (no frames) in one fenced transaction.
+    public func saveCheckpoint(_ record: JobRecord, state: Data) throws {
+        try saveProgress(record, frames: [], state: state)
+    }
 }
