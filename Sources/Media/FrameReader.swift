@@ -85,7 +85,9 @@ public final class FrameReader: @unchecked Sendable {  // immutable; its pipelin
         numbering = FrameNumbering(sequence: (source as? ImageListSource)?.sequence)
         pipeline = ReaderPipeline(source: source, options: options)
         let pipeline = self.pipeline
-        let thread = Thread { pipeline.produce() }
+        // Its normalisation loops stay on this thread: submitted to the process's pool they would
+        // take it from the tracker it feeds (ComputeContext.onCallingThread).
+        let thread = Thread { ComputeContext.onCallingThread { pipeline.produce() } }
         thread.name = "samtrack.decode"
         thread.stackSize = 8 << 20
         thread.start()

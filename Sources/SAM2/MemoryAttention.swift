@@ -46,8 +46,7 @@ struct MemoryAttentionLayer: Sendable {
         let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
         tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
         // Feed-forward.
-        var h = linear1(norm3(tgt))
-        h.apply(.relu)
+        let h = linear1(norm3(tgt), then: .relu)  // ReLU applied per product block, while in cache
         tgt.add(linear2(h))
         return tgt
     }

@@ -69,6 +69,18 @@ public final class ComputeContext: Sendable {
         return try Self.$bound.withValue(self, operation: body)
     }
 
+    /// Runs `body` with a context of one thread bound: its loops and products run on the calling
+    /// thread, and the thread's priority is left as it is. For helper threads whose small loops
+    /// must not take the pool of the work they feed (a frame reader's decoding thread: its
+    /// normalisation, submitted to the tracker's pool, made the tracker's products run on one
+    /// thread whenever the two overlapped).
+    public static func onCallingThread<T>(_ body: () throws -> T) rethrows -> T {
+        try $bound.withValue(callingThreadOnly, operation: body)
+    }
+
+    /// One thread, no workers (`onCallingThread`).
+    private static let callingThreadOnly = ComputeContext(threads: 1)
+
     /// Async variant of `run(_:)` (binds the context for the task; the priority applies to the
     /// context's worker threads only).
     public func run<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {

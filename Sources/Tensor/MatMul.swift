@@ -30,6 +30,15 @@ public func sgemm(
                     Int32(rows.count), Int32(columns.count), Int32(k), alpha, blockA, Int32(lda), blockB, Int32(ldb),
                     beta, c + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
     }
+    forEachProductBlock(m: m, n: n, k: k) { rows, columns in block(rows: rows, columns: columns) }
+}
+
+/// Calls `body` on the blocks of C [m, n] that `sgemm` gives one worker each: one block of rows (or
+/// of columns, when C has few rows) per worker for a product of at least `parallelProductThreshold`
+/// multiply-adds, cut at `ProductSplitAlignment` (so each block's product is bit-identical to the
+/// same rows or columns of one OpenBLAS call); the whole of C on the calling thread otherwise.
+/// Callers fuse per-block work (bias, activation) into the same job while the block is in cache.
+func forEachProductBlock(m: Int, n: Int, k: Int, _ body: (_ rows: Range<Int>, _ columns: Range<Int>) -> Void) {
     let threads = Parallel.threadCount
     if threads > 1, m * n * k >= parallelProductThreshold {
         // Blocks start at multiples of OpenBLAS's register-tile sizes, so OpenBLAS tiles them as it
@@ -43,19 +52,19 @@ public func sgemm(
         if m >= 2 * alignment.rows {
             let rows = boundaries(m, alignment.rows)
             Parallel.forEach(rows.count - 1) { range in
-                block(rows: rows[range.lowerBound]..<rows[range.upperBound], columns: 0..<n)
+                for part in range { body(rows[part]..<rows[part + 1], 0..<n) }
             }
             return
         }
         if let columnAlignment = alignment.columns, n >= 2 * columnAlignment {
             let columns = boundaries(n, columnAlignment)
             Parallel.forEach(columns.count - 1) { range in
-                block(rows: 0..<m, columns: columns[range.lowerBound]..<columns[range.upperBound])
+                for part in range { body(0..<m, columns[part]..<columns[part + 1]) }
             }
             return
         }
     }
-    block(rows: 0..<m, columns: 0..<n)
+    body(0..<m, 0..<n)
 }
 
 /// Where `sgemm` may cut a product so that every block is bit-identical to the same rows (columns)
@@ -136,26 +145,51 @@ extension Tensor {
             }
             return out
         }
+        // fp32: one job whose blocks are `sgemm`'s; each block fills its rows of C with the bias, runs
+        // its product with beta 1 (the same calls, so the same bits, as a bias pass then `sgemm`)
+        // and applies the activation while the block is in cache.
+        if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
+        guard rows > 0, outFeatures > 0 else { return out }
+        let inC = activation.runsInC  // read on this thread: workers do not see task-locals
         out.withUnsafeMutablePointer { c in
-            if let bias {
-                precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
-                bias.withUnsafePointer { pb in
-                    Parallel.forEach(rows, grain: max(1, elementwiseGrain / max(outFeatures, 1))) { r in
-                        for row in r { (c + row * outFeatures).update(from: pb, count: outFeatures) }
+            withUnsafePointer { a in
+                weight.withUnsafePointer { w in
+                    withOptionalPointer(bias) { pb in
+                        forEachProductBlock(m: rows, n: outFeatures, k: inFeatures) { rowRange, columns in
+                            if let pb {
+                                for row in rowRange {
+                                    (c + row * outFeatures + columns.lowerBound).update(from: pb + columns.lowerBound,
+                                                                                        count: columns.count)
+                                }
+                            }
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rowRange.count), Int32(columns.count),
+                                        Int32(inFeatures), 1, a + rowRange.lowerBound * inFeatures, Int32(max(1, inFeatures)),
+                                        w + columns.lowerBound * inFeatures, Int32(max(1, inFeatures)), pb == nil ? 0 : 1,
+                                        c + rowRange.lowerBound * outFeatures + columns.lowerBound, Int32(outFeatures))
+                            guard activation != .identity else { return }
+                            if columns.count == outFeatures {
+                                let start = c + rowRange.lowerBound * outFeatures
+                                activation.apply(start, start, rowRange.count * outFeatures, inC: inC)
+                            } else {
+                                for row in rowRange {
+                                    let start = c + row * outFeatures + columns.lowerBound
+                                    activation.apply(start, start, columns.count, inC: inC)
+                                }
+                            }
+                        }
                     }
                 }
             }
-            withUnsafePointer { a in
-                weight.withUnsafePointer { w in
-                    sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-                          a: a, lda: inFeatures, b: w, ldb: inFeatures, beta: bias == nil ? 0 : 1,
-                          c: c, ldc: outFeatures)
-                }
-            }
         }
-        if activation != .identity { out.apply(activation) }
         return out
     }
+}
+
+/// `body` with the tensor's pointer, or with nil when there is no tensor.
+@inline(__always)
+private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafePointer { body($0) }
 }
 
 /// Batched matrix product: a [B, M, K] (or [B, K, M] with transposeA) times b [B, K, N]

@@ -111,6 +111,10 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         }
         var inputOptions = request.inputOptions
         inputOptions.interrupt = stopFlag
+        // One decoder thread unless the request asks for more: the model's workers use every
+        // core, and FFmpeg's frame threads (one per core) would share them with the workers
+        // while the reader only has to stay a frame ahead.
+        if inputOptions.decoderThreads == 0 { inputOptions.decoderThreads = 1 }
         let reader: FrameReader
         do {
             reader = try FrameReader(input: request.input, inputOptions: inputOptions,

@@ -187,5 +187,28 @@ final class WorkerPoolTests: XCTestCase {
             }
         }
     }
+
+    /// The fp32 linear layer runs as one job of `sgemm`'s blocks, each filling its part of the
+    /// output with the bias, running its product (beta 1) and applying the activation: the same
+    /// bits as the bias, one whole OpenBLAS call and the activation over the whole output, for row
+    /// and column splits and unsplit products.
+    func testFusedLinearBlocksAreTheLayer() {
+        ComputeContext(threads: 3).run {
+            for (rows, inFeatures, outFeatures) in [(1000, 96, 203), (40, 64, 1003), (4096, 48, 192), (7, 5, 3)] {
+                var rng = SeededGenerator(seed: UInt64(rows + inFeatures + outFeatures))
+                let x = rng.normal([rows, inFeatures]), w = rng.normal([outFeatures, inFeatures]), bias = rng.normal([outFeatures])
+                for activation in [Activation.identity, .gelu, .relu] {
+                    let layer = x.linear(weight: w, bias: bias, activation: activation)
+                    var reference = [Float](repeating: 0, count: rows * outFeatures)
+                    for row in 0..<rows { for col in 0..<outFeatures { reference[row * outFeatures + col] = bias.scalars[col] } }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
+                                1, x.scalars, Int32(inFeatures), w.scalars, Int32(inFeatures), 1, &reference, Int32(outFeatures))
+                    let expected = Tensor(shape: [rows, outFeatures], values: reference).applying(activation)
+                    let differing = zip(layer.scalars, expected.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(rows)x\(inFeatures)->\(outFeatures) \(activation): elements differing")
+                }
+            }
+        }
+    }
 }
 
