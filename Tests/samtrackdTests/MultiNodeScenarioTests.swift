@@ -13,41 +13,12 @@ import TestSupport
 import Glibc
 #endif
 
-final class MultiNodeScenarioTests: XCTestCase {
-    var scratch = ""
-    var outputs: String { scratch + "/outputs" }
-
-    override func setUp() {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("samtrackd-3nodes-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: scratch + "/outputs", withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: scratch)
-    }
-
-    static let leaseTTL = 3.0
+final class MultiNodeScenarioTests: MultiNodeTestCase {
     static let frames = 8
     static let synth = Fixtures.path("models/synth.pt")
 
     func nodeConfig(_ name: String, store: String) throws -> (data: String, config: String) {
-        let data = scratch + "/\(name)/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let config: [String: Any] = [
-            "models": ["default": Self.synth],
-            "sources": ["roots": [Samtrackd.mediaRoot]],
-            "output_root": outputs,
-            "media_root": scratch + "/media",
-            "limits": ["max_running_jobs": 1, "max_queued_jobs": 200],
-            "checkpoint_every": 3,
-            "threads_per_job": 1,
-            "store": ["postgres": store],
-            "node": ["name": name, "lease_ttl_s": Self.leaseTTL, "heartbeat_s": 0.5],
-            "shared_roots": [scratch, Samtrackd.mediaRoot],
-        ]
-        let path = scratch + "/\(name)/config.json"
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        return (data, path)
+        try nodeConfig(name, store: store, models: ["default": Self.synth], checkpointEvery: 3, maxQueuedJobs: 200)
     }
 
     /// Three prompt sets; job i uses set i % 3.
@@ -62,27 +33,6 @@ final class MultiNodeScenarioTests: XCTestCase {
     func job(_ path: String, variant: Int, frames: Int = frames) -> [String: Any] {
         ["source": Samtrackd.bedroom, "model": "default", "max_frames": frames, "output": ["path": path],
          "prompts": Self.variants[variant]]
-    }
-
-    func submit(_ client: MiniHTTPClient, _ body: [String: Any]) throws -> String {
-        let reply = try client.request("POST", "/v1/jobs", json: body)
-        XCTAssertEqual(reply.status, 201, reply.text)
-        return try XCTUnwrap(reply.json["id"] as? String, reply.text)
-    }
-
-    /// Polls until `done` holds for the job (request failures, e.g. while the database restarts, are retried).
-    func waitFor(_ client: MiniHTTPClient, _ id: String, timeout: Double = 120, _ done: ([String: Any]) -> Bool) -> [String: Any] {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        var view: [String: Any] = [:]
-        while Date() < deadline {
-            if let reply = try? client.request("GET", "/v1/jobs/\(id)"), reply.status == 200 {
-                view = reply.json
-                if done(view) { return view }
-            }
-            usleep(100_000)
-        }
-        XCTFail("job \(id) did not reach the expected state in \(Int(timeout)) s: \(view)")
-        return view
     }
 
     func ended(_ view: [String: Any]) -> Bool {

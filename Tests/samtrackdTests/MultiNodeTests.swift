@@ -11,40 +11,9 @@ import TestSupport
 import Glibc
 #endif
 
-final class MultiNodeTests: XCTestCase {
-    var scratch = ""
-    var outputs: String { scratch + "/outputs" }
-
-    override func setUp() {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("samtrackd-nodes-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: scratch + "/outputs", withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: scratch)
-    }
-
-    static let leaseTTL = 3.0
-
-    /// A node's config: its own data directory, the shared output root, the shared store.
+final class MultiNodeTests: MultiNodeTestCase {
     func nodeConfig(_ name: String, store: String) throws -> (data: String, config: String) {
-        let data = scratch + "/\(name)/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let config: [String: Any] = [
-            "models": ["micro": Samtrackd.microModel],
-            "sources": ["roots": [Samtrackd.mediaRoot]],
-            "output_root": outputs,
-            "media_root": scratch + "/media",
-            "limits": ["max_running_jobs": 1],
-            "checkpoint_every": 10,
-            "threads_per_job": 1,
-            "store": ["postgres": store],
-            "node": ["name": name, "lease_ttl_s": Self.leaseTTL, "heartbeat_s": 0.5],
-            "shared_roots": [scratch, Samtrackd.mediaRoot],
-        ]
-        let path = scratch + "/\(name)/config.json"
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        return (data, path)
+        try nodeConfig(name, store: store, models: ["micro": Samtrackd.microModel], checkpointEvery: 10)
     }
 
     func job(_ path: String, frames: Int) -> [String: Any] {
@@ -52,28 +21,8 @@ final class MultiNodeTests: XCTestCase {
          "prompts": [["object": 1, "box": [300, 150, 520, 500]], ["object": 2, "points": [[700, 300, 1]]]]]
     }
 
-    func submit(_ client: MiniHTTPClient, _ body: [String: Any], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let reply = try client.request("POST", "/v1/jobs", json: body)
-        XCTAssertEqual(reply.status, 201, reply.text, file: file, line: line)
-        return try XCTUnwrap(reply.json["id"] as? String, reply.text, file: file, line: line)
-    }
-
     func masks(_ path: String) throws -> String {
         try String(contentsOfFile: outputs + "/\(path)/masks.jsonl", encoding: .utf8)
-    }
-
-    /// Polls GET /v1/jobs/{id} until `done` holds (bounded); returns the last view.
-    func waitFor(_ client: MiniHTTPClient, _ id: String, timeout: Double = 120,
-                 _ done: ([String: Any]) -> Bool) throws -> [String: Any] {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        var view: [String: Any] = [:]
-        while Date() < deadline {
-            view = try client.request("GET", "/v1/jobs/\(id)").json
-            if done(view) { return view }
-            usleep(100_000)
-        }
-        XCTFail("job \(id) did not reach the expected state in \(Int(timeout)) s: \(view)")
-        return view
     }
 
     func testTwoNodesShareTheQueueSurviveKillNineAndServeEachOthersJobs() throws {
@@ -86,7 +35,7 @@ final class MultiNodeTests: XCTestCase {
 
         // The uninterrupted reference (either node runs it).
         let reference = try submit(nodes[0].client, job("reference", frames: 60))
-        XCTAssertEqual(try waitFor(nodes[1].client, reference) { $0["status"] as? String == "succeeded" }["status"] as? String,
+        XCTAssertEqual(waitFor(nodes[1].client, reference) { $0["status"] as? String == "succeeded" }["status"] as? String,
                        "succeeded")
 
         // The job that will lose its node, and ten short jobs, submitted to either node.
@@ -115,7 +64,7 @@ final class MultiNodeTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: outputs + "/victim/masks.jsonl"), "the job had not finished")
 
         // The survivor takes the job over once the lease expired, from the last checkpoint.
-        let takenOver = try waitFor(nodes[survivor].client, victim) { ($0["attempts"] as? Int ?? 0) >= 2 }
+        let takenOver = waitFor(nodes[survivor].client, victim) { ($0["attempts"] as? Int ?? 0) >= 2 }
         let failover = Date().timeIntervalSince(killed)
         XCTAssertGreaterThanOrEqual(failover, Self.leaseTTL - 0.5, "not before the lease expired")
         XCTAssertEqual(takenOver["attempts"] as? Int, 2)
@@ -123,7 +72,7 @@ final class MultiNodeTests: XCTestCase {
 
         // The killed node comes back (same data directory) and helps drain the queue.
         nodes[runnerIndex] = try DaemonProcess(dataDirectory: configs[runnerIndex].data, config: configs[runnerIndex].config)
-        let done = try waitFor(nodes[runnerIndex].client, victim, timeout: 180) {
+        let done = waitFor(nodes[runnerIndex].client, victim, timeout: 180) {
             ($0["status"] as? String).map { $0 != "running" && $0 != "queued" } ?? false
         }
         XCTAssertEqual(done["status"] as? String, "succeeded", "\(done)")
@@ -134,7 +83,7 @@ final class MultiNodeTests: XCTestCase {
                       logs.joined())
 
         for (path, id) in batch.sorted(by: { $0.key < $1.key }) {
-            let view = try waitFor(nodes[0].client, id) { ($0["status"] as? String) == "succeeded" }
+            let view = waitFor(nodes[0].client, id) { ($0["status"] as? String) == "succeeded" }
             XCTAssertEqual(view["attempts"] as? Int, 1, "\(path) ran once")
             XCTAssertEqual(try masks(path).split(separator: "\n").count, 4, "\(path): every frame once")
         }
@@ -164,7 +113,7 @@ final class MultiNodeTests: XCTestCase {
             usleep(50_000)
         }
         guard let runner, let other else { return XCTFail("nobody claimed the long job") }
-        _ = try waitFor(other.client, long) { ($0["frames_done"] as? Int ?? 0) >= 5 }
+        _ = waitFor(other.client, long) { ($0["frames_done"] as? Int ?? 0) >= 5 }
         let endThroughOther = LockedValue<SSEEvent?>(nil)
         let streamDone = DispatchSemaphore(value: 0)
         let otherClient = other.client
