@@ -13,6 +13,30 @@ import XCTest
 import Glibc
 #endif
 
+/// A test class's PostgreSQL server, started on first use (initdb takes seconds, so one per class)
+/// and stopped by `stop()` in the class's `tearDown`.
+public final class ClassPostgres: @unchecked Sendable {  // touched only from the test thread
+    private var server: PostgresServer?
+
+    public init() {}
+
+    /// The running server; skips the test where PostgreSQL is not installed (fails it under CI).
+    public func server(file: StaticString = #filePath, line: UInt = #line) throws -> PostgresServer {
+        if let server { return server }
+        let started = try PostgresServer.start(file: file, line: line)
+        server = started
+        return started
+    }
+
+    /// A new, empty database on the server; returns its URL.
+    public func newDatabase(prefix: String = "t") throws -> String {
+        try server().createDatabase(prefix + "_" + UUID().uuidString.prefix(13).lowercased().replacingOccurrences(of: "-", with: ""))
+    }
+
+    /// Stops the server and removes its directory.
+    public func stop() { server = nil }
+}
+
 public final class PostgresServer: @unchecked Sendable {  // fields set once in init; `process` replaced only by start/stop from the test thread
     /// Directory of initdb, postgres, pg_isready, createdb.
     public let binDirectory: String

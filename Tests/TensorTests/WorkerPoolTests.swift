@@ -92,7 +92,9 @@ final class WorkerPoolTests: XCTestCase {
     func testTwoContextsRunAtTheSameTimeEachOnItsOwnThreads() {
         // Two jobs with a context of 2 threads each: all four chunks run at the same time, each
         // job on its own threads (with one process-wide pool the second job would find it busy
-        // and run serially on its caller). Every chunk waits until all four are inside.
+        // and run serially on its caller). Every chunk waits until all four are inside. The wait is
+        // long (a worker thread can be starved for more than 10 s on an overloaded 2-core CI machine,
+        // and the caller then took the late worker's chunk itself); a working pool ends it at once.
         let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
         let threadsSeen = Mutex<[Set<UInt>]>([[], []])
         let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
@@ -106,7 +108,7 @@ final class WorkerPoolTests: XCTestCase {
                     Parallel.forEach(2, grain: 1) { _ in
                         threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
                         if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
-                        let deadline = Date().addingTimeInterval(10)
+                        let deadline = Date().addingTimeInterval(180)
                         while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
                     }
                 }

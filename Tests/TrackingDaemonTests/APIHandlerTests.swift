@@ -1,5 +1,7 @@
 // The HTTP API through APIHandler, without sockets: jobs run on the micro model (about 20-30
 // frames/s in debug builds) over bedroom.mp4; every bad request gets its status and error code.
+// The same suite runs twice: on SQLite (APIHandlerTests) and on a private PostgreSQL server
+// (APIHandlerOnPostgresTests, the daemon as one node of a shared store).
 
 import Foundation
 import XCTest
@@ -8,9 +10,9 @@ import TestSupport
 import TrackingRun
 @testable import TrackingDaemon
 
-final class APIHandlerTests: XCTestCase {
+class APIHandlerTests: StoreParameterizedTestCase {
     func testJobRunsToTheEndWithOneEventPerFrame() async throws {
-        let h = try ServiceHarness()
+        let h = try ServiceHarness(store: try harnessStore())
         defer { h.directory.cleanUp() }
         let created = await h.call("POST", "/v1/jobs", json: h.jobBody(maxFrames: 12, path: "runs/first"))
         XCTAssertEqual(created.status, 201, created.text)
@@ -79,7 +81,7 @@ final class APIHandlerTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: root.file("escape.mp4"), withDestinationPath: secret)
         try Data("not a video".utf8).write(to: URL(fileURLWithPath: root.file("garbage.mp4")))
         let h = try ServiceHarness(limits: .init(maxRunningJobs: 1, maxObjectsPerJob: 3, maxBodyBytes: 4096),
-                                   extraRoots: [root.path], start: false)
+                                   extraRoots: [root.path], start: false, store: try harnessStore())
         defer { h.directory.cleanUp() }
         // An output directory with a symlink leading out of the output root.
         try FileManager.default.createDirectory(atPath: h.config.outputRoot, withIntermediateDirectories: true)
@@ -165,7 +167,7 @@ final class APIHandlerTests: XCTestCase {
     }
 
     func testBearerTokenIsRequiredExceptForHealth() async throws {
-        let h = try ServiceHarness(token: "s3cret-token", start: false)
+        let h = try ServiceHarness(token: "s3cret-token", start: false, store: try harnessStore())
         defer { h.directory.cleanUp() }
         for headers in [[:], ["Authorization": "Bearer wrong-token!"], ["Authorization": "Basic czNjcmV0LXRva2Vu"],
                         ["Authorization": "Bearer s3cret-toke"], ["Authorization": "Bearer s3cret-token-and-more"]] {
@@ -188,7 +190,7 @@ final class APIHandlerTests: XCTestCase {
     }
 
     func testQueueLimitGives429AndOutputPathsDoNotCollide() async throws {
-        let h = try ServiceHarness(limits: .init(maxRunningJobs: 1, maxQueuedJobs: 2), start: false)
+        let h = try ServiceHarness(limits: .init(maxRunningJobs: 1, maxQueuedJobs: 2), start: false, store: try harnessStore())
         defer { h.directory.cleanUp() }
         _ = await h.submit(h.jobBody(path: "a"))
         let sameOutput = await h.call("POST", "/v1/jobs", json: h.jobBody(path: "a"))
@@ -204,7 +206,7 @@ final class APIHandlerTests: XCTestCase {
     }
 
     func testCancelQueuedAndRunningJobs() async throws {
-        let h = try ServiceHarness(start: false)
+        let h = try ServiceHarness(start: false, store: try harnessStore())
         defer { h.directory.cleanUp() }
         let queued = await h.submit(h.jobBody(path: "q"))
         let running = await h.submit(h.jobBody(maxFrames: 150, path: "r"))
@@ -237,7 +239,7 @@ final class APIHandlerTests: XCTestCase {
     }
 
     func testPromptsAddedToARunningJobApplyToTheNextFrame() async throws {
-        let h = try ServiceHarness()
+        let h = try ServiceHarness(store: try harnessStore())
         defer { h.directory.cleanUp() }
         var body = h.jobBody(maxFrames: 40, path: "p")
         body["prompts"] = [["object": 1, "box": [300, 150, 520, 500]]]
@@ -282,7 +284,7 @@ final class APIHandlerTests: XCTestCase {
         defer { root.cleanUp() }
         let doomed = root.file("doomed.mp4")
         try FileManager.default.copyItem(atPath: TestMedia.bedroom, toPath: doomed)
-        let h = try ServiceHarness(extraRoots: [root.path], start: false)
+        let h = try ServiceHarness(extraRoots: [root.path], start: false, store: try harnessStore())
         defer { h.directory.cleanUp() }
         var body = h.jobBody(maxFrames: 5, path: "doomed")
         body["source"] = doomed
@@ -294,14 +296,17 @@ final class APIHandlerTests: XCTestCase {
         XCTAssertEqual(failed.last?.json["status"] as? String, "failed")
         let job = await h.job(failing)
         XCTAssertEqual((job["error"] as? [String: Any])?["code"] as? String, "source_not_found", "\(job)")
+        // (The healthy job may have ended before this subscription: then its stream is its end event.)
         let ok = await h.events(healthy)
         XCTAssertEqual(ok.last?.json["status"] as? String, "succeeded")
-        XCTAssertEqual(ok.filter { $0.name == "frame" }.count, 5)
+        let done = await h.job(healthy)
+        XCTAssertEqual(done["frames_done"] as? Int, 5, "\(done)")
+        XCTAssertEqual(try h.masks("healthy").split(separator: "\n").count, 5)
         await h.shutdown()
     }
 
     func testEventsResumeAfterLastEventID() async throws {
-        let h = try ServiceHarness()
+        let h = try ServiceHarness(store: try harnessStore())
         defer { h.directory.cleanUp() }
         let id = await h.submit(h.jobBody(maxFrames: 8))
         _ = await h.events(id)
@@ -314,6 +319,41 @@ final class APIHandlerTests: XCTestCase {
         let resumed = await h.events(second, after: 3)
         XCTAssertEqual(resumed.filter { $0.name == "frame" }.map(\.id), (4..<30).map { $0 })
         await h.shutdown()
+    }
+}
+
+/// The same API suite with the jobs on PostgreSQL.
+final class APIHandlerOnPostgresTests: APIHandlerTests {
+    // Linux XCTest discovery does not list inherited tests: each one is named here again
+    // (testEveryTestOfTheBaseRunsHere keeps this list complete).
+    override func testJobRunsToTheEndWithOneEventPerFrame() async throws { try await super.testJobRunsToTheEndWithOneEventPerFrame() }
+    override func testBadRequestsGetJSONErrors() async throws { try await super.testBadRequestsGetJSONErrors() }
+    override func testBearerTokenIsRequiredExceptForHealth() async throws { try await super.testBearerTokenIsRequiredExceptForHealth() }
+    override func testQueueLimitGives429AndOutputPathsDoNotCollide() async throws { try await super.testQueueLimitGives429AndOutputPathsDoNotCollide() }
+    override func testCancelQueuedAndRunningJobs() async throws { try await super.testCancelQueuedAndRunningJobs() }
+    override func testPromptsAddedToARunningJobApplyToTheNextFrame() async throws { try await super.testPromptsAddedToARunningJobApplyToTheNextFrame() }
+    override func testAFailingJobDoesNotAffectTheNextOne() async throws { try await super.testAFailingJobDoesNotAffectTheNextOne() }
+    override func testEventsResumeAfterLastEventID() async throws { try await super.testEventsResumeAfterLastEventID() }
+
+    func testEveryTestOfTheBaseRunsHere() throws {
+        let source = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("Tests/TrackingDaemonTests/APIHandlerTests.swift"), encoding: .utf8)
+        let declared = { (prefix: String) in
+            Set(source.components(separatedBy: "\n").compactMap { line -> String? in
+                guard line.hasPrefix(prefix) else { return nil }
+                return String(line.dropFirst(prefix.count).prefix { $0 != "(" })
+            })
+        }
+        let base = declared("    func test").subtracting(["EveryTestOfTheBaseRunsHere"])
+        XCTAssertEqual(declared("    override func test"), base, "APIHandlerOnPostgresTests: override every test of APIHandlerTests")
+    }
+
+    static let postgres = ClassPostgres()
+
+    override func harnessStore() throws -> HarnessStore { .postgres(Self.postgres) }
+
+    override class func tearDown() {
+        postgres.stop()
+        super.tearDown()
     }
 }
 

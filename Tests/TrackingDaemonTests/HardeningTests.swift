@@ -61,7 +61,7 @@ final class HardeningTests: XCTestCase {
         let good = await first.submit(first.jobBody(maxFrames: 2, path: "good"))
         let badSpec = await first.submit(first.jobBody(maxFrames: 2, path: "bad-spec"))
         let badStatus = await first.submit(first.jobBody(maxFrames: 2, path: "bad-status"))
-        let queue = try DatabaseQueue(path: first.store.path)
+        let queue = try DatabaseQueue(path: first.sqlite!.path)
         try await queue.write { db in
             try db.execute(sql: "UPDATE jobs SET spec = '{\"source\": 3' WHERE id = ?", arguments: [badSpec])
             try db.execute(sql: "UPDATE jobs SET status = 'exploded' WHERE id = ?", arguments: [badStatus])
@@ -102,7 +102,7 @@ final class HardeningTests: XCTestCase {
         try FileManager.default.removeItem(atPath: jobs)
         try FileManager.default.createDirectory(atPath: (first.config.outputRoot as NSString).appendingPathComponent("old-job"),
                                                 withIntermediateDirectories: true)
-        try FileManager.default.removeItem(atPath: first.store.path)
+        try FileManager.default.removeItem(atPath: first.sqlite!.path)
         let fresh = try ServiceHarness(start: false, reuse: first.directory)
         XCTAssertTrue(fresh.store.isNew)
         XCTAssertThrowsError(try fresh.manager.start()) { error in

@@ -1,6 +1,7 @@
 // Test harness for the daemon's library side: a temporary data directory, a config with the micro
 // model and the shared videos' folder as the only source root, a JobManager and an APIHandler
-// called directly (no sockets).
+// called directly (no sockets). The job store is SQLite (the default) or a new database on a
+// private PostgreSQL server (`HarnessStore.postgres`), so that one API suite runs on both.
 
 import Foundation
 import XCTest
@@ -31,30 +32,67 @@ enum TestMedia {
     static let microModel = Fixtures.path("models/micro.pt")
 }
 
+/// Which job store a harness's daemon keeps its jobs in.
+enum HarnessStore {
+    /// `samtrackd.sqlite` in the data directory (the daemon's default).
+    case sqlite
+    /// A database of its own on this class's server (a node of a one-node cluster).
+    case postgres(ClassPostgres)
+}
+
+/// A test class whose harnesses use one store kind; a subclass that overrides `harnessStore()` runs
+/// the same tests on PostgreSQL (a `ClassPostgres` server started once per class, stopped in its tearDown).
+class StoreParameterizedTestCase: XCTestCase {
+    /// The store for this class's harnesses (SQLite here).
+    func harnessStore() throws -> HarnessStore { .sqlite }
+}
+
 /// One daemon-in-a-process: data directory, store, manager, handler.
 final class ServiceHarness: @unchecked Sendable {
     let directory: TemporaryDirectory
     let data: String
     let config: DaemonConfig
-    let store: SQLiteJobStore
+    let store: any JobStore
+    /// The SQLite store, when that is the kind (its file's path for tests that damage it).
+    var sqlite: SQLiteJobStore? { store as? SQLiteJobStore }
     let manager: JobManager
     let handler: APIHandler
 
-    /// `start: false` leaves the workers off, so that submitted jobs stay queued.
+    /// `start: false` leaves the workers off, so that submitted jobs stay queued. `reuse` restarts
+    /// on an earlier harness's directory and database (a daemon restart).
     init(limits: DaemonConfig.Limits = DaemonConfig.Limits(maxRunningJobs: 1), token: String? = nil,
          checkpointEvery: Int = 5, extraRoots: [String] = [], patterns: [String] = ["udp://127.0.0.1:*", "/dev/video*"],
-         threadsPerJob: Int = 2, start: Bool = true, reuse: TemporaryDirectory? = nil) throws {
+         threadsPerJob: Int = 2, start: Bool = true, reuse: TemporaryDirectory? = nil, store kind: HarnessStore = .sqlite) throws {
         directory = reuse ?? TemporaryDirectory()
         data = directory.file("data")
-        config = try DaemonConfig(models: ["micro": .init(checkpoint: TestMedia.microModel)],
+        var config = DaemonConfig(models: ["micro": .init(checkpoint: TestMedia.microModel)],
                                   sourceRoots: [TestMedia.root] + extraRoots, sourcePatterns: patterns,
                                   outputRoot: (data as NSString).appendingPathComponent("outputs"),
-                                  limits: limits, checkpointEvery: checkpointEvery, threadsPerJob: threadsPerJob, token: token).validated()
-        store = try SQLiteJobStore(path: (data as NSString).appendingPathComponent("samtrackd.sqlite"))
-        manager = JobManager(config: config, dataDirectory: data, store: store)
+                                  limits: limits, checkpointEvery: checkpointEvery, threadsPerJob: threadsPerJob, token: token)
+        var postgresURL: String?
+        if case let .postgres(postgres) = kind {
+            // The database's URL is kept in the directory, so that a `reuse` finds the same one.
+            let urlFile = directory.file("postgres-url")
+            if let saved = try? String(contentsOfFile: urlFile, encoding: .utf8) {
+                postgresURL = saved
+            } else {
+                postgresURL = try postgres.newDatabase(prefix: "api")
+                try postgresURL!.write(toFile: urlFile, atomically: true, encoding: .utf8)
+            }
+            config.store = .postgres(url: postgresURL!)
+        }
+        self.config = try config.validated()
+        if let postgresURL {
+            store = try PostgresJobStore(url: postgresURL, nodeName: "harness")
+        } else {
+            store = try SQLiteJobStore(path: (data as NSString).appendingPathComponent("samtrackd.sqlite"))
+        }
+        manager = JobManager(config: self.config, dataDirectory: data, store: store)
         handler = APIHandler(manager: manager, keepAliveInterval: 30)
         if start { try manager.start() }
     }
+
+    deinit { (store as? PostgresJobStore)?.close() }
 
     /// Stops the workers (jobs are suspended or stay queued).
     func shutdown() async {

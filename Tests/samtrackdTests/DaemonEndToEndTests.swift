@@ -1,7 +1,9 @@
 // End to end over real HTTP on 127.0.0.1: the built samtrackd with the micro model on
 // bedroom.mp4 — submit, stream events, fetch status and outputs, cancel; refused requests; a
 // kill -9 and a SIGTERM in the middle of a job, then a restart that finishes it with outputs equal
-// to an uninterrupted run's; 50 concurrent submissions with nothing lost or duplicated.
+// to an uninterrupted run's; 50 concurrent submissions with nothing lost or duplicated. The same
+// tests run on SQLite (DaemonEndToEndTests) and as one node on a private PostgreSQL server
+// (DaemonEndToEndOnPostgresTests).
 
 import Foundation
 import XCTest
@@ -11,8 +13,11 @@ import TestSupport
 import Glibc
 #endif
 
-final class DaemonEndToEndTests: XCTestCase {
+class DaemonEndToEndTests: XCTestCase {
     var scratch = ""
+
+    /// The job store of this class's daemons: nil for SQLite, else a new PostgreSQL database's URL.
+    func storeURL() throws -> String? { nil }
 
     override func setUp() {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("samtrackd-e2e-\(UUID().uuidString.prefix(8))").path
@@ -49,7 +54,8 @@ final class DaemonEndToEndTests: XCTestCase {
     }
 
     func testSubmitStreamFetchOutputsAndCancel() throws {
-        let config = try DaemonProcess.writeConfig(dataDirectory: data)
+        let store = try storeURL()
+        let config = try DaemonProcess.writeConfig(dataDirectory: data, store: store)
         let daemon = try DaemonProcess(dataDirectory: data, config: config)
         let client = daemon.client
         let health = try client.request("GET", "/healthz")
@@ -102,7 +108,8 @@ final class DaemonEndToEndTests: XCTestCase {
 
     func testSecurityRefusals() throws {
         let token = "e2e-secret-token"
-        let config = try DaemonProcess.writeConfig(dataDirectory: data, limits: ["max_body_bytes": 65536], token: token)
+        let store = try storeURL()
+        let config = try DaemonProcess.writeConfig(dataDirectory: data, limits: ["max_body_bytes": 65536], token: token, store: store)
         let daemon = try DaemonProcess(dataDirectory: data, config: config, token: token)
         var anonymous = daemon.client
         anonymous.token = nil
@@ -161,7 +168,8 @@ final class DaemonEndToEndTests: XCTestCase {
     /// kill -9 while a job runs; the restarted daemon resumes it from its last checkpoint and the
     /// final masks.jsonl is byte-equal to an uninterrupted run's.
     func testKillDashNineMidJobThenRestartGivesIdenticalOutputs() throws {
-        let config = try DaemonProcess.writeConfig(dataDirectory: data, checkpointEvery: 10)
+        let store = try storeURL()
+        let config = try DaemonProcess.writeConfig(dataDirectory: data, checkpointEvery: 10, store: store)
         var daemon = try DaemonProcess(dataDirectory: data, config: config)
         let reference = try submit(daemon.client, job("reference", frames: 60))
         _ = try waitForEnd(daemon.client, reference)
@@ -178,8 +186,17 @@ final class DaemonEndToEndTests: XCTestCase {
 
         daemon = try DaemonProcess(dataDirectory: data, config: config)
         let events = try waitForEnd(daemon.client, crashed)
-        let firstFrame = events.first { $0.name == "frame" }?.id ?? 0
-        XCTAssertTrue(firstFrame % 10 == 0 && (20..<60).contains(firstFrame), "resumed after a checkpoint, at frame \(firstFrame)")
+        let frameIDs = events.filter { $0.name == "frame" }.compactMap(\.id)
+        if store == nil {
+            // SQLite: the stream holds the resumed run's frames.
+            let firstFrame = frameIDs.first ?? 0
+            XCTAssertTrue(firstFrame % 10 == 0 && (20..<60).contains(firstFrame), "resumed after a checkpoint, at frame \(firstFrame)")
+        } else {
+            // PostgreSQL: the committed frames come from the database first, then the resumed run's, each once.
+            XCTAssertEqual(frameIDs, Array(0..<60))
+            let metrics = try daemon.client.request("GET", "/metrics").text
+            XCTAssertTrue(metrics.contains("samtrackd_job_resumes_total 1\n"), "resumed from the checkpoint: \(metrics)")
+        }
         XCTAssertEqual(events.last?.json["status"] as? String, "succeeded")
         let status = try daemon.client.request("GET", "/v1/jobs/\(crashed)").json
         XCTAssertEqual(status["attempts"] as? Int, 2)
@@ -191,7 +208,8 @@ final class DaemonEndToEndTests: XCTestCase {
     /// SIGTERM drains: the running job saves its state, the daemon exits 0, and the next start
     /// finishes the job with outputs equal to an uninterrupted run's.
     func testSIGTERMSavesStateExitsZeroAndResumes() throws {
-        let config = try DaemonProcess.writeConfig(dataDirectory: data, checkpointEvery: 50)
+        let store = try storeURL()
+        let config = try DaemonProcess.writeConfig(dataDirectory: data, checkpointEvery: 50, store: store)
         var daemon = try DaemonProcess(dataDirectory: data, config: config)
         let reference = try submit(daemon.client, job("reference", frames: 45))
         _ = try waitForEnd(daemon.client, reference)
@@ -223,7 +241,8 @@ final class DaemonEndToEndTests: XCTestCase {
     }
 
     func testFiftyConcurrentSubmissionsNothingLostOrDuplicated() throws {
-        let config = try DaemonProcess.writeConfig(dataDirectory: data, limits: ["max_running_jobs": 2, "max_queued_jobs": 100])
+        let store = try storeURL()
+        let config = try DaemonProcess.writeConfig(dataDirectory: data, limits: ["max_running_jobs": 2, "max_queued_jobs": 100], store: store)
         let daemon = try DaemonProcess(dataDirectory: data, config: config)
         let client = daemon.client
         let count = 50
@@ -267,6 +286,39 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(metrics.contains("samtrackd_frames_tracked_total \(3 * count)\n"), metrics)
         XCTAssertTrue(metrics.contains("samtrackd_jobs_submitted_total \(count)\n"))
         XCTAssertEqual(daemon.terminate(), 0)
+    }
+}
+
+/// The same end-to-end tests with the daemon as one node on PostgreSQL (lease 3 s, so that a
+/// restart after kill -9 takes the job back soon).
+final class DaemonEndToEndOnPostgresTests: DaemonEndToEndTests {
+    // Linux XCTest discovery does not list inherited tests: each one is named here again
+    // (testEveryTestOfTheBaseRunsHere keeps this list complete).
+    override func testSubmitStreamFetchOutputsAndCancel() throws { try super.testSubmitStreamFetchOutputsAndCancel() }
+    override func testSecurityRefusals() throws { try super.testSecurityRefusals() }
+    override func testKillDashNineMidJobThenRestartGivesIdenticalOutputs() throws { try super.testKillDashNineMidJobThenRestartGivesIdenticalOutputs() }
+    override func testSIGTERMSavesStateExitsZeroAndResumes() throws { try super.testSIGTERMSavesStateExitsZeroAndResumes() }
+    override func testFiftyConcurrentSubmissionsNothingLostOrDuplicated() throws { try super.testFiftyConcurrentSubmissionsNothingLostOrDuplicated() }
+
+    func testEveryTestOfTheBaseRunsHere() throws {
+        let source = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("Tests/samtrackdTests/DaemonEndToEndTests.swift"), encoding: .utf8)
+        let declared = { (prefix: String) in
+            Set(source.components(separatedBy: "\n").compactMap { line -> String? in
+                guard line.hasPrefix(prefix) else { return nil }
+                return String(line.dropFirst(prefix.count).prefix { $0 != "(" })
+            })
+        }
+        let base = declared("    func test").subtracting(["EveryTestOfTheBaseRunsHere", "ManPageAndOpenAPIDocumentTheDaemon"])
+        XCTAssertEqual(declared("    override func test"), base, "DaemonEndToEndOnPostgresTests: override every test of DaemonEndToEndTests")
+    }
+
+    static let postgres = ClassPostgres()
+
+    override func storeURL() throws -> String? { try Self.postgres.newDatabase(prefix: "e2e") }
+
+    override class func tearDown() {
+        postgres.stop()
+        super.tearDown()
     }
 }
 

@@ -47,7 +47,7 @@ final class DaemonProcess {
 
     /// A config for `dataDirectory`/config.json (micro model, the shared videos' folder as root).
     static func writeConfig(dataDirectory: String, limits: [String: Any] = [:], checkpointEvery: Int = 10,
-                            token: String? = nil, http: [String: Any]? = nil) throws -> String {
+                            token: String? = nil, http: [String: Any]? = nil, store: String? = nil) throws -> String {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         var config: [String: Any] = [
             "models": ["micro": Samtrackd.microModel],
@@ -58,6 +58,10 @@ final class DaemonProcess {
         ]
         if let token { config["token"] = token }
         if let http { config["http"] = http }
+        if let store {  // a PostgreSQL URL: the daemon as a node of a shared store, with a short lease
+            config["store"] = ["postgres": store]
+            config["node"] = ["name": "e2e", "lease_ttl_s": 3, "heartbeat_s": 0.5]
+        }
         let path = (dataDirectory as NSString).deletingLastPathComponent + "/config.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         return path

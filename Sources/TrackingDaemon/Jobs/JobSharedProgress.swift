@@ -167,14 +167,21 @@ extension JobManager {
     }
 
     /// Events of a job that runs (or waits) elsewhere: its committed frames as `frame` events (after
-    /// the frame number `afterID`), polled every min(1 s, heartbeat_s), then its `end` event.
+    /// the frame number `afterID`), polled every min(1 s, heartbeat_s), then its `end` event. When
+    /// this node starts running the job (it was queued; checked every 20 ms), the stream goes on
+    /// from the run's own events, live, after the last frame it sent.
     func remoteEvents(_ id: String, afterID: Int?) -> AsyncStream<ServerSentEvent> {
-        let store = self.store, shared = self.shared
+        let manager = self, store = self.store, shared = self.shared
         let interval = min(1.0, config.node.heartbeat)
         return AsyncStream { continuation in
             let task = Task {
                 var lastIndex = -1
+                var lastFrame = afterID
                 while !Task.isCancelled {
+                    if let hub = manager.lock.withLock({ manager.active[id]?.events }) {
+                        for await event in hub.subscribe(afterID: lastFrame) { continuation.yield(event) }
+                        break
+                    }
                     let record = try? store.job(id)
                     if let shared, let record {
                         while let frames = try? shared.frames(jobID: id, afterIndex: lastIndex, limit: 256), !frames.isEmpty {
@@ -185,13 +192,18 @@ extension JobManager {
                                                                    prompted: f.prompted))
                             }
                             lastIndex = frames.last!.index
+                            lastFrame = max(lastFrame ?? -1, frames.last!.frame)
                         }
                     }
                     if let record, record.status.isTerminal, record.status != .interrupted || !record.resumable {
                         continuation.yield(Self.endEvent(record))
                         break
                     }
-                    try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                    // The database every `interval`; this node's own runs (a claim of the job) every 20 ms.
+                    let wake = Date(timeIntervalSinceNow: interval)
+                    while Date() < wake, !Task.isCancelled, manager.lock.withLock({ manager.active[id] == nil }) {
+                        try? await Task.sleep(nanoseconds: 20_000_000)
+                    }
                 }
                 continuation.finish()
             }
