@@ -2,6 +2,11 @@
 // database (`"store": {"postgres": "postgresql://..."}`). Implements `JobStore` like SQLite and
 // `SharedJobQueue` (claims, leases, fenced writes, checkpoints, cross-node cancel).
 //
+// Files: this one (connection, LISTEN, the `JobStore` rows), PostgresSchema.swift (the versioned
+// migrations), PostgresJobClaims.swift (`SharedJobQueue`: claims, leases, cancels),
+// PostgresJobFrames.swift (per-frame results, live prompt requests), PostgresRows.swift (row
+// decoding, statement parameters).
+//
 // Schema (versioned migrations in `samtrack_migrations`, applied by the daemon at start-up under
 // an advisory lock so that nodes starting together apply each version once):
 //   v1 jobs(... the SQLite columns ..., lease_owner, lease_token, lease_expires, cancel_requested)
@@ -26,10 +31,10 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     /// True when this process created the schema (version 1 applied now).
     public let isNew: Bool
     let connector: PostgresConnector
-    private let lock = NSLock()
+    let lock = NSLock()
     /// Lease tokens of the jobs this node holds or held until another node took them (every write
     /// for them is fenced by the token); removed when this node gives the job back.
-    private var held: [String: Int64] = [:]
+    var held: [String: Int64] = [:]
 
     /// The advisory lock key that serialises migrations ("samtrack" in ASCII, as a number).
     static let migrationLockKey: Int64 = 0x73616D747261636B
@@ -100,135 +105,6 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
         thread.start()
     }
 
-    // MARK: - Migrations
-
-    /// Each entry: version, name, statements (run in one transaction with the version's row).
-    static let migrations: [(version: Int, name: String, statements: [String])] = [
-        (1, "jobs", [
-            """
-            CREATE TABLE jobs (
-                id TEXT PRIMARY KEY,
-                seq BIGSERIAL NOT NULL UNIQUE,
-                spec TEXT NOT NULL,
-                status TEXT NOT NULL,
-                output_directory TEXT NOT NULL,
-                live BOOLEAN NOT NULL,
-                created_at DOUBLE PRECISION NOT NULL,
-                started_at DOUBLE PRECISION,
-                finished_at DOUBLE PRECISION,
-                frames_done BIGINT NOT NULL DEFAULT 0,
-                total_frames BIGINT,
-                dropped_frames BIGINT NOT NULL DEFAULT 0,
-                fps DOUBLE PRECISION,
-                error_code TEXT,
-                error_message TEXT,
-                checkpoint_frame BIGINT,
-                resumable BOOLEAN NOT NULL DEFAULT FALSE,
-                attempts BIGINT NOT NULL DEFAULT 0,
-                crashes BIGINT NOT NULL DEFAULT 0,
-                end_reason TEXT,
-                quarantined_row TEXT,
-                lease_owner TEXT,
-                lease_token BIGINT,
-                lease_expires TIMESTAMPTZ,
-                cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
-            )
-            """,
-            "CREATE INDEX jobs_status ON jobs (status, seq)",
-            """
-            CREATE UNIQUE INDEX jobs_output_in_use ON jobs (output_directory)
-            WHERE status IN ('queued', 'running') OR (status = 'interrupted' AND resumable)
-            """,
-            """
-            CREATE TABLE applied_prompts (
-                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-                seq BIGINT NOT NULL,
-                frame BIGINT NOT NULL,
-                prompt TEXT NOT NULL,
-                PRIMARY KEY (job_id, seq)
-            )
-            """,
-            "CREATE SEQUENCE lease_tokens",
-        ]),
-        (2, "checkpoints", [
-            """
-            CREATE TABLE job_checkpoints (
-                job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
-                frame BIGINT NOT NULL,
-                state BYTEA NOT NULL,
-                lease_token BIGINT NOT NULL
-            )
-            """,
-        ]),
-        (3, "frames", [
-            """
-            CREATE TABLE job_frames (
-                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-                idx BIGINT NOT NULL,
-                frame BIGINT NOT NULL,
-                line TEXT NOT NULL,
-                prompted TEXT NOT NULL DEFAULT '',
-                PRIMARY KEY (job_id, idx)
-            )
-            """,
-            """
-            CREATE TABLE prompt_requests (
-                id BIGSERIAL PRIMARY KEY,
-                job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-                prompts TEXT NOT NULL,
-                taken BOOLEAN NOT NULL DEFAULT FALSE,
-                outcome TEXT,
-                applied_frame BIGINT,
-                error_code TEXT,
-                error_message TEXT,
-                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            )
-            """,
-            "CREATE INDEX prompt_requests_pending ON prompt_requests (job_id) WHERE NOT taken",
-        ]),
-    ]
-
-    /// Applies the missing migrations under the advisory lock; true when version 1 was applied now.
-    static func migrate(_ connector: PostgresConnector) throws -> Bool {
-        try connector.withConnection(retries: 0) { connection in
-            try connector.run(connection, "SELECT pg_advisory_lock(\(migrationLockKey))")
-            defer { _ = try? connector.run(connection, "SELECT pg_advisory_unlock(\(migrationLockKey))") }
-            try connector.run(connection, """
-                CREATE TABLE IF NOT EXISTS samtrack_migrations (
-                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
-                """)
-            let rows = try connector.run(connection, "SELECT version FROM samtrack_migrations")
-            var applied = Set<Int>()
-            for row in rows { applied.insert(try row.decode(Int.self)) }
-            let known = Set(migrations.map(\.version))
-            if let newer = applied.subtracting(known).max() {
-                throw JobStoreError("the job database has schema version \(newer), newer than this samtrackd knows "
-                                    + "(\(known.max() ?? 0)): upgrade this node")
-            }
-            var createdNow = false
-            for migration in migrations where !applied.contains(migration.version) {
-                try connector.run(connection, "BEGIN")
-                do {
-                    for statement in migration.statements { try connector.run(connection, PostgresQuery(unsafeSQL: statement)) }
-                    try connector.run(connection, "INSERT INTO samtrack_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
-                    try connector.run(connection, "COMMIT")
-                } catch {
-                    _ = try? connector.run(connection, "ROLLBACK")
-                    throw JobStoreError("migration \(migration.version) (\(migration.name)) failed: \(error)")
-                }
-                if migration.version == 1 { createdNow = true }
-            }
-            return createdNow
-        }
-    }
-
-    /// Migration versions recorded in the database, in order (for tests and diagnostics).
-    public func appliedMigrations() throws -> [Int] {
-        try access { try connector.withConnection { c in
-            try connector.run(c, "SELECT version FROM samtrack_migrations ORDER BY version").map { try $0.decode(Int.self) }
-        } }
-    }
-
     // MARK: - JobStore
 
     func access<T>(_ body: () throws -> T) throws -> T {
@@ -271,7 +147,7 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     }
 
     /// The SET clause of every mutable field of `r`.
-    private static func assignments(_ r: JobRecord, _ q: inout SQLBuilder) -> String {
+    static func assignments(_ r: JobRecord, _ q: inout SQLBuilder) -> String {
         """
         status = \(q.p(r.status.rawValue)), started_at = \(q.p(r.startedAt?.timeIntervalSince1970)),
         finished_at = \(q.p(r.finishedAt?.timeIntervalSince1970)), frames_done = \(q.p(r.framesDone)),
@@ -400,7 +276,7 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
     }
 
     /// Locks the job's row and checks that this node's lease (when it holds one) is still the job's.
-    private func fence(_ jobID: String, on c: PostgresConnection) throws {
+    func fence(_ jobID: String, on c: PostgresConnection) throws {
         guard let token = heldToken(jobID) else { return }
         let rows = try connector.run(c, "SELECT 1 FROM jobs WHERE id = \(jobID) AND lease_token = \(token) FOR UPDATE")
         if rows.isEmpty {
@@ -448,180 +324,4 @@ public final class PostgresJobStore: SharedJobQueue, @unchecked Sendable {  // `
             }
         }
     }
-
-    // MARK: - SharedJobQueue
-
-    public func claimNext(ttl: Double, decide: (JobRecord, Bool) -> ClaimDecision?) throws -> (record: JobRecord, lease: JobLease)? {
-        try access {
-            try connector.transaction { c in
-                // Several candidates per transaction: rows decided "store" (gave up, abandoned) or
-                // "skip" (another node's device) are passed over.
-                var passed: [String] = []
-                for _ in 0..<64 {
-                    let rows = try connector.run(c, """
-                        SELECT \(unescaped: Self.columns), (status = 'running') AS expired FROM jobs
-                        WHERE quarantined_row IS NULL AND (status = 'queued' OR (status = 'interrupted' AND resumable)
-                            OR (status = 'running' AND lease_expires < now())) AND NOT (id = ANY(\(passed)))
-                        ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-                        """)
-                    guard let row = rows.first else { return nil }
-                    guard let stored = Self.readable(row) else {
-                        // Unreadable: quarantined at the next start-up of any node; not claimable meanwhile.
-                        let id = try row.makeRandomAccess()["id"].decode(String.self)
-                        try connector.run(c, """
-                            UPDATE jobs SET status = 'failed', error_code = 'quarantined', resumable = FALSE,
-                                error_message = 'the job row cannot be read', quarantined_row = 'unreadable at claim',
-                                lease_owner = NULL, lease_token = NULL, lease_expires = NULL
-                            WHERE id = \(id)
-                            """)
-                        passed.append(id)
-                        continue
-                    }
-                    let expired = try row.makeRandomAccess()["expired"].decode(Bool.self)
-                    switch decide(stored, expired) {
-                    case nil:
-                        return nil
-                    case .skip:
-                        passed.append(stored.id)
-                        continue
-                    case let .store(record):
-                        try storeUnleased(record, on: c)
-                        continue
-                    case let .run(record):
-                        let token = try connector.run(c, "SELECT nextval('lease_tokens')").first?.decode(Int64.self) ?? 0
-                        var q = SQLBuilder()
-                        var sql = "UPDATE jobs SET " + Self.assignments(record, &q)
-                        sql += """
-                            , lease_owner = \(q.p(nodeName)), lease_token = \(q.p(token)),
-                              lease_expires = now() + make_interval(secs => \(q.p(ttl))), cancel_requested = FALSE
-                            WHERE id = \(q.p(record.id))
-                            """
-                        try connector.run(c, q.query(sql))
-                        try discardUncommittedFrames(record, on: c)
-                        lock.withLock { held[record.id] = token }
-                        return (record, JobLease(jobID: record.id, token: token))
-                    }
-                }
-                return nil
-            }
-        }
-    }
-
-    /// Writes a record decided at claim time that will not run (the row is locked by the claim).
-    private func storeUnleased(_ r: JobRecord, on c: PostgresConnection) throws {
-        var q = SQLBuilder()
-        var sql = "UPDATE jobs SET " + Self.assignments(r, &q)
-        sql += ", lease_owner = NULL, lease_token = NULL, lease_expires = NULL WHERE id = \(q.p(r.id))"
-        try connector.run(c, q.query(sql))
-        if r.status.isTerminal && !(r.status == .interrupted && r.resumable) {
-            try connector.run(c, "DELETE FROM job_checkpoints WHERE job_id = \(r.id)")
-        }
-    }
-
-    public func renew(_ lease: JobLease, ttl: Double) throws -> LeaseRenewal {
-        try access {
-            try connector.withConnection { c in
-                let rows = try connector.run(c, """
-                    UPDATE jobs SET lease_expires = now() + make_interval(secs => \(ttl))
-                    WHERE id = \(lease.jobID) AND lease_token = \(lease.token) AND status = 'running'
-                    RETURNING cancel_requested
-                    """)
-                guard let row = rows.first else { return .lost }
-                return .held(cancelRequested: try row.decode(Bool.self))
-            }
-        }
-    }
-
-    public func checkpointState(jobID: String, frame: Int) throws -> Data? {
-        try access {
-            try connector.withConnection { c in
-                try connector.run(c, "SELECT state FROM job_checkpoints WHERE job_id = \(jobID) AND frame = \(frame)")
-                    .first.map { try $0.decode(Data.self) }
-            }
-        }
-    }
-
-    public func requestCancel(jobID: String, apply: (JobRecord) -> JobRecord?) throws -> CancelRequest {
-        try access {
-            try connector.transaction { c in
-                let rows = try connector.run(c, """
-                    SELECT \(unescaped: Self.columns), (lease_token IS NOT NULL AND lease_expires >= now()) AS leased
-                    FROM jobs WHERE id = \(jobID) FOR UPDATE
-                    """)
-                guard let row = rows.first else { return .notFound }
-                guard let stored = Self.readable(row) else {
-                    throw JobStoreError("job \(jobID): its row cannot be read")
-                }
-                if try row.makeRandomAccess()["leased"].decode(Bool.self) {
-                    try connector.run(c, "UPDATE jobs SET cancel_requested = TRUE WHERE id = \(jobID)")
-                    try connector.run(c, "SELECT pg_notify('samtrack_cancel', \(jobID))")
-                    return .signalled
-                }
-                guard let cancelled = apply(stored) else { return .notCancellable(stored) }
-                try storeUnleased(cancelled, on: c)
-                return .cancelled(cancelled)
-            }
-        }
-    }
-
-    // MARK: - Rows
-
-    static func readable(_ row: PostgresRow) -> JobRecord? { try? decode(row).get() }
-
-    static func decode(_ row: PostgresRow) -> Result<JobRecord, SQLiteJobStore.Unreadable> {
-        let cells = row.makeRandomAccess()
-        do {
-            guard let specText = try cells["spec"].decode(String?.self) else {
-                return .failure(.init(reason: "the job's request is missing"))
-            }
-            let spec: JobSpec
-            do {
-                spec = try JSONDecoder().decode(JobSpec.self, from: Data(specText.utf8))
-            } catch let error as DecodingError {
-                return .failure(.init(reason: "the job's stored request is unreadable: \(describe(error))"))
-            } catch {
-                return .failure(.init(reason: "the job's stored request is not JSON"))
-            }
-            let statusText = try cells["status"].decode(String?.self)
-            guard let status = statusText.flatMap(JobStatus.init(rawValue:)) else {
-                return .failure(.init(reason: "the job has an unknown status '\(statusText ?? "NULL")'"))
-            }
-            func date(_ column: String) throws -> Date? {
-                try cells[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
-            }
-            var r = JobRecord(id: try cells["id"].decode(String.self), seq: try cells["seq"].decode(Int64.self), spec: spec,
-                              status: status, outputDirectory: try cells["output_directory"].decode(String.self),
-                              live: try cells["live"].decode(Bool.self),
-                              createdAt: Date(timeIntervalSince1970: try cells["created_at"].decode(Double.self)))
-            r.startedAt = try date("started_at")
-            r.finishedAt = try date("finished_at")
-            r.framesDone = try cells["frames_done"].decode(Int.self)
-            r.totalFrames = try cells["total_frames"].decode(Int?.self)
-            r.droppedFrames = try cells["dropped_frames"].decode(Int.self)
-            r.fps = try cells["fps"].decode(Double?.self)
-            r.errorCode = try cells["error_code"].decode(String?.self)
-            r.errorMessage = try cells["error_message"].decode(String?.self)
-            r.endReason = try cells["end_reason"].decode(String?.self).flatMap(JobEndReason.init(rawValue:))
-            r.checkpointFrame = try cells["checkpoint_frame"].decode(Int?.self)
-            r.resumable = try cells["resumable"].decode(Bool.self)
-            r.attempts = try cells["attempts"].decode(Int.self)
-            r.crashes = try cells["crashes"].decode(Int.self)
-            return .success(r)
-        } catch {
-            return .failure(.init(reason: "the row cannot be read: \(error)"))
-        }
-    }
-}
-
-/// Builds a statement with numbered parameters: `p(value)` binds a value (nil binds NULL) and
-/// returns its placeholder.
-struct SQLBuilder {
-    private(set) var binds = PostgresBindings()
-
-    mutating func p<T: PostgresDynamicTypeEncodable>(_ value: T?) -> String {
-        if let value { binds.append(value) } else { binds.appendNull() }
-        return "$\(binds.count)"
-    }
-
-    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
 }
