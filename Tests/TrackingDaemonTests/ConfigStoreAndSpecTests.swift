@@ -171,41 +171,6 @@ final class ConfigStoreAndSpecTests: XCTestCase {
         }
     }
 
-    func testJobStoreRoundTrip() throws {
-        let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
-        let path = dir.file("jobs.sqlite")
-        let spec = JobSpec(source: "/v/a.mp4", model: "m", prompts: [PromptSpec(object: 1, box: [1, 2, 3, 4])],
-                           output: OutputSpec(format: .rle, path: "p"))
-        let store = try SQLiteJobStore(path: path)
-        var a = try store.insert(JobRecord(id: "a", spec: spec, status: .queued, outputDirectory: "/o/a", live: false, createdAt: Date()))
-        let b = try store.insert(JobRecord(id: "b", spec: spec, status: .queued, outputDirectory: "/o/b", live: true, createdAt: Date()))
-        XCTAssertEqual([a.seq, b.seq], [1, 2])
-        a.status = .running
-        a.framesDone = 17
-        a.checkpointFrame = 9
-        a.fps = 12.5
-        a.errorCode = "x"
-        a.errorMessage = "why"
-        try store.update(a)
-        try store.addAppliedPrompts(jobID: "a", frame: 12, prompts: [PromptSpec(object: 3, points: [[1, 2, 1]])])
-        try store.addAppliedPrompts(jobID: "a", frame: 20, prompts: [PromptSpec(object: 1, box: [5, 6, 7, 8])])
-
-        let reopened = try SQLiteJobStore(path: path)
-        let loaded = try XCTUnwrap(reopened.job("a"))
-        XCTAssertEqual(loaded.status, .running)
-        XCTAssertEqual(loaded.framesDone, 17)
-        XCTAssertEqual(loaded.checkpointFrame, 9)
-        XCTAssertEqual(loaded.spec, spec)
-        XCTAssertEqual(loaded.errorMessage, "why")
-        XCTAssertEqual(try reopened.appliedPrompts(jobID: "a").map { [$0.object, $0.frame!] }, [[3, 12], [1, 20]])
-        XCTAssertEqual(try reopened.unfinishedJobs().map(\.id), ["a", "b"])
-        XCTAssertEqual(try reopened.jobs(status: .queued, limit: 100, offset: 0).map(\.id), ["b"])
-        XCTAssertEqual(try reopened.jobs(status: nil, limit: 1, offset: 1).map(\.id), ["b"])
-        XCTAssertEqual(try reopened.countsByStatus(), [.running: 1, .queued: 1])
-        XCTAssertNil(try reopened.job("c"))
-    }
-
     func testEventHubReplaysHistoryAndEnds() async throws {
         let hub = JobEventHub()
         for frame in 0..<5 { hub.publish(ServerSentEvent(name: "frame", id: frame, data: "{\"frame\": \(frame)}")) }

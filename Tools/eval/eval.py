@@ -6,7 +6,9 @@ seeds 900000.. (the training script never uses them: its seeds are `seed * 1e6 +
 below); `--set evalgen`, clips of Tools/evalgen/evalgen.py, a generator written apart that no
 training ever sees, seeds 1..; `--set camo`, the training generator's low-contrast "camo" clips
 (objects in the background's mean colour), a domain the default model was never trained on, held-out
-seeds 5900000.. (Tools/eval/finetune_gain.sh fine-tunes on seeds 5000000.. of it).
+seeds 5900000.. (Tools/eval/finetune_gain.sh fine-tunes on seeds 5000000.. of it); `--set halo`, the
+training generator's "halo" clips (each object has a dark rim 3-6 px wide that the ground truth leaves
+out), held-out seeds 5950000.. (finetune_gain.sh DOMAIN=halo fine-tunes on seeds 5050000..).
 
 For each clip (generated into --clips when missing): the objects are prompted on frame 0 with one
 of (`--prompt`, a comma-separated list runs several):
@@ -56,6 +58,7 @@ import synth  # noqa: E402
 EVAL_SEED = 900000  # --set synth
 EVALGEN_SEED = 1  # --set evalgen
 CAMO_SEED = 5_900_000  # --set camo (synth.CAMO_SEEDS)
+HALO_SEED = 5_950_000  # --set halo (synth.HALO_SEEDS)
 PROMPTS = ("mask", "box", "click", "clicks3", "points")
 
 
@@ -68,7 +71,7 @@ def ensure_clip(clips_dir, seed, frames, size, clip_set="synth"):
             evalgen.save(evalgen.render(seed, frames), path)
         else:
             clip = synth.generate_clip(seed, num_frames=frames, size=size,
-                                       difficulty="camo" if clip_set == "camo" else "eval")
+                                       difficulty=clip_set if clip_set in ("camo", "halo") else "eval")
             synth.write_clip(clip, path)
     return path
 
@@ -291,13 +294,14 @@ def evaluate(args, kind, official, systems):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(REPO, "Fixtures", "models", "synth.pt"))
-    ap.add_argument("--set", choices=["synth", "evalgen", "camo"], default="synth",
-                    help="clips of the training generator (held-out seeds), of the evaluation-only one, or the "
-                    "training generator's low-contrast fine-tuning domain (held-out seeds)")
+    ap.add_argument("--set", choices=["synth", "evalgen", "camo", "halo"], default="synth",
+                    help="clips of the training generator (held-out seeds), of the evaluation-only one, or of "
+                    "the training generator's fine-tuning domains (held-out seeds): camo (low contrast), halo "
+                    "(a dark rim outside the ground truth)")
     ap.add_argument("--clips", help="where the clips are (generated when missing; default "
-                    "$TMPDIR/samtrack-eval-clips, samtrack-evalgen-clips or samtrack-camo-clips)")
+                    "$TMPDIR/samtrack-eval-clips, samtrack-evalgen-clips, samtrack-camo-clips, samtrack-halo-clips)")
     ap.add_argument("--seed", type=int, help=f"first clip seed (default {EVAL_SEED}; {EVALGEN_SEED} for evalgen, "
-                    f"{CAMO_SEED} for camo)")
+                    f"{CAMO_SEED} for camo, {HALO_SEED} for halo)")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--frames", type=int, help="frames per clip (default 48; 40 for evalgen)")
     ap.add_argument("--size", default="256x256", help="synth clip size WxH (evalgen picks its own)")
@@ -321,9 +325,9 @@ def main():
         args.clips = args.clips or os.path.join(tmp, "samtrack-evalgen-clips")
         args.seed = EVALGEN_SEED if args.seed is None else args.seed
         args.frames = args.frames or 40
-    elif args.set == "camo":
-        args.clips = args.clips or os.path.join(tmp, "samtrack-camo-clips")
-        args.seed = CAMO_SEED if args.seed is None else args.seed
+    elif args.set in ("camo", "halo"):
+        args.clips = args.clips or os.path.join(tmp, f"samtrack-{args.set}-clips")
+        args.seed = (CAMO_SEED if args.set == "camo" else HALO_SEED) if args.seed is None else args.seed
         args.frames = args.frames or 48
     else:
         args.clips = args.clips or os.path.join(tmp, "samtrack-eval-clips")
