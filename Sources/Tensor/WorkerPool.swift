@@ -114,7 +114,10 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
     }
 
     private func workerLoop() {
-        var seen = state.load(ordering: .acquiring) >> 32
+        // Job numbers start at 1: a worker whose thread started after the first job was published
+        // (a new context used at once on a busy machine) joins that job instead of waiting for the
+        // next one.
+        var seen: UInt64 = 0
         while true {
             let idle = { self.state.load(ordering: .acquiring) >> 32 == seen && !self.retired.load(ordering: .relaxed) }
             if poll(forMicroseconds: Self.spinMicroseconds, while: idle) {

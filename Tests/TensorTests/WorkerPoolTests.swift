@@ -92,9 +92,10 @@ final class WorkerPoolTests: XCTestCase {
     func testTwoContextsRunAtTheSameTimeEachOnItsOwnThreads() {
         // Two jobs with a context of 2 threads each: all four chunks run at the same time, each
         // job on its own threads (with one process-wide pool the second job would find it busy
-        // and run serially on its caller). Every chunk waits until all four are inside. The wait is
-        // long (a worker thread can be starved for more than 10 s on an overloaded 2-core CI machine,
-        // and the caller then took the late worker's chunk itself); a working pool ends it at once.
+        // and run serially on its caller). Every chunk waits until all four are inside. The contexts
+        // are used at once, before their worker threads may have started: a worker that started
+        // after its pool's first job was published used to skip that job (the CI failure "job 1 used
+        // 1 threads" on a loaded machine), so each context's first loop ran on its caller alone.
         let contexts = [ComputeContext(threads: 2), ComputeContext(threads: 2)]
         let threadsSeen = Mutex<[Set<UInt>]>([[], []])
         let inside = Atomic<Int>(0), allInside = Atomic<Bool>(false)
@@ -108,7 +109,7 @@ final class WorkerPoolTests: XCTestCase {
                     Parallel.forEach(2, grain: 1) { _ in
                         threadsSeen.withLock { _ = $0[job].insert(UInt(pthread_self())) }
                         if inside.add(1, ordering: .sequentiallyConsistent).newValue == 4 { allInside.store(true, ordering: .relaxed) }
-                        let deadline = Date().addingTimeInterval(180)
+                        let deadline = Date().addingTimeInterval(60)
                         while Date() < deadline, !allInside.load(ordering: .relaxed) { usleep(500) }
                     }
                 }
@@ -122,6 +123,26 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(seen[0].count, 2, "job 0 used \(seen[0].count) threads")
         XCTAssertEqual(seen[1].count, 2, "job 1 used \(seen[1].count) threads")
         XCTAssertTrue(seen[0].isDisjoint(with: seen[1]), "the jobs shared threads")
+    }
+
+    func testANewContextsFirstLoopUsesItsWorkers() {
+        // A context used the moment it is made: its worker must join the first loop even when its
+        // thread starts after the loop was published. Each loop's two chunks wait for each other.
+        for attempt in 0..<50 {
+            let context = ComputeContext(threads: 2)
+            let threads = Mutex<Set<UInt>>([])
+            let inside = Atomic<Int>(0)
+            context.run {
+                Parallel.forEach(2, grain: 1) { _ in
+                    threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+                    inside.add(1, ordering: .sequentiallyConsistent)
+                    let deadline = Date().addingTimeInterval(20)
+                    while Date() < deadline, inside.load(ordering: .sequentiallyConsistent) < 2 { usleep(200) }
+                }
+            }
+            let count = threads.withLock { $0.count }
+            if count != 2 { return XCTFail("attempt \(attempt): the first loop ran on \(count) thread(s)") }
+        }
     }
 
     func testBatchWorkersRunAtALowerPriority() {
