@@ -336,15 +336,7 @@ final class APIHandlerOnPostgresTests: APIHandlerTests {
     override func testEventsResumeAfterLastEventID() async throws { try await super.testEventsResumeAfterLastEventID() }
 
     func testEveryTestOfTheBaseRunsHere() throws {
-        let source = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("Tests/TrackingDaemonTests/APIHandlerTests.swift"), encoding: .utf8)
-        let declared = { (prefix: String) in
-            Set(source.components(separatedBy: "\n").compactMap { line -> String? in
-                guard line.hasPrefix(prefix) else { return nil }
-                return String(line.dropFirst(prefix.count).prefix { $0 != "(" })
-            })
-        }
-        let base = declared("    func test").subtracting(["EveryTestOfTheBaseRunsHere"])
-        XCTAssertEqual(declared("    override func test"), base, "APIHandlerOnPostgresTests: override every test of APIHandlerTests")
+        try InheritedTests.assertRepeatsEveryTest(in: "Tests/TrackingDaemonTests/APIHandlerTests.swift", except: ["EveryTestOfTheBaseRunsHere"])
     }
 
     static let postgres = ClassPostgres()

@@ -12,17 +12,12 @@ import TrackingRun
 
 final class PostgresJobStoreTests: XCTestCase {
     /// One server for the class (initdb takes seconds); each test makes its own database.
-    nonisolated(unsafe) static var server: PostgresServer?
+    static let postgres = ClassPostgres()
 
-    func sharedServer() throws -> PostgresServer {
-        if let server = Self.server { return server }
-        let server = try PostgresServer.start()
-        Self.server = server
-        return server
-    }
+    func sharedServer() throws -> PostgresServer { try Self.postgres.server() }
 
     override class func tearDown() {
-        server = nil  // stops it and removes its directory
+        postgres.stop()
         super.tearDown()
     }
 

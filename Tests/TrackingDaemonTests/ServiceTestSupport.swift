@@ -69,18 +69,8 @@ final class ServiceHarness: @unchecked Sendable {
                                   sourceRoots: [TestMedia.root] + extraRoots, sourcePatterns: patterns,
                                   outputRoot: (data as NSString).appendingPathComponent("outputs"),
                                   limits: limits, checkpointEvery: checkpointEvery, threadsPerJob: threadsPerJob, token: token)
-        var postgresURL: String?
-        if case let .postgres(postgres) = kind {
-            // The database's URL is kept in the directory, so that a `reuse` finds the same one.
-            let urlFile = directory.file("postgres-url")
-            if let saved = try? String(contentsOfFile: urlFile, encoding: .utf8) {
-                postgresURL = saved
-            } else {
-                postgresURL = try postgres.newDatabase(prefix: "api")
-                try postgresURL!.write(toFile: urlFile, atomically: true, encoding: .utf8)
-            }
-            config.store = .postgres(url: postgresURL!)
-        }
+        let postgresURL = try Self.databaseURL(kind, directory: directory)
+        if let postgresURL { config.store = .postgres(url: postgresURL) }
         self.config = try config.validated()
         if let postgresURL {
             store = try PostgresJobStore(url: postgresURL, nodeName: "harness")
@@ -93,6 +83,17 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     deinit { (store as? PostgresJobStore)?.close() }
+
+    /// The PostgreSQL database of a harness in `directory` (nil for SQLite): made on first use, its
+    /// URL kept in the directory so that a `reuse` finds the same one.
+    private static func databaseURL(_ kind: HarnessStore, directory: TemporaryDirectory) throws -> String? {
+        guard case let .postgres(postgres) = kind else { return nil }
+        let urlFile = directory.file("postgres-url")
+        if let saved = try? String(contentsOfFile: urlFile, encoding: .utf8) { return saved }
+        let url = try postgres.newDatabase(prefix: "api")
+        try url.write(toFile: urlFile, atomically: true, encoding: .utf8)
+        return url
+    }
 
     /// Stops the workers (jobs are suspended or stay queued).
     func shutdown() async {

@@ -301,15 +301,7 @@ final class DaemonEndToEndOnPostgresTests: DaemonEndToEndTests {
     override func testFiftyConcurrentSubmissionsNothingLostOrDuplicated() throws { try super.testFiftyConcurrentSubmissionsNothingLostOrDuplicated() }
 
     func testEveryTestOfTheBaseRunsHere() throws {
-        let source = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("Tests/samtrackdTests/DaemonEndToEndTests.swift"), encoding: .utf8)
-        let declared = { (prefix: String) in
-            Set(source.components(separatedBy: "\n").compactMap { line -> String? in
-                guard line.hasPrefix(prefix) else { return nil }
-                return String(line.dropFirst(prefix.count).prefix { $0 != "(" })
-            })
-        }
-        let base = declared("    func test").subtracting(["EveryTestOfTheBaseRunsHere", "ManPageAndOpenAPIDocumentTheDaemon"])
-        XCTAssertEqual(declared("    override func test"), base, "DaemonEndToEndOnPostgresTests: override every test of DaemonEndToEndTests")
+        try InheritedTests.assertRepeatsEveryTest(in: "Tests/samtrackdTests/DaemonEndToEndTests.swift", except: ["EveryTestOfTheBaseRunsHere", "ManPageAndOpenAPIDocumentTheDaemon"])
     }
 
     static let postgres = ClassPostgres()
