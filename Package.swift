@@ -69,11 +69,13 @@ let package = Package(
         // bfloat16 products on AVX-512 BF16 (the kernels carry their own target attributes, so
         // the target builds on any x86-64; debug builds are optimised too, like the Swift numerics).
         .target(name: "CAVX512", exclude: ["README.md"], cSettings: [.unsafeFlags(["-O2"])]),
+        // fp32 products with weights packed once, on AVX2 + FMA (the same arrangement as CAVX512).
+        .target(name: "CAVX2", exclude: ["README.md"], cSettings: [.unsafeFlags(["-O2"])]),
         // The worker pool's spin-wait hint and per-thread priority.
         .target(name: "CSpin", exclude: ["README.md"]),
         // Atomic, no-follow file writing (every output, checkpoint and state file).
         .target(name: "FileIO", exclude: ["README.md"], swiftSettings: numericSettings),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512", "CSpin"], exclude: ["README.md"], swiftSettings: numericSettings),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CAVX512", "CAVX2", "CSpin"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "SAM2", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),
         .target(name: "Tracker", dependencies: ["SAM2", "Tensor", "Checkpoint"], exclude: ["README.md"], swiftSettings: numericSettings),
@@ -129,7 +131,7 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint"], exclude: ["README.md"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CAVX512", "CSpin", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CAVX512", "CAVX2", "CSpin", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "SAM2Tests", dependencies: ["SAM2", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "FileIO", "TestSupport"]),

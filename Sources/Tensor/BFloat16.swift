@@ -53,11 +53,13 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable once pa
     deinit { pairs.deallocate() }
 }
 
-/// A Linear weight's bf16 packing, made on first use in a bf16 scope and kept (about half the
-/// fp32 weight's size). Safe to share between threads.
-public final class PackedWeightCache: @unchecked Sendable {  // the packing is made once behind `lock`
+/// A Linear weight's packings, each made on first use and kept: bf16 pair rows in a bf16 scope
+/// (about half the fp32 weight's size), fp32 panels for `PackedF32Kernel` (the weight's size).
+/// Safe to share between threads.
+public final class PackedWeightCache: @unchecked Sendable {  // each packing is made once behind `lock`
     private let lock = NSLock()
     private var packed: BF16PackedMatrix?
+    private var packedF32: F32PackedMatrix?
 
     public init() {}
 
@@ -72,6 +74,20 @@ public final class PackedWeightCache: @unchecked Sendable {  // the packing is m
             BF16PackedMatrix(source: $0, k: inFeatures, n: out, rowStride: 1, columnStride: inFeatures)
         }
         packed = made
+        return made
+    }
+
+    /// The fp32 panels of `weight` [out, in] read as W^T (k = in, n = out).
+    public func packedF32(for weight: Tensor) -> F32PackedMatrix {
+        lock.lock()
+        defer { lock.unlock() }
+        if let packedF32 { return packedF32 }
+        precondition(weight.rank == 2, "PackedWeightCache: weight \(weight.shape)")
+        let (out, inFeatures) = (weight.shape[0], weight.shape[1])
+        let made = weight.withUnsafePointer {
+            F32PackedMatrix(source: $0, k: inFeatures, n: out, rowStride: 1, columnStride: inFeatures)
+        }
+        packedF32 = made
         return made
     }
 }

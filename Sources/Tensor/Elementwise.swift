@@ -35,9 +35,9 @@ extension Activation {
 }
 
 extension Activation {
-    /// Whether this activation runs in C here: exact GELU on AVX-512 (`AVX512Kernels`), with the
-    /// same results bit for bit as the Swift loop (`st_gelu_twin`), in twice the lanes.
-    var runsInC: Bool { self == .gelu && AVX512Kernels.enabled }
+    /// Whether this activation runs in C here: exact GELU where a twin exists (`RowLoopTwins`), with
+    /// the same results bit for bit as the Swift loop.
+    var runsInC: Bool { self == .gelu && RowLoopTwins.available }
 
     /// The activation over `count` floats from `source` into `destination` (may alias); the full
     /// vectors in C when `inC` (see `runsInC`), the rest in Swift.
@@ -45,7 +45,7 @@ extension Activation {
         var done = 0
         if inC && self == .gelu {  // the only activation with a C twin (`runsInC`)
             let vectors = count / vectorWidth
-            st_gelu_twin(source, destination, vectors)
+            RowLoopTwins.gelu(source, destination, vectors: vectors)
             done = vectors * vectorWidth
         }
         if done < count { mapVectorised(source + done, destination + done, count - done) { self.apply($0) } }

@@ -191,7 +191,7 @@ extension FlashAttentionProblem {
     func onlineSoftmax(scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, first: Bool,
                        maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
                        out o: UnsafeMutablePointer<Float>) {
-        let inC = AVX512Kernels.enabled  // the bit-exact C twins of the row loops
+        let inC = RowLoopTwins.available  // the bit-exact C twins of the row loops
         for row in 0..<rows {
             let s = scores + row * keys
             let previous = first ? -Float.infinity : maxima[row]

@@ -116,9 +116,10 @@ extension Tensor {
     }
 
     /// Linear layer: self [..., in] x weight [out, in]^T + bias [out] -> [..., out], then
-    /// `activation`. In a bf16 scope (`Precision`) with `packed` given, the product runs on bfloat16
-    /// operands with the weight's packing from that cache, and the activation is applied block by
-    /// block while the output is in cache (the same values as applying it afterwards).
+    /// `activation`, applied block by block while the output is in cache (the same values as
+    /// applying it afterwards). With `packed` given, the product uses the weight's packing from
+    /// that cache: bfloat16 operands in a bf16 scope (`Precision`), else fp32 on the packed kernel
+    /// where it runs (`PackedF32Kernel`); otherwise fp32 on OpenBLAS.
     public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil,
                        activation: Activation = .identity) -> Tensor {
         precondition(weight.rank == 2 && shape.last == weight.shape[1],
@@ -145,10 +146,23 @@ extension Tensor {
             }
             return out
         }
-        // fp32: one job whose blocks are `sgemm`'s; each block fills its rows of C with the bias, runs
+        if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
+        if let packed, PackedF32Kernel.runs(weightCount: weight.count) {
+            // fp32 on the packed kernel: the weight packed once, bias and activation per block of rows.
+            let b = packed.packedF32(for: weight)
+            out.withUnsafeMutablePointer { c in
+                withUnsafePointer { a in
+                    withOptionalPointer(bias) { pb in
+                        packedF32Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, bias: pb,
+                                      c: c, ldc: outFeatures, activation: activation)
+                    }
+                }
+            }
+            return out
+        }
+        // fp32 on OpenBLAS: one job whose blocks are `sgemm`'s; each block fills its rows of C with the bias, runs
         // its product with beta 1 (the same calls, so the same bits, as a bias pass then `sgemm`)
         // and applies the activation while the block is in cache.
-        if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
         guard rows > 0, outFeatures > 0 else { return out }
         let inC = activation.runsInC  // read on this thread: workers do not see task-locals
         out.withUnsafeMutablePointer { c in

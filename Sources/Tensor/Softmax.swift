@@ -52,16 +52,16 @@ public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int) -> Float
 /// Largest of `d` contiguous values (-inf when `d` is 0).
 @inlinable @inline(__always)
 public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int) -> Float {
-    rowMaximum(p, d, inC: AVX512Kernels.enabled)
+    rowMaximum(p, d, inC: RowLoopTwins.available)
 }
 
-/// `rowMaximum(_:_:)` with the vector loop in C on AVX-512 (`inC`: `st_row_max_twin`) or in Swift.
+/// `rowMaximum(_:_:)` with the vector loop in C (`inC`: `RowLoopTwins.rowMax`) or in Swift.
 @inlinable @inline(__always)
 public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int, inC: Bool) -> Float {
     var maxVector = FloatVector(repeating: -.infinity)
     var i = 0
     if inC {
-        withUnsafeMutableBytes(of: &maxVector) { st_row_max_twin(p, d, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        withUnsafeMutableBytes(of: &maxVector) { RowLoopTwins.rowMax(p, d, lanes: $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
         i = d - d % vectorWidth
     }
     while i + vectorWidth <= d {
@@ -77,11 +77,11 @@ public func rowMaximum(_ p: UnsafePointer<Float>, _ d: Int, inC: Bool) -> Float 
 /// flash attention kernel passes its running row maximum as `reference`.
 @inlinable @inline(__always)
 public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtracting reference: Float) -> Float {
-    exponentiateRow(p, d, subtracting: reference, inC: AVX512Kernels.enabled)
+    exponentiateRow(p, d, subtracting: reference, inC: RowLoopTwins.available)
 }
 
 /// `exponentiateRow(_:_:subtracting:)` with the full vectors in C on AVX-512 (`inC`, the same
-/// results bit for bit: `st_exp_row_twin`) or in Swift.
+/// results bit for bit: `RowLoopTwins.expRow`) or in Swift.
 @inlinable @inline(__always)
 public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtracting reference: Float,
                             inC: Bool) -> Float {
@@ -89,7 +89,7 @@ public func exponentiateRow(_ p: UnsafeMutablePointer<Float>, _ d: Int, subtract
     var i = 0
     if inC {
         withUnsafeMutableBytes(of: &sumVector) {
-            st_exp_row_twin(p, d, reference, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+            RowLoopTwins.expRow(p, d, reference: reference, laneSums: $0.baseAddress!.assumingMemoryBound(to: Float.self))
         }
         var sum = sumVector.sum()
         for j in (d - d % vectorWidth)..<d { sum += p[j] }

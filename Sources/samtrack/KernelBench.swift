@@ -10,6 +10,9 @@ struct KernelBench: ParsableCommand {
     @Option(name: .long, help: "Timed repetitions per kernel (best is reported).")
     var repeats = 3
 
+    @Flag(name: .long, help: "Time only the Linear layers at the default model's sizes: OpenBLAS, then the packed fp32 kernel.")
+    var smallLinear = false
+
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -28,6 +31,10 @@ struct KernelBench: ParsableCommand {
         let precision = compute.precision
         let tag = precision == .bfloat16 ? " [bf16]" : ""
         func scoped(_ body: () -> Void) { Precision.$current.withValue(precision, operation: body) }
+        if smallLinear {
+            smallLinears(random: random, report: report)
+            return
+        }
         let n = 4096
         let a = random([n, n]), b = random([n, n])
         report("sgemm 4096x4096x4096", seconds: timeBest(repeats: repeats) { _ = a.matmul(b) }, flops: 2 * pow(Double(n), 3))
@@ -66,5 +73,54 @@ struct KernelBench: ParsableCommand {
         report("bilinear 256x256 -> 1024x1024", seconds: timeBest(repeats: repeats) {
             _ = low.interpolate(height: 1024, width: 1024, mode: .bilinear(antialias: false))
         })
+    }
+
+    /// The default model's Linear shapes (256 px; `synth_wide`), each on OpenBLAS (`linear` without
+    /// a packing cache) and on the packed kernel (with one, packed before timing), per call.
+    private func smallLinears(random: ([Int]) -> Tensor, report: (String, Double, Double?) -> Void) {
+        print("packed kernel: \(PackedF32Kernel.enabled ? "used by the model's layers" : "not used by the model's layers here (timed anyway)")")
+        let shapes: [(String, Int, Int, Int)] = [
+            ("Hiera stage 1 qkv", 4096, 48, 144), ("Hiera stage 1 MLP up", 4096, 48, 192),
+            ("Hiera stage 1 MLP down", 4096, 192, 48), ("Hiera stage 2 MLP up", 1024, 96, 384),
+            ("Hiera stage 2 MLP down", 1024, 384, 96), ("Hiera stage 3 qkv", 256, 192, 576),
+            ("memory attention q / out", 256, 128, 128), ("memory attention k / v (7 memories)", 1824, 64, 128),
+            ("memory attention FFN up", 256, 128, 512), ("memory attention FFN down", 256, 512, 128),
+            ("tiny 1024 px Hiera stage 1 MLP up", 65536, 96, 384),
+        ]
+        // Exact GELU alone on 64 Ki values (in L2), as the MLPs apply it to each block of rows.
+        var hidden = random([65536])
+        let geluCalls = 200
+        let geluSeconds = timeBest(repeats: repeats) { for _ in 0..<geluCalls { hidden.apply(.gelu) } } / Double(geluCalls)
+        print(String(format: "%-52@ %9.2f ms  %5.2f ns a value (%@)", "gelu 65536 values (in place)" as NSString,
+                     geluSeconds * 1000, geluSeconds * 1e9 / 65536, RowLoopTwins.current.map { "\($0) twin" } ?? "Swift loop"))
+        for (name, rows, inFeatures, outFeatures) in shapes {
+            let x = random([rows, inFeatures]), w = random([outFeatures, inFeatures]), b = random([outFeatures])
+            let flops = 2.0 * Double(rows * inFeatures * outFeatures)
+            let calls = max(1, Int(2e8 / flops))  // ~0.2 GFLOP a timing
+            let cache = PackedWeightCache()
+            _ = cache.packedF32(for: w)
+            let label = "\(name) \(rows) x \(inFeatures) -> \(outFeatures)"
+            report("\(label) OpenBLAS", timeBest(repeats: repeats) {
+                for _ in 0..<calls { _ = x.linear(weight: w, bias: b) }
+            } / Double(calls), flops)
+            report("\(label) packed", timeBest(repeats: repeats) {
+                for _ in 0..<calls { _ = packedLinear(x, w, b, cache) }
+            } / Double(calls), flops)
+        }
+    }
+
+    /// x W^T + b on the packed kernel whether or not the model's layers use it here.
+    private func packedLinear(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ cache: PackedWeightCache) -> Tensor {
+        let (rows, inFeatures, outFeatures) = (x.shape[0], x.shape[1], w.shape[0])
+        var out = Tensor(uninitialized: [rows, outFeatures])
+        x.withUnsafePointer { a in
+            b.withUnsafePointer { bias in
+                out.withUnsafeMutablePointer { c in
+                    packedF32Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: cache.packedF32(for: w),
+                                  bias: bias, c: c, ldc: outFeatures)
+                }
+            }
+        }
+        return out
     }
 }
