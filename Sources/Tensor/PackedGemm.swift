@@ -27,10 +27,12 @@ public enum PackedF32Kernel {
 }
 
 extension PackedF32Kernel {
-    /// Weights of at most this many floats are packed (a copy the size of the weight, kept beside
-    /// it): every layer of the small models, and the narrower layers of the large ones. Larger
-    /// weights go with large products, where OpenBLAS's per-call packing is a small share.
-    public static let largestPackedWeight = 1 << 20
+    /// Weights of at most this many floats (1 MiB) are packed (a copy the size of the weight, kept
+    /// beside it): the layers of the default model's first three stages, its memory attention and
+    /// decoder, and the first two stages of SAM 2.1 tiny. Larger weights stay on OpenBLAS: at 2^20
+    /// the packed copies raised tiny's resident memory at 1024 px from 580 to 651 MiB (its target
+    /// is 600), and large weights go with products where OpenBLAS's per-call packing is a small share.
+    public static let largestPackedWeight = 1 << 18
 
     /// Whether a Linear layer with this weight runs on the packed kernel here.
     public static func runs(weightCount: Int) -> Bool { enabled && weightCount <= largestPackedWeight }
