@@ -58,36 +58,31 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable once pa
 /// Safe to share between threads.
 public final class PackedWeightCache: @unchecked Sendable {  // each packing is made once behind `lock`
     private let lock = NSLock()
-    private var packed: BF16PackedMatrix?
-    private var packedF32: F32PackedMatrix?
+    private var bf16Packing: BF16PackedMatrix?
+    private var f32Packing: F32PackedMatrix?
 
     public init() {}
 
     /// The packing of `weight` [out, in] read as W^T (k = in, n = out).
     public func packed(for weight: Tensor) -> BF16PackedMatrix {
-        lock.lock()
-        defer { lock.unlock() }
-        if let packed { return packed }
-        precondition(weight.rank == 2, "PackedWeightCache: weight \(weight.shape)")
-        let (out, inFeatures) = (weight.shape[0], weight.shape[1])
-        let made = weight.withUnsafePointer {
-            BF16PackedMatrix(source: $0, k: inFeatures, n: out, rowStride: 1, columnStride: inFeatures)
-        }
-        packed = made
-        return made
+        packing(\.bf16Packing, of: weight) { BF16PackedMatrix(source: $0, k: $1, n: $2, rowStride: 1, columnStride: $1) }
     }
 
     /// The fp32 panels of `weight` [out, in] read as W^T (k = in, n = out).
     public func packedF32(for weight: Tensor) -> F32PackedMatrix {
+        packing(\.f32Packing, of: weight) { F32PackedMatrix(source: $0, k: $1, n: $2, rowStride: 1, columnStride: $1) }
+    }
+
+    /// The packing kept in `slot`, made from `weight` [out, in] by `make(pointer, in, out)` on first use.
+    private func packing<Packing>(_ slot: ReferenceWritableKeyPath<PackedWeightCache, Packing?>, of weight: Tensor,
+                                  _ make: (UnsafePointer<Float>, _ inFeatures: Int, _ outFeatures: Int) -> Packing) -> Packing {
         lock.lock()
         defer { lock.unlock() }
-        if let packedF32 { return packedF32 }
+        if let made = self[keyPath: slot] { return made }
         precondition(weight.rank == 2, "PackedWeightCache: weight \(weight.shape)")
         let (out, inFeatures) = (weight.shape[0], weight.shape[1])
-        let made = weight.withUnsafePointer {
-            F32PackedMatrix(source: $0, k: inFeatures, n: out, rowStride: 1, columnStride: inFeatures)
-        }
-        packedF32 = made
+        let made = weight.withUnsafePointer { make($0, inFeatures, out) }
+        self[keyPath: slot] = made
         return made
     }
 }

@@ -122,15 +122,15 @@ extension Tensor {
     /// where it runs (`PackedF32Kernel`); otherwise fp32 on OpenBLAS.
     public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil,
                        activation: Activation = .identity) -> Tensor {
-        precondition(weight.rank == 2 && shape.last == weight.shape[1],
-                     "linear: input \(shape) with weight \(weight.shape)")
+        if let packed, !Precision.usesBFloat16, PackedF32Kernel.runs(weightCount: weight.count) {
+            return linearOnPackedKernel(weight: weight, bias: bias, packed: packed, activation: activation)
+        }
+        let rows = checkedLinearRows(weight: weight, bias: bias)
         let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
-        let rows = count / max(inFeatures, 1)
         var out = Tensor(uninitialized: Array(shape.dropLast()) + [outFeatures])
         if let packed, Precision.usesBFloat16 {
             // bf16: the bias is added by the kernel (no pass that fills the output with it first).
             let b = packed.packed(for: weight)
-            if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
             out.withUnsafeMutablePointer { c in
                 withUnsafePointer { a in
                     if let bias {
@@ -141,20 +141,6 @@ extension Tensor {
                     } else {
                         bf16Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, c: c,
                                  ldc: outFeatures, activation: activation)
-                    }
-                }
-            }
-            return out
-        }
-        if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
-        if let packed, PackedF32Kernel.runs(weightCount: weight.count) {
-            // fp32 on the packed kernel: the weight packed once, bias and activation per block of rows.
-            let b = packed.packedF32(for: weight)
-            out.withUnsafeMutablePointer { c in
-                withUnsafePointer { a in
-                    withOptionalPointer(bias) { pb in
-                        packedF32Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: b, bias: pb,
-                                      c: c, ldc: outFeatures, activation: activation)
                     }
                 }
             }
@@ -199,9 +185,23 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// The number of rows (input vectors) of self [..., in] for a Linear layer with `weight`
+    /// [out, in] and `bias` [out]; traps unless the shapes fit. Counted from the shape, so an input
+    /// with no features (in = 0) still has its rows (each gets the bias).
+    func checkedLinearRows(weight: Tensor, bias: Tensor?) -> Int {
+        precondition(weight.rank == 2 && shape.last == weight.shape[1],
+                     "linear: input \(shape) with weight \(weight.shape)")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) for \(weight.shape[0]) outputs")
+        }
+        return shape.dropLast().reduce(1, *)
+    }
+}
+
 /// `body` with the tensor's pointer, or with nil when there is no tensor.
 @inline(__always)
-private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let tensor else { return body(nil) }
     return tensor.withUnsafePointer { body($0) }
 }

@@ -12,12 +12,15 @@ import Foundation
 
 /// Run-time choice of the packed fp32 kernel for Linear layers.
 public enum PackedF32Kernel {
+    /// True when this CPU has what the kernel needs (AVX2 and FMA).
+    public static let supported: Bool = st_f32_gemm_supported() != 0
+
     /// True when the packed kernel replaces OpenBLAS in fp32 Linear layers: the CPU has AVX2 and
     /// FMA and OpenBLAS itself runs its AVX2 kernels there (core Haswell or Zen; on an AVX-512
     /// core OpenBLAS's 512-bit kernels stay). `SAMTRACK_PACKED_GEMM=0` turns it off, `=1` on
     /// wherever the CPU has AVX2 and FMA (to compare the two on one machine).
     public static let enabled: Bool = {
-        guard st_f32_gemm_supported() != 0 else { return false }
+        guard supported else { return false }
         switch ProcessInfo.processInfo.environment["SAMTRACK_PACKED_GEMM"] {
         case "0": return false
         case "1": return true
@@ -98,5 +101,29 @@ public func packedF32Gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
             let first = panels.lowerBound * 16, width = min(n, panels.upperBound * 16) - first
             for row in 0..<m { activation.apply(c + row * ldc + first, c + row * ldc + first, width, inC: inC) }
         }
+    }
+}
+
+extension Tensor {
+    /// The Linear layer (`linear`) on the packed kernel, whether or not `PackedF32Kernel` chooses it
+    /// here: self [..., in] x weight [out, in]^T + bias [out] -> [..., out], then `activation` per
+    /// block of rows, with the weight packed once in `packed`. `linear` comes here where the kernel
+    /// runs; benchmarks call it directly to compare it with OpenBLAS.
+    public func linearOnPackedKernel(weight: Tensor, bias: Tensor?, packed: PackedWeightCache,
+                                     activation: Activation = .identity) -> Tensor {
+        precondition(PackedF32Kernel.supported, "linearOnPackedKernel: this CPU has no AVX2 and FMA")
+        let rows = checkedLinearRows(weight: weight, bias: bias)
+        let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+        let b = packed.packedF32(for: weight)
+        var out = Tensor(uninitialized: Array(shape.dropLast()) + [outFeatures])
+        out.withUnsafeMutablePointer { c in
+            withUnsafePointer { a in
+                withOptionalPointer(bias) { pb in
+                    packedF32Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures,
+                                  b: b, bias: pb, c: c, ldc: outFeatures, activation: activation)
+                }
+            }
+        }
+        return out
     }
 }

@@ -78,7 +78,8 @@ struct KernelBench: ParsableCommand {
     /// The default model's Linear shapes (256 px; `synth_wide`), each on OpenBLAS (`linear` without
     /// a packing cache) and on the packed kernel (with one, packed before timing), per call.
     private func smallLinears(random: ([Int]) -> Tensor, report: (String, Double, Double?) -> Void) {
-        print("packed kernel: \(PackedF32Kernel.enabled ? "used by the model's layers" : "not used by the model's layers here (timed anyway)")")
+        print("packed kernel: " + (PackedF32Kernel.enabled ? "used by the model's layers"
+            : PackedF32Kernel.supported ? "not used by the model's layers here (timed anyway)" : "not timed (no AVX2 and FMA)"))
         let shapes: [(String, Int, Int, Int)] = [
             ("Hiera stage 1 qkv", 4096, 48, 144), ("Hiera stage 1 MLP up", 4096, 48, 192),
             ("Hiera stage 1 MLP down", 4096, 192, 48), ("Hiera stage 2 MLP up", 1024, 96, 384),
@@ -103,24 +104,10 @@ struct KernelBench: ParsableCommand {
             report("\(label) OpenBLAS", timeBest(repeats: repeats) {
                 for _ in 0..<calls { _ = x.linear(weight: w, bias: b) }
             } / Double(calls), flops)
+            guard PackedF32Kernel.supported else { continue }
             report("\(label) packed", timeBest(repeats: repeats) {
-                for _ in 0..<calls { _ = packedLinear(x, w, b, cache) }
+                for _ in 0..<calls { _ = x.linearOnPackedKernel(weight: w, bias: b, packed: cache) }
             } / Double(calls), flops)
         }
-    }
-
-    /// x W^T + b on the packed kernel whether or not the model's layers use it here.
-    private func packedLinear(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ cache: PackedWeightCache) -> Tensor {
-        let (rows, inFeatures, outFeatures) = (x.shape[0], x.shape[1], w.shape[0])
-        var out = Tensor(uninitialized: [rows, outFeatures])
-        x.withUnsafePointer { a in
-            b.withUnsafePointer { bias in
-                out.withUnsafeMutablePointer { c in
-                    packedF32Gemm(m: rows, n: outFeatures, k: inFeatures, a: a, lda: inFeatures, b: cache.packedF32(for: w),
-                                  bias: bias, c: c, ldc: outFeatures)
-                }
-            }
-        }
-        return out
     }
 }

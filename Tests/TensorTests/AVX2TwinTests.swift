@@ -12,25 +12,8 @@ final class AVX2TwinTests: XCTestCase {
         try XCTSkipUnless(st_avx2_supported() != 0, "this CPU has no AVX2")
     }
 
-    /// A grid over -10...10, signed zeros, tiny and huge values, exp's clamps, infinities, random values.
-    private func awkwardValues() -> [Float] {
-        var values: [Float] = (0..<20001).map { Float($0 - 10000) / 1000 }
-        values += [0, -0.0, 1e-30, -1e-30, 1e-45, 50, -50, 1e6, -1e6, .infinity, -.infinity,
-                   -87.33, -87.34, -87.32, 88.37, 88.38, 88.72, 88.73, -100, 100]
-        var rng = SeededGenerator(seed: 6)
-        values += (0..<5003).map { _ in Float.random(in: -120...120, using: &rng) }
-        return values
-    }
-
-    private func assertBitIdentical(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath,
-                                    line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        let differing = zip(a, b).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }
-        XCTAssertEqual(differing.count, 0, "\(what): values differing, e.g. \(differing.prefix(3))", file: file, line: line)
-    }
-
     func testGELUTwinMatchesTheSwiftLoopBitForBit() {
-        let values = awkwardValues()
+        let values = twinTestValues(seed: 6, randomCount: 5003)
         let vectors = values.count / vectorWidth
         var swift = [Float](repeating: .nan, count: values.count)
         Activation.gelu.apply(values, &swift, values.count, inC: false)
@@ -43,7 +26,7 @@ final class AVX2TwinTests: XCTestCase {
     }
 
     func testRowTwinsMatchTheSwiftLoopsBitForBit() {
-        let values = awkwardValues().filter { !$0.isNaN }
+        let values = twinTestValues(seed: 6, randomCount: 5003).filter { !$0.isNaN }
         for (length, reference) in [(values.count, Float(0)), (1000, 3.5), (17, -2), (16, 0), (15, 1), (8, 0), (9, 2),
                                     (33, 90), (255, -90), (0, 0)] {
             let row = Array(values.suffix(length))

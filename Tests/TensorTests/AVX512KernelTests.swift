@@ -14,28 +14,10 @@ final class AVX512KernelTests: XCTestCase {
         try XCTSkipUnless(st_avx512_supported() != 0, "this CPU has no AVX-512")
     }
 
-    /// Values that exercise every branch of the exp and erf approximations: a grid over -10...10,
-    /// signed zeros, tiny and huge values, the clamps of exp, infinities.
-    private func awkwardValues() -> [Float] {
-        var values: [Float] = (0..<20001).map { Float($0 - 10000) / 1000 }
-        values += [0, -0.0, 1e-30, -1e-30, 1e-45, 50, -50, 1e6, -1e6, .infinity, -.infinity,
-                   -87.33, -87.34, -87.32, 88.37, 88.38, 88.72, 88.73, -100, 100]
-        var rng = SeededGenerator(seed: 5)
-        values += (0..<5000).map { _ in Float.random(in: -120...120, using: &rng) }
-        return values
-    }
-
-    private func assertBitIdentical(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath,
-                                    line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        let differing = zip(a, b).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }
-        XCTAssertEqual(differing.count, 0, "\(what): values differing, e.g. \(differing.prefix(3))", file: file, line: line)
-    }
-
     /// The C GELU gives the Swift loop's results bit for bit (so fp32 parity cannot depend on which
     /// one ran), for every count (tails go to Swift) and in place.
     func testGELUTwinMatchesTheSwiftLoopBitForBit() {
-        let values = awkwardValues()
+        let values = twinTestValues(seed: 5, randomCount: 5000)
         for count in [values.count, 16, 17, 15, 1, 0] {
             let source = Array(values.prefix(count))
             var swift = [Float](repeating: .nan, count: count), twin = [Float](repeating: .nan, count: count)
@@ -61,7 +43,7 @@ final class AVX512KernelTests: XCTestCase {
     /// for bit, as the Swift loops, for row lengths around the vector width and references that push values into
     /// exp's clamps.
     func testRowTwinsMatchTheSwiftLoopsBitForBit() {
-        let values = awkwardValues().filter { !$0.isNaN }
+        let values = twinTestValues(seed: 5, randomCount: 5000).filter { !$0.isNaN }
         for (length, reference) in [(values.count, Float(0)), (1000, 3.5), (17, -2), (16, 0), (15, 1), (33, 90), (255, -90)] {
             let row = Array(values.suffix(length))
             var swift = row, twin = row

@@ -33,22 +33,9 @@ final class PackedGemmTests: XCTestCase {
         return (values, bounds)
     }
 
-    private func packedProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, activation: Activation = .identity) -> Tensor {
-        let (m, k, n) = (x.shape[0], x.shape[1], w.shape[0])
-        let packed = PackedWeightCache().packedF32(for: w)
-        var out = Tensor(uninitialized: [m, n])
-        x.withUnsafePointer { a in
-            out.withUnsafeMutablePointer { c in
-                if let bias {
-                    bias.withUnsafePointer { pb in
-                        packedF32Gemm(m: m, n: n, k: k, a: a, lda: k, b: packed, bias: pb, c: c, ldc: n, activation: activation)
-                    }
-                } else {
-                    packedF32Gemm(m: m, n: n, k: k, a: a, lda: k, b: packed, bias: nil, c: c, ldc: n, activation: activation)
-                }
-            }
-        }
-        return out
+    /// x W^T (+ bias) on the packed kernel, with the weight packed afresh.
+    private func packedProduct(_ x: Tensor, _ w: Tensor, _ bias: Tensor?) -> Tensor {
+        x.linearOnPackedKernel(weight: w, bias: bias, packed: PackedWeightCache())
     }
 
     func testProductsMatchDoubleSumsAtEveryEdge() {

@@ -215,6 +215,23 @@ final class WorkerPoolTests: XCTestCase {
     /// output with the bias, running its product (beta 1) and applying the activation: the same
     /// bits as the bias, one whole OpenBLAS call and the activation over the whole output, for row
     /// and column splits and unsplit products.
+    /// An input with no features (in = 0): every row is the bias, or zeros without one, on OpenBLAS
+    /// and on the packed kernel (the row count comes from the shape, not from count / in).
+    func testLinearWithNoInputFeaturesGivesTheBias() {
+        let x = Tensor(shape: [2, 3, 0], values: []), w = Tensor(shape: [5, 0], values: [])
+        let bias = Tensor(shape: [5], values: [1, 2, 3, 4, 5])
+        var results = [("OpenBLAS", x.linear(weight: w, bias: bias), x.linear(weight: w, bias: nil))]
+        if PackedF32Kernel.supported {
+            results.append(("packed", x.linearOnPackedKernel(weight: w, bias: bias, packed: PackedWeightCache()),
+                            x.linearOnPackedKernel(weight: w, bias: nil, packed: PackedWeightCache())))
+        }
+        for (path, withBias, withoutBias) in results {
+            XCTAssertEqual(withBias.shape, [2, 3, 5], path)
+            XCTAssertEqual(withBias.scalars, Array(repeating: [Float]([1, 2, 3, 4, 5]), count: 6).flatMap { $0 }, path)
+            XCTAssertEqual(withoutBias.scalars, [Float](repeating: 0, count: 30), path)
+        }
+    }
+
     func testFusedLinearBlocksAreTheLayer() {
         ComputeContext(threads: 3).run {
             for (rows, inFeatures, outFeatures) in [(1000, 96, 203), (40, 64, 1003), (4096, 48, 192), (7, 5, 3)] {
