@@ -14,6 +14,10 @@
 //
 // Two contexts never share threads, so two jobs of 1 thread each really get 2 cores, and a
 // `.batch` context's threads (nice 10) yield the CPU to an `.interactive` one's (nice 0).
+//
+// `pipelineLanes()` splits a context's cores between two stages that run at once on two threads
+// (a `CoreBudget`): each lane has as many threads as the context, and a lane's workers compute
+// only on the cores the two lanes leave free.
 
 import Foundation
 import COpenBLAS
@@ -42,15 +46,35 @@ public final class ComputeContext: Sendable {
     public let priority: Priority
     /// `threads - 1` workers; the thread that calls `forEach` runs chunks too.
     let pool: WorkerPool
+    /// For a pipeline lane, the cores it shares with the other lanes (nil for any other context).
+    public let budget: CoreBudget?
 
     /// A context of `threads` threads (clamped to 1...`maxThreads`).
-    public init(threads: Int, priority: Priority = .interactive) {
+    public convenience init(threads: Int, priority: Priority = .interactive) {
+        self.init(threads: threads, priority: priority, budget: nil)
+    }
+
+    private init(threads: Int, priority: Priority, budget: CoreBudget?) {
         self.threads = min(max(1, threads), Self.maxThreads)
         self.priority = priority
+        self.budget = budget
         // OpenBLAS runs single-threaded on whichever thread calls it: `sgemm` splits large
         // products over the context's workers itself (Parallel.swift).
         openblas_set_num_threads(1)
-        pool = WorkerPool(workerCount: self.threads - 1, nice: priority.niceValue)
+        pool = WorkerPool(workerCount: self.threads - 1, nice: priority.niceValue, budget: budget)
+    }
+
+    /// Two contexts for two stages that run at the same time on two threads (a pipeline), sharing
+    /// this context's cores: each has this context's thread count and priority (so its loops split
+    /// the same way and give the same bits), and their workers compute only on cores the lanes
+    /// leave free. Each piece of a lane's work runs inside the lane's `run`, which holds a core
+    /// for its duration; a lane waiting for the other (outside `run`) lends its core to the
+    /// other's workers. Needs `threads >= 2`; with one thread it returns nil.
+    public func pipelineLanes() -> (ComputeContext, ComputeContext)? {
+        guard threads >= 2 else { return nil }
+        let budget = CoreBudget(cores: threads)
+        return (ComputeContext(threads: threads, priority: priority, budget: budget),
+                ComputeContext(threads: threads, priority: priority, budget: budget))
     }
 
     deinit { pool.retire() }
@@ -60,12 +84,15 @@ public final class ComputeContext: Sendable {
     public static var maxThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) * 4 }
 
     /// Runs `body` with this context bound (loops and products inside use its pool). The calling
-    /// thread takes the context's priority for the duration.
+    /// thread takes the context's priority for the duration; a pipeline lane's thread holds one of
+    /// the shared cores (do not nest a lane's `run` calls).
     public func run<T>(_ body: () throws -> T) rethrows -> T {
         let previousNice = st_thread_nice()
         let changesPriority = previousNice != priority.niceValue
         if changesPriority { _ = st_thread_set_nice(priority.niceValue) }
         defer { if changesPriority { _ = st_thread_set_nice(previousNice) } }
+        budget?.laneTakes()
+        defer { budget?.laneReturns() }
         return try Self.$bound.withValue(self, operation: body)
     }
 

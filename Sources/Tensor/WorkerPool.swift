@@ -14,6 +14,10 @@
 // time: a `forEach` started while one runs (from inside a chunk, or from another thread) runs its
 // whole range on the calling thread. Each `ComputeContext` owns one pool, so work bound to
 // different contexts (two daemon jobs, a job and an interactive request) never queues on one.
+//
+// A pool may share a `CoreBudget` with another (the lanes of a pipeline): its workers then run a
+// chunk only while they hold a core of the budget (taken before the first chunk of a job, given
+// back between chunks when a lane needs it, and when parking).
 
 import Foundation
 import Synchronization
@@ -24,6 +28,8 @@ import CSpin
 final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `body` is published by the seq-cst job word
     /// Threads besides the submitting one.
     let workerCount: Int
+    /// The cores this pool's workers share with another pool's lanes (nil: the workers always run).
+    let budget: CoreBudget?
     /// How long an idle worker polls for the next job before it parks.
     static let spinMicroseconds: UInt64 = 100
     /// How long the submitting thread polls for the job's last chunks before it parks. Parking
@@ -51,9 +57,11 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
     nonisolated(unsafe) private var body: ((Int) -> Void)?
     private var jobNumber: UInt64 = 0
 
-    /// Starts `workerCount` threads, each at nice value `nice` (its own thread only).
-    init(workerCount: Int, nice: Int32 = 0) {
+    /// Starts `workerCount` threads, each at nice value `nice` (its own thread only); with a
+    /// `budget`, they compute only on cores it has free.
+    init(workerCount: Int, nice: Int32 = 0, budget: CoreBudget? = nil) {
         self.workerCount = max(0, workerCount)
+        self.budget = budget
         for index in 0..<self.workerCount {
             let thread = Thread {  // the thread keeps the pool alive until it exits
                 if nice != 0 { _ = st_thread_set_nice(nice) }
@@ -111,6 +119,7 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
         condition.lock()
         condition.broadcast()
         condition.unlock()
+        budget?.wakeAll()
     }
 
     private func workerLoop() {
@@ -118,9 +127,16 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
         // (a new context used at once on a busy machine) joins that job instead of waiting for the
         // next one.
         var seen: UInt64 = 0
+        var holdsCore = false  // of `budget`
         while true {
             let idle = { self.state.load(ordering: .acquiring) >> 32 == seen && !self.retired.load(ordering: .relaxed) }
-            if poll(forMicroseconds: Self.spinMicroseconds, while: idle) {
+            let mustYield = { holdsCore && self.budget.unsafelyUnwrapped.isOversubscribed }
+            // Park when no job came within the spin time, or at once when a lane wants the core back.
+            if poll(forMicroseconds: Self.spinMicroseconds, while: { idle() && !mustYield() }) || idle() {
+                if holdsCore {
+                    budget.unsafelyUnwrapped.workerReturns()
+                    holdsCore = false
+                }
                 condition.lock()
                 parked.add(1, ordering: .sequentiallyConsistent)
                 while state.load(ordering: .sequentiallyConsistent) >> 32 == seen,
@@ -130,10 +146,34 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
                 parked.subtract(1, ordering: .sequentiallyConsistent)
                 condition.unlock()
             }
-            if retired.load(ordering: .relaxed) { return }
+            if retired.load(ordering: .relaxed) {
+                if holdsCore { budget.unsafelyUnwrapped.workerReturns() }
+                return
+            }
             seen = state.load(ordering: .acquiring) >> 32
-            runChunks(of: seen)
+            if let budget {
+                if holdsCore, budget.isOversubscribed {
+                    budget.workerReturns()
+                    holdsCore = false
+                }
+                if !holdsCore {
+                    if !budget.workerTryTake() {
+                        // Wait for a lane to stop computing while this job may still have chunks.
+                        let job = seen
+                        budget.waitForCore(stop: { !self.hasUnclaimedChunks(of: job) || self.retired.load(ordering: .relaxed) })
+                        guard budget.workerTryTake() else { continue }
+                    }
+                    holdsCore = true
+                }
+            }
+            runChunks(of: seen, yieldingTo: budget)
         }
+    }
+
+    /// Whether job `job` is the current one and has chunks nobody claimed yet.
+    private func hasUnclaimedChunks(of job: UInt64) -> Bool {
+        let value = state.load(ordering: .acquiring)
+        return value >> 32 == job && (value >> 16) & 0xFFFF < value & 0xFFFF
     }
 
     /// Polls `waiting` with the CPU's spin-wait hint for up to `microseconds`; returns whether it
@@ -149,9 +189,11 @@ final class WorkerPool: @unchecked Sendable {  // atomics and condition locks; `
         return false
     }
 
-    /// Claims and runs chunks of job `job` until none is left (or another job replaced it).
-    private func runChunks(of job: UInt64) {
+    /// Claims and runs chunks of job `job` until none is left (or another job replaced it, or
+    /// `budget` has a lane waiting for the core this worker holds).
+    private func runChunks(of job: UInt64, yieldingTo budget: CoreBudget? = nil) {
         while true {
+            if let budget, budget.isOversubscribed { return }
             let value = state.load(ordering: .acquiring)
             guard value >> 32 == job else { return }
             let next = (value >> 16) & 0xFFFF, count = value & 0xFFFF

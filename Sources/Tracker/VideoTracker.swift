@@ -113,19 +113,29 @@ public final class VideoTracker {
     /// Advances to the next frame, tracks every known object on it, then applies `prompts`
     /// (new objects or corrections). Returns one result per object, by ascending id.
     public func step(frame image: Tensor, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
-        let s = model.config.imageSize
-        guard image.shape == [1, 3, s, s] else { throw TrackerError.imageShape(expected: [1, 3, s, s], actual: image.shape) }
+        let encoder = frameEncoder
+        try encoder.checkShape(image)
+        for (id, prompt) in prompts { try validate(prompt, objectID: id) }
+        return try step(encoded: encoder.encode(image), prompts: prompts)
+    }
+
+    /// The image encoder of this tracker's model and options, to run on another thread (a
+    /// pipeline encodes frame t + 1 while this tracker steps through frame t).
+    public var frameEncoder: FrameEncoder { FrameEncoder(model: model, precision: options.encoderPrecision) }
+
+    /// `step(frame:prompts:)` with the frame's features already computed (by `frameEncoder`, on
+    /// any thread): the same results, the encoder's time added to `timings`.
+    public func step(encoded frame: EncodedFrame, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
         for (id, prompt) in prompts { try validate(prompt, objectID: id) }
         commitCurrentFrame()
         frameIndex += 1
-        let frame = timings.measure(\.encoder) {
-            Precision.$current.withValue(options.encoderPrecision) { model.frameFeatures(image) }
-        }
-        features = frame
+        timings.encoder += frame.seconds
+        timings.encoderRuns += 1
+        features = frame.features
         memoryAttentionStart = nil
         for id in objectIDs {
             if case .mask = prompts[id] { continue }  // a mask prompt ignores the tracked result
-            current[id] = trackObject(id, frame: frame)
+            current[id] = trackObject(id, frame: frame.features)
         }
         for id in prompts.keys.sorted() {
             _ = try prompt(objectID: id, prompts[id]!)

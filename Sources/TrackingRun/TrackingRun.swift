@@ -24,6 +24,9 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     public let model: SAM2Model
     public let request: TrackingRequest
     public let hooks: RunHooks
+    /// Whether the streaming loop reads and encodes the next frame while it tracks this one
+    /// (`EncodeAhead`; with two or more threads in the caller's compute context). Same results.
+    public let encodesAhead: Bool
 
     private let stopFlag = InterruptSignal()
     private let lock = NSLock()
@@ -33,10 +36,12 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var latest: (frame: Int, image: RGBImage)?
     private var activeOutputs: RunOutputs?
 
-    public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks()) {
+    public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks(),
+                encodesAhead: Bool = TrackingRun.pipelineEnabled) {
         self.model = model
         self.request = request
         self.hooks = hooks
+        self.encodesAhead = encodesAhead
     }
 
     /// Asks the run to stop after the current frame (thread-safe).
@@ -180,10 +185,23 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                     }
                 }
             }
+            // With two or more threads, frame t + 1 is read and encoded on a thread of its own
+            // while frame t is tracked (`EncodeAhead`), each stage in a lane of the run's cores.
+            let lanes = encodesAhead ? ComputeContext.current.pipelineLanes() : nil
+            let trackerLane = lanes?.1
+            let ahead = lanes.map { EncodeAhead(reader: reader, encoder: tracker.frameEncoder, lane: $0.0) }
+            defer { ahead?.stop() }
             while true {
                 if stopFlag.isInterrupted { stopped = true; break }
-                let frame = try clock.measureDecode { () throws(RunError) in try nextFrame(reader) }
-                guard let frame, let image = frame.image else { break }
+                let frame: VideoFrame, image: Tensor, encoded: EncodedFrame?
+                if let ahead {
+                    guard let item = try clock.measurePipelineWait({ () throws(RunError) in try ahead.next() }) else { break }
+                    (frame, image, encoded) = (item.frame, item.image, item.encoded)
+                } else {
+                    guard let read = try clock.measureDecode({ () throws(RunError) in try nextFrame(reader) }),
+                          let readImage = read.image else { break }
+                    (frame, image, encoded) = (read, readImage, nil)
+                }
                 let t = tracker.frameIndex + 1
                 var framePrompts = promptsByFrame[t] ?? []
                 let added = takePendingPrompts(frame: t)
@@ -206,14 +224,15 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                         // A removed object leaves before the frame is tracked (unknown ids are ignored:
                         // a removal may be replayed on resume after the object went already).
                         for id in removals where tracker.objectIDs.contains(id) { try tracker.removeObject(id) }
-                        return try tracker.step(frame: image, prompts: prompts)
+                        guard let encoded, let trackerLane else { return try tracker.step(frame: image, prompts: prompts) }
+                        return try trackerLane.run { try tracker.step(encoded: encoded, prompts: prompts) }
                     }
                 } catch let error as TrackerError {
                     throw .tracker(error)
                 } catch {
                     throw .tracker(.noFrame)
                 }
-                let records = try clock.measureOutput { () throws(RunError) in
+                let records = try clock.measureOutput { () throws(RunError) in try Self.onLane(trackerLane) { () throws(RunError) in
                     let masks = try results.map { (r) throws(RunError) in
                         do {
                             return ObjectMask(id: r.objectID, score: r.objectScore,
@@ -224,7 +243,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
                     try outputs.write(frame: numbering.number(ofIndex: t), pts: frame.pts, masks: masks, records: records,
                                       results: results, sourceRGB: frame.rgb)
                     return records
-                }
+                } }
                 if request.keepLatestFrame, let rgb = frame.rgb { lock.withLock { latest = (t, rgb) } }
                 if outputs.isFinished { stopped = true; break }  // `finishNow` closed them: the frame was dropped
                 tracked += 1
@@ -283,6 +302,19 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     /// unless a backward pass was asked for explicitly.
     var wantsPredictor: Bool {
         hooks.checkpoint == nil && hooks.resume == nil && request.wantsRandomAccess
+    }
+
+    /// Whether streaming runs with two or more threads pipeline the encoder (`EncodeAhead`) unless
+    /// told otherwise: yes, unless `SAMTRACK_PIPELINE=0` (to compare).
+    public static let pipelineEnabled = ProcessInfo.processInfo.environment["SAMTRACK_PIPELINE"] != "0"
+
+    /// Runs `body` inside `lane`'s `run` (holding one of its cores), or as it is without a lane.
+    private static func onLane<T>(_ lane: ComputeContext?, _ body: () throws(RunError) -> T) throws(RunError) -> T {
+        guard let lane else { return try body() }
+        let result: Result<T, RunError> = lane.run {
+            do throws(RunError) { return .success(try body()) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     private func nextFrame(_ reader: FrameReader) throws(RunError) -> VideoFrame? {
@@ -347,6 +379,18 @@ struct RunClock {
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer { decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
         return try body()
+    }
+
+    /// Waits for the next frame of a pipelined run: the part of the wait its reading took
+    /// (`Item.readSeconds`) counts as decoding, the rest (the encoder finishing it) as tracking.
+    mutating func measurePipelineWait(_ body: () throws(RunError) -> EncodeAhead.Item?) throws(RunError) -> EncodeAhead.Item? {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let item = try body()
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let reading = min(waited, item?.readSeconds ?? waited)
+        decodeSeconds += reading
+        trackingSeconds += waited - reading
+        return item
     }
 
     mutating func measureTracking<T>(_ body: () throws -> T) throws -> T {

@@ -87,7 +87,7 @@ final class HelpAndManPageTests: XCTestCase {
                 XCTAssertTrue(man.contains(subcommand), "man/samtrack.1 does not describe `\(subcommand)`")
             }
         }
-        for variable in ["SAMTRACK_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "SAMTRACK_FFMPEG_LOG"] {
+        for variable in ["SAMTRACK_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "SAMTRACK_FFMPEG_LOG", "SAMTRACK_PIPELINE"] {
             XCTAssertTrue(plain.contains(variable), "man/samtrack.1 does not document \(variable)")
         }
         for section in [".SH EXIT STATUS", ".SH EXAMPLES", ".SH ENVIRONMENT", ".SH FILES"] {

@@ -62,7 +62,9 @@ theirs() {  # name, official_bench.py arguments...
     echo "== official: $name"
     Tools/reference/venv.sh python Tools/bench/official_bench.py "$@" 2>/dev/null | tee "$work/theirs_$name"
 }
-per_frame_ours() { awk '/total model/ {print $3}' "$work/ours_$1" 2>/dev/null || true; }
+# samtrack's time between consecutive frames' results ("wall per frame"; with the pipelined loop the
+# stages of two frames overlap, so their sum, "total model", is not the rate); older builds: the sum.
+per_frame_ours() { awk '/wall per frame/ {w=$4} /total model/ {t=$3} END {if (w != "") print w; else if (t != "") print t}' "$work/ours_$1" 2>/dev/null || true; }
 per_frame_theirs() { awk '/^  total/ {print $2}' "$work/theirs_$1" 2>/dev/null || true; }
 rss_at() { awk -v f="$2:" '$1 == "frame" && $2 == f {print $4}' "$work/$1" 2>/dev/null || true; }
 latency_ratio() { sed -n 's/.*(p99\/median \([0-9.]*\)).*/\1/p' "$work/$1" 2>/dev/null || true; }
