@@ -735,11 +735,11 @@ def _place_frame0(rng, objs: list[_Obj], H: int, W: int) -> None:
 
 
 def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit: bool,
-                want_occlusion: bool) -> list[_Obj]:
+                want_occlusion: bool, area_range: tuple[float, float] | None = None) -> list[_Obj]:
     train = difficulty in ("train", "wide")
     wide = difficulty == "wide"
     # areas: each in AREA_RANGE (log-uniform), sum kept moderate so that frame 0 has room
-    area_range = WIDE_AREA_RANGE if wide else AREA_RANGE
+    area_range = area_range or (WIDE_AREA_RANGE if wide else AREA_RANGE)
     for _ in range(100):
         areas = np.exp(rng.uniform(math.log(area_range[0]), math.log(area_range[1]), K))
         if areas.sum() <= (0.7 if wide else 0.55):
@@ -927,7 +927,8 @@ def _frame0_ok(objs, amodal0, vis0, H: int, W: int, min_visible: float = MIN_VIS
 # The generator
 
 def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256, 256),
-                  num_objects: tuple[int, int] = (1, 3), difficulty: str = "eval") -> Clip:
+                  num_objects: tuple[int, int] = (1, 3), difficulty: str = "eval",
+                  area_range: tuple[float, float] | None = None) -> Clip:
     """Generates one clip, deterministically from `seed` and the arguments.
 
     size is (H, W); the number K of tracked objects is drawn from the inclusive range num_objects.
@@ -948,7 +949,11 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     stronger sensor noise.
     "halo" (another fine-tuning domain): "eval" scenes whose objects have a dark rim of their own
     colour, 3-6 px wide, outside the ground-truth mask (the rim hides what lies behind it).
+    area_range (training only), when given, replaces the difficulty's range of tracked objects' frame-0
+    areas (fractions of the frame, drawn log-uniform), e.g. (0.008, 0.08) for small objects.
     Raises ValueError on bad arguments, RuntimeError if K objects cannot be placed visibly on frame 0."""
+    if area_range is not None and not 0 < area_range[0] <= area_range[1] <= 0.5:
+        raise ValueError(f"area_range must be 0 < low <= high <= 0.5, not {area_range!r}")
     if difficulty not in ("train", "eval", "wide", "camo", "halo"):
         raise ValueError(f"difficulty must be 'train', 'eval', 'wide', 'camo' or 'halo', not {difficulty!r}")
     H, W = int(size[0]), int(size[1])
@@ -972,12 +977,13 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
 
     best = None
     for attempt in range(MAX_ATTEMPTS):
-        objs = _plan_scene(rng, T, H, W, K, difficulty, want_exit, want_occlusion)
+        objs = _plan_scene(rng, T, H, W, K, difficulty, want_exit, want_occlusion, area_range)
         rasters = [[None] * T for _ in objs]
         for i, o in enumerate(objs):
             rasters[i][0] = _rasterise(o, 0, H, W)
         lab0, am0, vis0 = _compose_labels(objs, rasters, 0, H, W)
-        if not _frame0_ok(objs, am0, vis0, H, W, WIDE_MIN_VISIBLE_FRAC if wide else MIN_VISIBLE_FRAC):
+        if not _frame0_ok(objs, am0, vis0, H, W,
+                          WIDE_MIN_VISIBLE_FRAC if wide or area_range else MIN_VISIBLE_FRAC):
             continue
         amodal = np.zeros((T, len(objs)), np.int64)
         visible = np.zeros((T, len(objs)), np.int64)

@@ -192,6 +192,18 @@ def clip_difficulty(seed, args):
     return "wide" if np.random.default_rng([seed, 19]).random() < 0.5 else "train"
 
 
+# --small-prob: that share of clips (drawn from the clip seed) has tracked objects of 0.8-8% of the frame
+SMALL_AREA_RANGE = (0.008, 0.08)
+
+
+def clip_area_range(seed, args):
+    """The frame-0 area range of a clip's tracked objects: SMALL_AREA_RANGE for a --small-prob share of
+    clips, else None (the difficulty's own range)."""
+    if args.small_prob > 0 and np.random.default_rng([seed, 23]).random() < args.small_prob:
+        return SMALL_AREA_RANGE
+    return None
+
+
 def clip_shape(seed, args):
     """(H, W) a clip is generated at: the model's size, or for a wide clip one of several frame
     shapes (drawn from the clip seed)."""
@@ -225,7 +237,8 @@ def make_batch(step, args, rank=0):
     first = (step * args.workers + rank) * stride
     seeds = [args.seed * 1_000_000 + first + b for b in range(count)]
     clips = [generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
-                           difficulty=clip_difficulty(seed, args)) for seed in seeds]
+                           difficulty=clip_difficulty(seed, args), area_range=clip_area_range(seed, args))
+             for seed in seeds]
     scaled = [to_model_size(c, args.size) for c in clips]
     stacked = np.stack([f for f, _ in scaled], axis=1)  # T B H W 3
     images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, count, 3, *size)
@@ -315,6 +328,8 @@ def main():
     ap.add_argument("--extra-points", type=int, default=0,
                     help="a single initial click becomes 1 + (1..N) positive clicks with --extra-points-prob")
     ap.add_argument("--extra-points-prob", type=float, default=0.0)
+    ap.add_argument("--small-prob", type=float, default=0.0,
+                    help="share of clips whose tracked objects are small: 0.8-8%% of the frame (log-uniform)")
     ap.add_argument("--copies", type=int, default=1,
                     help="each object appears this many times per step, each copy with its own prompts "
                     "(more prompts per image-encoder pass)")
