@@ -1,7 +1,8 @@
 // Bit-exact AVX2 twins of the fp32 loops in Sources/Tensor/VectorMath.swift and Softmax.swift:
 // exact GELU, a row's maximum and exp(x - reference) over a row with per-lane sums. Every
 // operation is the one the Swift code performs, in the same order, with the same rounding
-// (separate multiplies and adds: contraction is off in this file; compare-and-blend clamps; the
+// (separate multiplies and adds where Swift writes them: contraction is off in this file; FMA
+// intrinsics where Swift writes addingProduct, as vectorGelu does; compare-and-blend clamps; the
 // same constants). The Swift code's 16-lane vector is two 8-lane halves here, lanes 0-7 and
 // 8-15, as the Swift compiler splits it, but held in ymm registers throughout: the Swift build
 // moves parts of vectorExp through xmm registers and packs its masks lane group by lane group.
@@ -15,11 +16,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define ST_AVX2_ONLY __attribute__((target("avx2")))
+#define ST_AVX2_FMA __attribute__((target("avx2,fma")))
 #define ST_INLINE static inline __attribute__((always_inline))
 
 int st_avx2_supported(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 /// VectorMath.vectorExp, operation by operation.
@@ -50,37 +52,50 @@ ST_AVX2_ONLY ST_INLINE __m256 exp_twin(__m256 x) {
     return _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(88.72f), _CMP_GT_OQ));
 }
 
-/// VectorMath.vectorErf, operation by operation.
-ST_AVX2_ONLY ST_INLINE __m256 erf_twin(__m256 x) {
+/// VectorMath.vectorGelu, operation by operation (fused where it fuses).
+ST_AVX2_FMA ST_INLINE __m256 gelu_twin(__m256 v) {
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000));
-    const __m256 a = _mm256_andnot_ps(sign, x);
-    const __m256 t = _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(0.5f), a)));
-    // Swift writes p * t - 0.82215223 etc.; subtracting c equals adding -c exactly.
+    const __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.7071067811865476f));
+    const __m256 a = _mm256_andnot_ps(sign, z);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), a, one));
     __m256 p = _mm256_set1_ps(0.17087277f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-0.82215223f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.48851587f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-1.13520398f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.27886807f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-0.18628806f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.09678418f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.37409196f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.00002368f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(-1.26551223f));
-    const __m256 minusA = _mm256_xor_ps(a, sign);
-    const __m256 erfc = _mm256_mul_ps(t, exp_twin(_mm256_add_ps(_mm256_mul_ps(minusA, a), p)));
-    const __m256 result = _mm256_sub_ps(one, erfc);
-    return _mm256_blendv_ps(result, _mm256_xor_ps(result, sign), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+    // exp(p - a^2), clamped below as lanewiseMax does (compare and blend: a NaN stays NaN).
+    const __m256 low = _mm256_set1_ps(-87.33f);
+    __m256 x = _mm256_fnmadd_ps(a, a, p);
+    x = _mm256_blendv_ps(x, low, _mm256_cmp_ps(low, x, _CMP_GT_OQ));
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.4426950408889634f), magic);
+    const __m256 n = _mm256_sub_ps(shifted, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.1219444e-4f), r);
+    __m256 e = _mm256_set1_ps(1.0f / 5040.0f);
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps((float)(1.0 / 720.0)));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps((float)(1.0 / 120.0)));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps((float)(1.0 / 24.0)));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps((float)(1.0 / 6.0)));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(0.5f));
+    e = _mm256_fmadd_ps(e, r, one);
+    e = _mm256_fmadd_ps(e, r, one);
+    const __m256i integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(integer, _mm256_set1_epi32(127)), 23));
+    const __m256 erfc = _mm256_mul_ps(t, _mm256_mul_ps(e, scale));
+    const __m256 onePlusErf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc,
+                                               _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), onePlusErf);
 }
 
-ST_AVX2_ONLY void st_avx2_gelu_twin(const float *src, float *dst, long vectors) {
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
-    const __m256 invSqrt2 = _mm256_set1_ps(0.7071067811865476f);
-    for (long i = 0; i < 2 * vectors; i++) {
-        const __m256 v = _mm256_loadu_ps(src + i * 8);
-        const __m256 erf = erf_twin(_mm256_mul_ps(v, invSqrt2));
-        _mm256_storeu_ps(dst + i * 8, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf)));
-    }
+ST_AVX2_FMA void st_avx2_gelu_twin(const float *src, float *dst, long vectors) {
+    for (long i = 0; i < 2 * vectors; i++) _mm256_storeu_ps(dst + i * 8, gelu_twin(_mm256_loadu_ps(src + i * 8)));
 }
 
 ST_AVX2_ONLY void st_avx2_row_max_twin(const float *values, long count, float *lanes) {

@@ -1,5 +1,6 @@
 // Bit-exact AVX-512 twins of the fp32 loops in Sources/Tensor/VectorMath.swift and Softmax.swift:
-// exp(x - reference) over a row (with per-lane sums) and exact GELU. Every operation is the one the
+// exp(x - reference) over a row (with per-lane sums) and a row's maximum (exact GELU has one twin,
+// CAVX2's, with fused multiply-adds, which AVX-512 CPUs run too). Every operation is the one the
 // Swift code performs, in the same order, with the same rounding: separate multiplies and adds (no
 // fused multiply-add; contraction is off in this file), compare-and-blend clamps, the same
 // constants. The Swift code is built for AVX2 and runs a 16-lane vector as two 8-lane halves; here
@@ -73,38 +74,10 @@ ST_AVX512 void st_row_max_twin(const float *values, long count, float *lanes) {
     _mm512_storeu_ps(lanes, m);
 }
 
-/// VectorMath.vectorErf, operation by operation.
-ST_AVX512 static inline __m512 erf_twin(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
-    const __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(_mm512_set1_ps(0.5f), a)));
-    static const float c[9] = {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f,
-                               0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
-    __m512 p = _mm512_set1_ps(0.17087277f);
-    // Swift writes p * t - 0.82215223 etc.; subtracting c equals adding -c exactly.
-    for (int k = 0; k < 9; k++) p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(c[k]));
-    const __m512 minusA = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000)));
-    const __m512 erfc = _mm512_mul_ps(t, exp_twin(_mm512_add_ps(_mm512_mul_ps(minusA, a), p)));
-    const __m512 result = _mm512_sub_ps(one, erfc);
-    const __m512 negated = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(result), _mm512_set1_epi32((int)0x80000000)));
-    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), negated);
-}
-
-ST_AVX512 void st_gelu_twin(const float *src, float *dst, long vectors) {
-    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
-    const __m512 invSqrt2 = _mm512_set1_ps(0.7071067811865476f);
-    for (long i = 0; i < vectors; i++) {
-        const __m512 v = _mm512_loadu_ps(src + i * 16);
-        const __m512 erf = erf_twin(_mm512_mul_ps(v, invSqrt2));
-        _mm512_storeu_ps(dst + i * 16, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
-    }
-}
-
 #else  // not x86-64: never called (st_avx512_supported() is 0).
 
 void st_exp_row_twin(float *values, long count, float reference, float *lane_sums) {
     (void)values; (void)count; (void)reference; (void)lane_sums;
 }
-void st_gelu_twin(const float *src, float *dst, long vectors) { (void)src; (void)dst; (void)vectors; }
 void st_row_max_twin(const float *values, long count, float *lanes) { (void)values; (void)count; (void)lanes; }
 #endif

@@ -24,7 +24,7 @@ extension Activation {
     func apply(_ v: FloatVector) -> FloatVector {
         switch self {
         case .relu: return v.replacing(with: 0, where: v .< 0)
-        case .gelu: return 0.5 * v * (1 + vectorErf(v * 0.707_106_781_186_547_6))
+        case .gelu: return vectorGelu(v)
         case .geluTanh:
             let inner = 0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)
             return 0.5 * v * (1 + vectorTanh(inner))

@@ -27,8 +27,7 @@ public enum RowLoopTwins: Sendable {
     @usableFromInline static func gelu(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
                                        vectors: Int) {
         switch current {
-        case .avx512: st_gelu_twin(source, destination, vectors)
-        case .avx2: st_avx2_gelu_twin(source, destination, vectors)
+        case .avx512, .avx2: st_avx2_gelu_twin(source, destination, vectors)  // one twin: AVX-512 CPUs have AVX2 and FMA
         case nil: preconditionFailure("RowLoopTwins.gelu without a twin on this CPU")
         }
     }

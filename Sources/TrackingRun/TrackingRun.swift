@@ -26,6 +26,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     public let hooks: RunHooks
     /// Whether the streaming loop reads and encodes the next frame while it tracks this one
     /// (`EncodeAhead`; with two or more threads in the caller's compute context). Same results.
+    /// By default: for models of up to `pipelinedImageSize` px, unless `SAMTRACK_PIPELINE=0`.
     public let encodesAhead: Bool
 
     private let stopFlag = InterruptSignal()
@@ -37,11 +38,11 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var activeOutputs: RunOutputs?
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks(),
-                encodesAhead: Bool = TrackingRun.pipelineEnabled) {
+                encodesAhead: Bool? = nil) {
         self.model = model
         self.request = request
         self.hooks = hooks
-        self.encodesAhead = encodesAhead
+        self.encodesAhead = encodesAhead ?? (Self.pipelineEnabled && model.config.imageSize <= Self.pipelinedImageSize)
     }
 
     /// Asks the run to stop after the current frame (thread-safe).
@@ -304,8 +305,14 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         hooks.checkpoint == nil && hooks.resume == nil && request.wantsRandomAccess
     }
 
-    /// Whether streaming runs with two or more threads pipeline the encoder (`EncodeAhead`) unless
-    /// told otherwise: yes, unless `SAMTRACK_PIPELINE=0` (to compare).
+    /// The largest model input size pipelined by default. Small models lose most to splitting each
+    /// product over the cores, and gain most (256 px: -15% a frame); at 1024 px the products already
+    /// split well (-2%) and the two stages' working buffers at once raise the peak memory by ~110 MiB
+    /// (SAM 2.1 tiny: 632 -> 741 MiB).
+    public static let pipelinedImageSize = 512
+
+    /// Whether streaming runs may pipeline the encoder (`EncodeAhead`): yes, unless
+    /// `SAMTRACK_PIPELINE=0` (to compare).
     public static let pipelineEnabled = ProcessInfo.processInfo.environment["SAMTRACK_PIPELINE"] != "0"
 
     /// Runs `body` inside `lane`'s `run` (holding one of its cores), or as it is without a lane.

@@ -41,10 +41,11 @@ void st_f32_gemm_bias(long m, long n, long k, const float *a, long lda, const fl
 // code's 16-lane vector, the same operations in the same order; the AVX-512 twins in CAVX512 have
 // the same contracts.
 
-/// 1 when this CPU runs the twins (AVX2), 0 otherwise.
+/// 1 when this CPU runs the twins (AVX2 and FMA), 0 otherwise.
 int st_avx2_supported(void);
 
-/// dst = GELU(src) (exact erf form, as VectorMath.vectorErf) over `vectors` 16-float vectors.
+/// dst = GELU(src) (exact erf form, as VectorMath.vectorGelu) over `vectors` 16-float vectors
+/// (dst may equal src). The one GELU twin: AVX-512 CPUs run it too.
 void st_avx2_gelu_twin(const float *src, float *dst, long vectors);
 
 /// lanes[0..<16] = per-lane maxima over the full 16-float vectors of values[0..<count] (-inf lanes

@@ -63,13 +63,10 @@ void st_softmax_tile(float *scores, long rows, long keys, int first, float *maxi
 /// st_exp_row_twin: values[0..<count] = exp(values - reference) as VectorMath.vectorExp, and
 /// lane_sums[l] = the sum, in order, of lane l's results over the full groups of 16 (the sum
 /// vector of Softmax.exponentiateRow; the caller adds the tail's values to it one by one).
-/// st_gelu_twin: exact GELU as Activation.gelu over `vectors` groups of 16 floats (the caller does
-/// the remainder; dst may equal src).
 void st_exp_row_twin(float *values, long count, float reference, float *lane_sums);
 /// st_row_max_twin: lanes[l] = the largest of lane l's values over the full groups of 16 (-inf
 /// when there are none), as Softmax.rowMaximum's vector loop; the caller reduces the lanes and the tail.
 void st_row_max_twin(const float *values, long count, float *lanes);
-void st_gelu_twin(const float *src, float *dst, long vectors);
 
 #ifdef __cplusplus
 }
