@@ -1118,6 +1118,8 @@ def _smear(patch: Image.Image, alpha: Image.Image, motion: np.ndarray):
     h, w = a.shape[:2]
     for f in np.linspace(-0.5, 0.5, n):
         dx, dy = int(round(f * motion[0])), int(round(f * motion[1]))
+        if abs(dx) >= w or abs(dy) >= h:
+            continue  # a tiny patch shifted past itself (small objects, fast motion): nothing lands inside
         src = (slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx)))
         dst = (slice(max(0, dy), min(h, h + dy)), slice(max(0, dx), min(w, w + dx)))
         acc_c[dst] += rgb[src] * a[src]
