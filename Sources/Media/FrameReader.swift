@@ -127,9 +127,10 @@ public final class FrameReader: @unchecked Sendable {  // immutable; its pipelin
     public func next() throws -> VideoFrame? { try pipeline.next() }
 
     /// Ends decoding: interrupts a blocking read, stops the thread and waits for it to exit
-    /// (at most 5 s; a read FFmpeg cannot interrupt, e.g. a stalled stdin pipe, ends the thread
-    /// later by itself). Later calls to `next()` return nil. Idempotent.
-    public func stop() { pipeline.stop() }
+    /// (at most `patience` seconds, 5 by default; a read FFmpeg cannot interrupt, e.g. a stalled
+    /// stdin pipe, ends the thread later by itself). Later calls to `next()` return nil (a call
+    /// blocked in `next()` returns at once). Idempotent.
+    public func stop(patience: TimeInterval = 5) { pipeline.stop(patience: patience) }
 }
 
 /// The shared state between the decoding thread and the consumer.

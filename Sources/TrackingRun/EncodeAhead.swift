@@ -6,7 +6,8 @@
 // loops split the same way as the run's context).
 //
 // One frame is held ready at most: a run that stops leaves at most one frame read and encoded
-// for nothing.
+// for nothing. Live sources are not pipelined (TrackingRun): a frame read ahead would wait a
+// whole tracking step before its own, so results would come from staler frames.
 
 import Foundation
 import Media
@@ -52,14 +53,15 @@ final class EncodeAhead: @unchecked Sendable {  // every mutable field is behind
         return try result?.get() ?? nil
     }
 
-    /// Stops the thread (interrupting a read that waits for a live frame: the reader is stopped)
-    /// and waits for it to exit.
+    /// Stops the thread (interrupting a read that waits for the source: the reader is stopped,
+    /// without waiting for its decoding thread, which the run's own `reader.stop()` does) and
+    /// waits for it to exit (at most the encoding of one frame).
     func stop() {
         condition.lock()
         stopping = true
         condition.broadcast()
         condition.unlock()
-        reader.stop()
+        reader.stop(patience: 0)
         condition.lock()
         while !exited { condition.wait() }
         condition.unlock()
@@ -91,7 +93,9 @@ final class EncodeAhead: @unchecked Sendable {  // every mutable field is behind
         let frame: VideoFrame?
         let start = DispatchTime.now().uptimeNanoseconds
         do {
-            frame = try reader.next()
+            // Outside the lane: a reader's own loops (a live source's normalisation) run on this
+            // thread, never on the process-default pool (this thread has no context bound).
+            frame = try ComputeContext.onCallingThread { try reader.next() }
         } catch {
             return .failure(RunError.fromSource(error))
         }

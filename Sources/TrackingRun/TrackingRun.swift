@@ -25,7 +25,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     public let request: TrackingRequest
     public let hooks: RunHooks
     /// Whether the streaming loop reads and encodes the next frame while it tracks this one
-    /// (`EncodeAhead`; with two or more threads in the caller's compute context). Same results.
+    /// (`EncodeAhead`; with two or more threads in the caller's compute context, not for live
+    /// sources). Same results.
     /// By default: for models of up to `pipelinedImageSize` px, unless `SAMTRACK_PIPELINE=0`.
     public let encodesAhead: Bool
 
@@ -36,6 +37,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var suspendRequested = false
     private var latest: (frame: Int, image: RGBImage)?
     private var activeOutputs: RunOutputs?
+    /// Whether the streaming loop ran pipelined (`EncodeAhead`; for tests).
+    private(set) var wasPipelined = false
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks(),
                 encodesAhead: Bool? = nil) {
@@ -188,7 +191,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             }
             // With two or more threads, frame t + 1 is read and encoded on a thread of its own
             // while frame t is tracked (`EncodeAhead`), each stage in a lane of the run's cores.
-            let lanes = encodesAhead ? ComputeContext.current.pipelineLanes() : nil
+            let lanes = encodesAhead && !reader.isLive ? ComputeContext.current.pipelineLanes() : nil
+            lock.withLock { wasPipelined = lanes != nil }
             let trackerLane = lanes?.1
             let ahead = lanes.map { EncodeAhead(reader: reader, encoder: tracker.frameEncoder, lane: $0.0) }
             defer { ahead?.stop() }

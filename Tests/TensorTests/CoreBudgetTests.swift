@@ -75,6 +75,43 @@ final class CoreBudgetTests: XCTestCase {
         XCTAssertTrue(helped, "the free core's worker never joined the first lane's loops")
     }
 
+    /// A worker helping the first lane gives its core back, between chunks, as soon as the second
+    /// lane starts: chunks that start well after that run on the first lane's thread only.
+    func testAWorkerGivesItsCoreBackWhenALaneStarts() throws {
+        let (first, second) = try XCTUnwrap(ComputeContext(threads: 2).pipelineLanes())
+        let caller = UInt(pthread_self())
+        let secondStarted = Mutex<UInt64?>(nil)
+        let starts = Mutex<[(time: UInt64, byWorker: Bool)]>([])
+        let releaseSecond = DispatchSemaphore(value: 0), secondDone = DispatchSemaphore(value: 0)
+        first.run {
+            Parallel.forEach(64, grain: 1) { range in
+                for i in range {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    starts.withLock { $0.append((now, UInt(pthread_self()) != caller)) }
+                    if i == 8 {  // the second lane starts while this loop runs
+                        Thread {
+                            second.run {
+                                secondStarted.withLock { $0 = DispatchTime.now().uptimeNanoseconds }
+                                releaseSecond.wait()
+                            }
+                            secondDone.signal()
+                        }.start()
+                    }
+                    usleep(1_000)
+                }
+            }
+        }
+        releaseSecond.signal()
+        XCTAssertEqual(secondDone.wait(timeout: .now() + 10), .success)
+        let started = try XCTUnwrap(secondStarted.withLock { $0 }, "the second lane never started")
+        let all = starts.withLock { $0 }
+        XCTAssertEqual(all.count, 64)
+        // A chunk is a few iterations of 1 ms: allow 20 ms for the worker to finish the one it holds.
+        let late = all.filter { $0.time > started + 20_000_000 }
+        XCTAssertFalse(late.isEmpty, "the loop ended before the second lane started; the test proves nothing")
+        XCTAssertEqual(late.filter(\.byWorker).count, 0, "a worker kept computing with both lanes running")
+    }
+
     /// Both lanes run loops at the same time, many times: every chunk runs once (checked in
     /// `threadsRunning`) and neither lane hangs.
     func testTwoLanesRunLoopsAtOnce() throws {

@@ -20,10 +20,12 @@ final class EncodeAheadTests: XCTestCase {
                         output: OutputOptions(directory: directory, logitsDirectory: directory + "/logits"), maxFrames: frames)
     }
 
-    /// Runs on a two-thread context, adding object 3 after frame 8; returns the summary and frames seen.
+    /// Runs on a two-thread context, adding object 3 after frame 8; returns the summary and frames
+    /// seen (and checks that the loop was pipelined exactly when asked).
     func track(_ request: TrackingRequest, encodesAhead: Bool, stopAfter: Int? = nil) throws -> (TrackingSummary, [Int]) {
         try ComputeContext(threads: 2).run {
             let run = TrackingRun(model: Self.model, request: request, encodesAhead: encodesAhead)
+            defer { XCTAssertEqual(run.wasPipelined, encodesAhead, "pipelined") }
             var frames: [Int] = []
             let summary = try run.run { p in
                 frames.append(p.frame)
