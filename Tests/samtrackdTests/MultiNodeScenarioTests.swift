@@ -134,7 +134,12 @@ final class MultiNodeScenarioTests: MultiNodeTestCase {
                                             json: ["prompts": [["object": 3, "box": [120, 80, 420, 360]]]])
         XCTAssertEqual(added.status, 202, added.text)
         let appliedAt = try XCTUnwrap(added.json["frame"] as? Int, "applied by the runner at a frame: \(added.text)")
-        XCTAssertTrue(nodes[runner].stderr.contains("job \(long): prompts queued for objects [3]"), nodes[runner].stderr)
+        // The runner logs the prompt before it answers, but its stderr reaches this process through a
+        // pipe read on another thread: under load the line can arrive a moment after the answer.
+        let queued = "job \(long): prompts queued for objects [3]"
+        let logDeadline = Date(timeIntervalSinceNow: 10)
+        while !nodes[runner].stderr.contains(queued) && Date() < logDeadline { usleep(50_000) }
+        XCTAssertTrue(nodes[runner].stderr.contains(queued), nodes[runner].stderr)
         let cancelled = try otherClient.request("DELETE", "/v1/jobs/\(long)")
         XCTAssertEqual(cancelled.status, 200, cancelled.text)
         XCTAssertEqual(cancelled.json["status"] as? String, "cancelled", cancelled.text)
