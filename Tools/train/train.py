@@ -345,6 +345,8 @@ def main():
     ap.add_argument("--clip-norm", type=float, default=1.0)
     ap.add_argument("--dice-weight", type=float, default=LOSS_WEIGHTS["loss_dice"],
                     help="weight of the Dice loss (official 1; focal is 20)")
+    ap.add_argument("--iou-weight", type=float, default=LOSS_WEIGHTS["loss_iou"],
+                    help="weight of the IoU-prediction loss (official 1), which ranks a click's candidates")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     ap.add_argument("--workers", type=int, default=1,
@@ -418,7 +420,7 @@ def train(rank, args, port):
     model = build_model(args.model, args.init_cond_frames, args)
     model.train()
     optimizer = torch.optim.AdamW(param_groups(model, args), betas=(0.9, 0.999))
-    weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight)
+    weights = dict(LOSS_WEIGHTS, loss_dice=args.dice_weight, loss_iou=args.iou_weight)
     loss_fn = MultiStepMultiMasksAndIous(weights, supervise_all_iou=True, iou_use_l1_loss=True,
                                          pred_obj_scores=True, focal_gamma_obj_score=0.0,
                                          focal_alpha_obj_score=-1.0)
