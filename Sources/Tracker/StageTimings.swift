@@ -22,12 +22,18 @@ public struct StageTimings: Sendable, Equatable {
     /// Runs `body`, adding its wall time to `stage`.
     @inline(__always)
     mutating func measure<T>(_ stage: WritableKeyPath<StageTimings, Double>, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { record(stage, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        return try body()
+    }
+
+    /// Adds one run of `stage` that took `seconds` (measured here by `measure`, or elsewhere: a
+    /// frame encoded on another thread).
+    mutating func record(_ stage: WritableKeyPath<StageTimings, Double>, seconds: Double) {
         if stage == \.encoder { encoderRuns += 1 }
         else if stage == \.memoryAttention { memoryAttentionRuns += 1 }
         else if stage == \.decoder { decoderRuns += 1 }
         else if stage == \.memoryEncoder { memoryEncoderRuns += 1 }
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { self[keyPath: stage] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        return try body()
+        self[keyPath: stage] += seconds
     }
 }

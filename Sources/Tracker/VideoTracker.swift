@@ -115,8 +115,8 @@ public final class VideoTracker {
     public func step(frame image: Tensor, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
         let encoder = frameEncoder
         try encoder.checkShape(image)
-        for (id, prompt) in prompts { try validate(prompt, objectID: id) }
-        return try step(encoded: encoder.encode(image), prompts: prompts)
+        for (id, prompt) in prompts { try validate(prompt, objectID: id) }  // before the encoder's work
+        return try advance(to: encoder.encode(image), prompts: prompts)
     }
 
     /// The image encoder of this tracker's model and options, to run on another thread (a
@@ -127,10 +127,14 @@ public final class VideoTracker {
     /// any thread): the same results, the encoder's time added to `timings`.
     public func step(encoded frame: EncodedFrame, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
         for (id, prompt) in prompts { try validate(prompt, objectID: id) }
+        return try advance(to: frame, prompts: prompts)
+    }
+
+    /// The step itself, with `prompts` already validated.
+    private func advance(to frame: EncodedFrame, prompts: [Int: ObjectPrompt]) throws -> [ObjectFrameResult] {
         commitCurrentFrame()
         frameIndex += 1
-        timings.encoder += frame.seconds
-        timings.encoderRuns += 1
+        timings.record(\.encoder, seconds: frame.seconds)
         features = frame.features
         memoryAttentionStart = nil
         for id in objectIDs {

@@ -37,8 +37,8 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
     private var suspendRequested = false
     private var latest: (frame: Int, image: RGBImage)?
     private var activeOutputs: RunOutputs?
-    /// Whether the streaming loop ran pipelined (`EncodeAhead`; for tests).
-    private(set) var wasPipelined = false
+    /// Whether the streaming loop ran pipelined (`EncodeAhead`), set when it starts.
+    private var pipelined = false
 
     public init(model: SAM2Model, request: TrackingRequest, hooks: RunHooks = RunHooks(),
                 encodesAhead: Bool? = nil) {
@@ -47,6 +47,9 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
         self.hooks = hooks
         self.encodesAhead = encodesAhead ?? (Self.pipelineEnabled && model.config.imageSize <= Self.pipelinedImageSize)
     }
+
+    /// Whether the streaming loop ran (or runs) pipelined (`EncodeAhead`; thread-safe; for tests).
+    var wasPipelined: Bool { lock.withLock { pipelined } }
 
     /// Asks the run to stop after the current frame (thread-safe).
     public func stop() { stopFlag.interrupt() }
@@ -192,7 +195,7 @@ public final class TrackingRun: @unchecked Sendable {  // configuration immutabl
             // With two or more threads, frame t + 1 is read and encoded on a thread of its own
             // while frame t is tracked (`EncodeAhead`), each stage in a lane of the run's cores.
             let lanes = encodesAhead && !reader.isLive ? ComputeContext.current.pipelineLanes() : nil
-            lock.withLock { wasPipelined = lanes != nil }
+            lock.withLock { pipelined = lanes != nil }
             let trackerLane = lanes?.1
             let ahead = lanes.map { EncodeAhead(reader: reader, encoder: tracker.frameEncoder, lane: $0.0) }
             defer { ahead?.stop() }
