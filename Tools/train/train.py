@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(REPO, "Tools", "synth"))
 import micro_models  # noqa: E402
 from make_video_fixtures import normalise  # noqa: E402  (the predictor's ImageNet normalisation)
 from synth import generate_clip  # noqa: E402
+from scenes import generate_scene  # noqa: E402
 from sam2.modeling.sam2_utils import get_next_point  # noqa: E402
 from sam2.utils.misc import concat_points  # noqa: E402
 from training.loss_fns import MultiStepMultiMasksAndIous  # noqa: E402
@@ -204,6 +205,20 @@ def clip_area_range(seed, args):
     return None
 
 
+def uses_scenes(seed, args):
+    """True for the --scenes-prob share of clips (drawn from the clip seed) that come from
+    Tools/synth/scenes.py, the second training generator, instead of synth.py."""
+    return args.scenes_prob > 0 and np.random.default_rng([seed, 29]).random() < args.scenes_prob
+
+
+def make_clip(seed, frames, args):
+    """One training clip of `frames` frames: a scenes.py clip (--scenes-prob) or a synth.py one."""
+    if uses_scenes(seed, args):
+        return generate_scene(seed, num_frames=frames, num_objects=(1, 3))
+    return generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
+                         difficulty=clip_difficulty(seed, args), area_range=clip_area_range(seed, args))
+
+
 def clip_shape(seed, args):
     """(H, W) a clip is generated at: the model's size, or for a wide clip one of several frame
     shapes (drawn from the clip seed)."""
@@ -236,9 +251,7 @@ def make_batch(step, args, rank=0):
     stride = max(args.batch, args.image_batch or 0)  # clip seeds never repeat across steps
     first = (step * args.workers + rank) * stride
     seeds = [args.seed * 1_000_000 + first + b for b in range(count)]
-    clips = [generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
-                           difficulty=clip_difficulty(seed, args), area_range=clip_area_range(seed, args))
-             for seed in seeds]
+    clips = [make_clip(seed, frames, args) for seed in seeds]
     scaled = [to_model_size(c, args.size) for c in clips]
     stacked = np.stack([f for f, _ in scaled], axis=1)  # T B H W 3
     images = normalise(stacked.reshape(-1, *stacked.shape[2:])).reshape(frames, count, 3, *size)
@@ -330,6 +343,8 @@ def main():
     ap.add_argument("--extra-points-prob", type=float, default=0.0)
     ap.add_argument("--small-prob", type=float, default=0.0,
                     help="share of clips whose tracked objects are small: 0.8-8%% of the frame (log-uniform)")
+    ap.add_argument("--scenes-prob", type=float, default=0.0,
+                    help="share of clips from Tools/synth/scenes.py (the second training generator) instead of synth.py")
     ap.add_argument("--copies", type=int, default=1,
                     help="each object appears this many times per step, each copy with its own prompts "
                     "(more prompts per image-encoder pass)")
