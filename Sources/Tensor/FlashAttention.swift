@@ -55,12 +55,15 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     guard pairs > 0, lq > 0, dv > 0 else { return out }
     let alpha = scale ?? 1 / Float(d).squareRoot()
 
-    // Query blocks of at most the tiling's rows, more of them when there would be fewer items than
-    // workers. Blocks (query and key) are evened out: 28736 keys in tiles of <= 256 are 112 tiles of
-    // 255 and one of 176 rather than 112 of 256 and one of 64.
+    // Query blocks of an eighth of the queries, kept within 128 rows and the tiling's rows, so a
+    // short sequence still gives several workers a share (memory attention's 256 queries: 2
+    // blocks of 128; 4096 queries: 8 of 512).
+    // The blocks do not depend on the thread count: results must not depend on how many cores
+    // ran them, and OpenBLAS's products gave other bits for a different split of the rows. Key blocks
+    // are evened out: 28736 keys in tiles of <= 256 are 112 tiles of 255 and one of 176 rather
+    // than 112 of 256 and one of 64.
     let threads = Parallel.threadCount
-    let queryBlocks = max(ceilDivide(lq, tiling.queryRows), min(lq, ceilDivide(threads, pairs)))
-    let blockRows = ceilDivide(lq, queryBlocks)
+    let blockRows = min(tiling.queryRows, max(128, ceilDivide(lq, 8)), lq)
     let items = pairs * ceilDivide(lq, blockRows)
     var blockKeys = lk == 0 ? 1 : ceilDivide(lk, ceilDivide(lk, tiling.keys))
     let workers = min(threads, items)

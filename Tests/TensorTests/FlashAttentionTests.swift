@@ -32,6 +32,23 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// The result does not depend on how many threads computed it: query blocks are cut the same
+    /// way on any thread count (they were once cut per thread, and memory attention's 256 queries
+    /// in one block of 256 rows or two of 128 gave other bits from OpenBLAS's products).
+    func testSameBitsOnAnyThreadCount() {
+        var rng = SeededGenerator(seed: 13)
+        // Memory attention at 256 px (256 queries, 1786 memory tokens, values late-projected to 64),
+        // a 1024 px global-attention block's shape cut down, and many small pairs (windows).
+        for (b, n, lq, lk, d, dv) in [(1, 1, 256, 1786, 128, 64), (1, 2, 1000, 300, 48, 48), (16, 1, 64, 64, 48, 48)] {
+            let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
+            let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v) }
+            for threads in [2, 3, 5] {
+                let many = ComputeContext(threads: threads).run { scaledDotProductAttention(query: q, key: k, value: v) }
+                assertBitIdentical(many.scalars, one.scalars, "Lq \(lq) Lk \(lk) on \(threads) threads")
+            }
+        }
+    }
+
     func testTinyKeyCounts() {
         var rng = SeededGenerator(seed: 12)
         for lk in 1...3 {

@@ -7,6 +7,7 @@ import Foundation
 import XCTest
 import SAM2
 import Tensor
+import TestSupport
 @testable import TrackingRun
 
 final class EncodeAheadTests: XCTestCase {
@@ -22,9 +23,10 @@ final class EncodeAheadTests: XCTestCase {
 
     /// Runs on a two-thread context, adding object 3 after frame 8; returns the summary and frames
     /// seen (and checks that the loop was pipelined exactly when asked).
-    func track(_ request: TrackingRequest, encodesAhead: Bool, stopAfter: Int? = nil) throws -> (TrackingSummary, [Int]) {
-        try ComputeContext(threads: 2).run {
-            let run = TrackingRun(model: Self.model, request: request, encodesAhead: encodesAhead)
+    func track(_ request: TrackingRequest, encodesAhead: Bool, stopAfter: Int? = nil, threads: Int = 2,
+               model: SAM2Model = EncodeAheadTests.model) throws -> (TrackingSummary, [Int]) {
+        try ComputeContext(threads: threads).run {
+            let run = TrackingRun(model: model, request: request, encodesAhead: encodesAhead)
             defer { XCTAssertEqual(run.wasPipelined, encodesAhead, "pipelined") }
             var frames: [Int] = []
             let summary = try run.run { p in
@@ -63,6 +65,27 @@ final class EncodeAheadTests: XCTestCase {
         XCTAssertEqual(Set(pipelined.keys), Set(reference.keys))
         for (name, data) in reference where pipelined[name] != data {
             XCTFail("\(name) differs between the one-stage and the pipelined run")
+        }
+    }
+
+    /// The default model (256 px: memory attention has 256 queries, which attention cuts in
+    /// blocks; the micro model's 64 fit one) writes the same bytes on one thread, on three, and
+    /// pipelined on two: results do not depend on how many cores computed them.
+    func testSameFilesOnAnyThreadCount() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanUp() }
+        let model = try SAM2Model.load(checkpoint: Fixtures.path("models/synth.pt"))
+        var outputs: [[String: Data]] = []
+        for (name, threads, ahead) in [("one", 1, false), ("three", 3, false), ("pipelined", 2, true)] {
+            _ = try track(request(dir.file(name), frames: 10), encodesAhead: ahead, threads: threads, model: model)
+            outputs.append(try files(dir.file(name)))
+        }
+        XCTAssertGreaterThan(outputs[0].keys.filter { $0.hasPrefix("logits/") }.count, 10 * 2)
+        for (index, output) in outputs.enumerated().dropFirst() {
+            XCTAssertEqual(Set(output.keys), Set(outputs[0].keys))
+            for (name, data) in outputs[0] where output[name] != data {
+                XCTFail("\(name) differs between one thread and run \(index)")
+            }
         }
     }
 
