@@ -8,7 +8,8 @@
 
 import Tensor
 
-/// `CXBlock`: depthwise conv -> LayerNorm2d -> Linear x4 -> GELU -> Linear -> layer scale, residual.
+/// `CXBlock`: depthwise conv -> LayerNorm2d -> Linear x4 -> GELU -> Linear -> layer scale, residual
+/// (channels-last throughout).
 struct CXBlock: Sendable {
     let dwconv: Conv2d, norm: LayerNorm2d, pwconv1: Linear, pwconv2: Linear, gamma: Tensor
 
@@ -21,12 +22,16 @@ struct CXBlock: Sendable {
         gamma = try loader.take("gamma", [dim])
     }
 
+    /// x and the result are channels-last [B, h, w, C] (the official block permutes to that
+    /// layout after its norm; here the whole fuser stays in it, so the depthwise convolution
+    /// sweeps channels and LayerNorm2d over C is the last axis's LayerNorm).
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = norm(dwconv(x)).permuted([0, 2, 3, 1])  // [B, h, w, C]
+        var h = x.depthwiseConv2dChannelsLast(weight: dwconv.weight, bias: dwconv.bias, padding: dwconv.options.paddingH)
+        h = h.layerNorm(weight: norm.weight, bias: norm.bias, eps: norm.eps)
         h = pwconv1(h, then: .gelu)
         h = pwconv2(h) * gamma
         var out = x
-        out.add(h.permuted([0, 3, 1, 2]))
+        out.add(h)
         return out
     }
 }
@@ -73,8 +78,15 @@ public struct MemoryEncoder: Sendable {
         m = downsampleOut(m)
         var x = pixFeatProj(pixelFeatures)
         x.add(m)
-        for block in fuser { x = block(x) }
-        if let outProj { x = outProj(x) }
+        // The fuser runs channels-last; out_proj (a 1x1 convolution) reads that layout and writes
+        // channels-first.
+        var tokens = x.permuted([0, 2, 3, 1])
+        for block in fuser { tokens = block(tokens) }
+        if let outProj {
+            x = tokens.pointwiseConv2dChannelsLast(weight: outProj.weight, bias: outProj.bias)
+        } else {
+            x = tokens.permuted([0, 3, 1, 2])
+        }
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let pe = PositionEncoding.sine2D(channels: outDim, height: h, width: w)
         let position = b == 1 ? pe.reshaped([1, outDim, h, w])

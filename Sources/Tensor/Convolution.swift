@@ -94,6 +94,82 @@ extension Tensor {
         return out
     }
 
+    /// A depthwise convolution (stride 1, zero padding `padding` on every side) of a channels-last
+    /// map self [B, H, W, C] with weight [C, 1, k, k] (`conv2d`'s groups == C layout) and bias [C]
+    /// -> channels-last [B, H', W', C]. The same sum as `conv2d`'s depthwise loop (the bias, then
+    /// the taps row by row), but each tap is one multiply-add over all channels of a pixel, 16 at
+    /// a time, instead of a pass over a row of one channel (a 16 x 16 map's rows are too short to
+    /// vectorise). Parallel over output rows.
+    public func depthwiseConv2dChannelsLast(weight: Tensor, bias: Tensor?, padding: Int) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4 && weight.shape[0] == shape[3] && weight.shape[1] == 1
+                     && weight.shape[2] == weight.shape[3],
+                     "depthwiseConv2dChannelsLast: input \(shape), weight \(weight.shape)")
+        let (batch, h, w, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let k = weight.shape[2]
+        precondition(bias == nil || bias!.shape == [channels], "depthwiseConv2dChannelsLast: bias \(bias!.shape)")
+        let (ho, wo) = (h + 2 * padding - k + 1, w + 2 * padding - k + 1)
+        precondition(ho > 0 && wo > 0, "depthwiseConv2dChannelsLast: kernel \(k) larger than the padded \(h)x\(w) map")
+        // Taps [k * k, C]: one row of weights per tap, channels contiguous like the input's.
+        var taps = [Float](repeating: 0, count: k * k * channels)
+        weight.withUnsafePointer { pw in
+            for c in 0..<channels { for t in 0..<(k * k) { taps[t * channels + c] = pw[c * k * k + t] } }
+        }
+        let biasValues = bias?.scalars ?? [Float](repeating: 0, count: channels)
+        var out = Tensor(uninitialized: [batch, ho, wo, channels])
+        let vectors = channels / FloatVector.scalarCount * FloatVector.scalarCount
+        withUnsafePointer { px in
+            out.withUnsafeMutablePointer { po in
+                taps.withUnsafeBufferPointer { tapBuffer in
+                    biasValues.withUnsafeBufferPointer { biasBuffer in
+                        let pt = tapBuffer.baseAddress!, pb = biasBuffer.baseAddress!
+                        Parallel.forEach(batch * ho) { range in
+                            for row in range {
+                                let (b, oy) = (row / ho, row % ho)
+                                for ox in 0..<wo {
+                                    let dst = po + ((b * ho + oy) * wo + ox) * channels
+                                    var c = 0
+                                    while c < vectors {
+                                        var acc = UnsafeRawPointer(pb + c).loadUnaligned(as: FloatVector.self)
+                                        for ky in 0..<k {
+                                            let iy = oy - padding + ky
+                                            if iy < 0 || iy >= h { continue }
+                                            for kx in 0..<k {
+                                                let ix = ox - padding + kx
+                                                if ix < 0 || ix >= w { continue }
+                                                let x = UnsafeRawPointer(px + ((b * h + iy) * w + ix) * channels + c)
+                                                    .loadUnaligned(as: FloatVector.self)
+                                                let t = UnsafeRawPointer(pt + (ky * k + kx) * channels + c)
+                                                    .loadUnaligned(as: FloatVector.self)
+                                                acc += t * x
+                                            }
+                                        }
+                                        UnsafeMutableRawPointer(dst + c).storeBytes(of: acc, as: FloatVector.self)
+                                        c += FloatVector.scalarCount
+                                    }
+                                    while c < channels {
+                                        var acc = pb[c]
+                                        for ky in 0..<k {
+                                            let iy = oy - padding + ky
+                                            if iy < 0 || iy >= h { continue }
+                                            for kx in 0..<k {
+                                                let ix = ox - padding + kx
+                                                if ix < 0 || ix >= w { continue }
+                                                acc += pt[(ky * k + kx) * channels + c] * px[((b * h + iy) * w + ix) * channels + c]
+                                            }
+                                        }
+                                        dst[c] = acc
+                                        c += 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Depthwise case (groups == Cin == Cout): a direct loop per channel, parallel over channels.
     private func depthwiseConv2d(into out: inout Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions) {
         let (batch, channels, h, w) = (shape[0], shape[1], shape[2], shape[3])
