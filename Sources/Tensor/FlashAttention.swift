@@ -15,8 +15,10 @@
 //
 // Work items are (batch x head, query block) pairs, handed out dynamically to `Parallel.threadCount`
 // workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
-// alone (tiny problems) runs on the calling thread. The fp32 tile step is here; the bf16 one (a
-// bf16 `Precision` scope on AVX-512 BF16) and its operand packing are in FlashAttentionBF16.swift.
+// alone (tiny problems) runs on the calling thread. The fp32 tile step on OpenBLAS is here; the
+// fp32 one on CAVX2's packed kernel (AVX2 cores, small problems) is in FlashAttentionPacked.swift;
+// the bf16 one (a bf16 `Precision` scope on AVX-512 BF16) and its operand packing are in
+// FlashAttentionBF16.swift.
 
 import CAVX512
 import Foundation
@@ -25,13 +27,17 @@ import Foundation
 public struct AttentionTiling: Sendable, Equatable {
     /// Query rows of one work item (fewer when that would leave workers idle).
     public var queryRows: Int
-    /// Keys per score tile.
+    /// Keys per score tile (rounded up to 16 on the packed kernel).
     public var keys: Int
+    /// Whether fp32 products may run on CAVX2's packed kernel where it is chosen
+    /// (`F32AttentionOperands.packs`); tests turn it off to cover the OpenBLAS tiles too.
+    public var allowsPackedKernel: Bool
 
-    public init(queryRows: Int, keys: Int) {
+    public init(queryRows: Int, keys: Int, allowsPackedKernel: Bool = true) {
         precondition(queryRows > 0 && keys > 0, "attention tiles must be non-empty")
         self.queryRows = queryRows
         self.keys = keys
+        self.allowsPackedKernel = allowsPackedKernel
     }
 
     /// 512 query rows x 256 keys (a 512 KiB score tile): the fastest of 64-1024 rows x 256-1024
@@ -73,6 +79,12 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     if bf16 { blockKeys += blockKeys % 2 }
     let operands = bf16 ? BF16AttentionOperands(q: q, k: k, v: v) : nil
     defer { operands?.deallocate() }
+    // fp32 on AVX2 cores: K and V packed once for CAVX2's kernel (FlashAttentionPacked.swift),
+    // key tiles on its 16-key panels.
+    let packs = !bf16 && tiling.allowsPackedKernel && F32AttentionOperands.packs(pairs: pairs, lk: lk, d: d, dv: dv)
+    if packs { blockKeys = ceilDivide(blockKeys, 16) * 16 }
+    let packed = packs ? F32AttentionOperands(k: k, v: v, alpha: alpha, blockKeys: blockKeys) : nil
+    defer { packed?.deallocate() }
 
     q.withUnsafePointer { pq in
         k.withUnsafePointer { pk in
@@ -80,9 +92,11 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 out.withUnsafeMutablePointer { po in
                     let problem = FlashAttentionProblem(
                         q: pq, k: pk, v: pv, out: po, lq: lq, lk: lk, d: d, dv: dv, alpha: alpha,
-                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs, bf16: operands)
+                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs, bf16: operands,
+                        packed: packed)
                     if workers <= 1 {
-                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
+                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16,
+                                                            productWidth: packs ? dv : 0)
                         defer { scratch.deallocate() }
                         for item in 0..<items { problem.run(item: item, scratch: scratch) }
                         return
@@ -91,7 +105,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     // down by another process does not hold up the others at the end.
                     let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
                     Parallel.forEach(workers) { slots in
-                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16)
+                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16,
+                                                            productWidth: packs ? dv : 0)
                         defer { scratch.deallocate() }
                         for _ in slots {
                             while let claimed = counter.next() {
@@ -107,18 +122,21 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
 }
 
 /// One worker's buffers: a score tile and the running row maxima and sums of its query block
-/// (and in bf16, the probabilities rounded for the P V product).
+/// (in bf16, the probabilities rounded for the P V product; on the packed kernel, a tile's P V
+/// rows before they are added to the output).
 struct FlashAttentionScratch {
     let scores: UnsafeMutablePointer<Float>
     let maxima: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
     let probabilities: UnsafeMutablePointer<UInt16>?
+    let product: UnsafeMutablePointer<Float>?
 
-    init(rows: Int, keys: Int, bf16: Bool = false) {
+    init(rows: Int, keys: Int, bf16: Bool = false, productWidth: Int = 0) {
         scores = .allocate(capacity: rows * keys)
         maxima = .allocate(capacity: rows)
         sums = .allocate(capacity: rows)
         probabilities = bf16 ? .allocate(capacity: rows * (keys + 1)) : nil
+        product = productWidth > 0 ? .allocate(capacity: rows * productWidth) : nil
     }
 
     func deallocate() {
@@ -126,6 +144,7 @@ struct FlashAttentionScratch {
         maxima.deallocate()
         sums.deallocate()
         probabilities?.deallocate()
+        product?.deallocate()
     }
 }
 
@@ -136,8 +155,10 @@ struct FlashAttentionProblem {
     let lq: Int, lk: Int, d: Int, dv: Int
     let alpha: Float
     let blockRows: Int, blockKeys: Int, queryBlocks: Int
-    /// The bf16 operands in a bf16 scope (nil: fp32 products on OpenBLAS).
+    /// The bf16 operands in a bf16 scope (nil: fp32 products).
     let bf16: BF16AttentionOperands?
+    /// fp32 keys and values packed for CAVX2's kernel (nil: fp32 products on OpenBLAS).
+    var packed: F32AttentionOperands? = nil
 
     func run(item: Int, scratch: FlashAttentionScratch) {
         let pair = item / queryBlocks
@@ -158,6 +179,8 @@ struct FlashAttentionProblem {
             let tile = KeyTile(pair: pair, queryStart: start, rows: rows, keyStart: keyStart, keys: keys, first: keyStart == 0)
             if let bf16 {
                 bf16Tile(tile, operands: bf16, scratch: scratch, out: o)
+            } else if let packed {
+                packedTile(tile, query: qBlock, operands: packed, scratch: scratch, out: o)
             } else {
                 fp32Tile(tile, query: qBlock, keys: kBase, values: vBase, scratch: scratch, out: o)
             }

@@ -10,19 +10,22 @@ import TestSupport
 final class FlashAttentionTests: XCTestCase {
     let tolerance = 1e-5
 
-    /// Tilings from degenerate (one query row, one key per tile) to one tile for the whole problem.
+    /// Tilings from degenerate (one query row, one key per tile) to one tile for the whole problem,
+    /// each on both fp32 kernels: CAVX2's packed one (AVX2 cores, problems of 256 keys or more;
+    /// elsewhere it runs OpenBLAS too) and OpenBLAS's tiles.
     let tilings = [
         AttentionTiling(queryRows: 1, keys: 1),
         AttentionTiling(queryRows: 5, keys: 7),
         AttentionTiling(queryRows: 16, keys: 32),
         AttentionTiling(queryRows: 64, keys: 1000),
         AttentionTiling.default,
-    ]
+    ].flatMap { [$0, AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, allowsPackedKernel: false)] }
 
     func testTilingEdgesMatchNaive() {
         var rng = SeededGenerator(seed: 11)
         // [B, N, Lq, Lk, D, Dv]: extents off the tile sizes, Dv below and above D.
-        for (b, n, lq, lk, d, dv) in [(2, 3, 37, 101, 24, 40), (1, 2, 65, 33, 16, 8), (3, 1, 17, 129, 8, 8)] {
+        for (b, n, lq, lk, d, dv) in [(2, 3, 37, 101, 24, 40), (1, 2, 65, 33, 16, 8), (3, 1, 17, 129, 8, 8),
+                                      (1, 2, 70, 300, 24, 40), (2, 1, 9, 257, 20, 17)] {
             let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
             let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 1 / Float(d).squareRoot())
             for tiling in tilings {
@@ -41,10 +44,14 @@ final class FlashAttentionTests: XCTestCase {
         // a 1024 px global-attention block's shape cut down, and many small pairs (windows).
         for (b, n, lq, lk, d, dv) in [(1, 1, 256, 1786, 128, 64), (1, 2, 1000, 300, 48, 48), (16, 1, 64, 64, 48, 48)] {
             let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
-            let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v) }
-            for threads in [2, 3, 5] {
-                let many = ComputeContext(threads: threads).run { scaledDotProductAttention(query: q, key: k, value: v) }
-                assertBitIdentical(many.scalars, one.scalars, "Lq \(lq) Lk \(lk) on \(threads) threads")
+            for tiling in [AttentionTiling.default, AttentionTiling(queryRows: 512, keys: 256, allowsPackedKernel: false)] {
+                let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling) }
+                for threads in [2, 3, 5] {
+                    let many = ComputeContext(threads: threads).run {
+                        scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling)
+                    }
+                    assertBitIdentical(many.scalars, one.scalars, "Lq \(lq) Lk \(lk) on \(threads) threads, \(tiling)")
+                }
             }
         }
     }
@@ -67,7 +74,11 @@ final class FlashAttentionTests: XCTestCase {
 
     func testRunningMaximumAcrossKeyBlocks() {
         var rng = SeededGenerator(seed: 13)
-        let (lq, lk, d, dv) = (23, 150, 8, 12)
+        for lk in [150, 300] { runningMaximum(lk: lk, rng: &rng) }
+    }
+
+    func runningMaximum(lk: Int, rng: inout SeededGenerator) {
+        let (lq, d, dv) = (23, 8, 12)
         let q = rng.normal([1, 1, lq, d])
         let base = rng.normal([1, 1, lk, d]), v = rng.normal([1, 1, lk, dv])
         // Key norms grow with the key index (scores up to a few hundred), shrink with it, or peak in
@@ -87,7 +98,7 @@ final class FlashAttentionTests: XCTestCase {
             let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 1)
             for tiling in tilings {
                 assertTensorsClose(scaledDotProductAttention(query: q, key: k, value: v, scale: 1, tiling: tiling),
-                                   expected, relativeL2: tolerance, absolute: 1e-4, "\(name) tiles \(tiling)")
+                                   expected, relativeL2: tolerance, absolute: 1e-4, "\(name), \(lk) keys, tiles \(tiling)")
             }
         }
     }
