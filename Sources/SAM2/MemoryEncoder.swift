@@ -16,6 +16,9 @@ struct CXBlock: Sendable {
     init(_ loader: WeightLoader, dim: Int, kernel: Int) throws {
         dwconv = try Conv2d(loader.child("dwconv"), inChannels: dim, outChannels: dim, kernel: kernel,
                             padding: kernel / 2, groups: dim)
+        // callAsFunction runs it as a channels-last depthwise convolution of stride 1 and equal
+        // padding on every side, which is what this construction gives.
+        precondition(dwconv.options == Conv2dOptions(stride: 1, padding: kernel / 2, groups: dim))
         norm = try LayerNorm2d(loader.child("norm"), channels: dim)
         pwconv1 = try Linear(loader.child("pwconv1"), inFeatures: dim, outFeatures: 4 * dim)
         pwconv2 = try Linear(loader.child("pwconv2"), inFeatures: 4 * dim, outFeatures: dim)

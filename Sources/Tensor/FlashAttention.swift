@@ -16,28 +16,41 @@
 // Work items are (batch x head, query block) pairs, handed out dynamically to `Parallel.threadCount`
 // workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
 // alone (tiny problems) runs on the calling thread. The fp32 tile step on OpenBLAS is here; the
-// fp32 one on CAVX2's packed kernel (AVX2 cores, small problems) is in FlashAttentionPacked.swift;
+// fp32 one on CAVX2's packed kernel (AVX2 cores; 256 keys or more and at most 8 MiB of packed
+// keys and values) is in FlashAttentionPacked.swift;
 // the bf16 one (a bf16 `Precision` scope on AVX-512 BF16) and its operand packing are in
 // FlashAttentionBF16.swift.
 
 import CAVX512
 import Foundation
 
-/// Tile sizes of the flash attention kernel: query rows per work item and keys per score tile.
+/// Tile sizes of the flash attention kernel (query rows per work item, keys per score tile) and
+/// which kernel runs its fp32 products.
 public struct AttentionTiling: Sendable, Equatable {
-    /// Query rows of one work item (fewer when that would leave workers idle).
+    /// The fp32 products' kernel.
+    public enum Kernel: Sendable, Equatable {
+        /// CAVX2's packed kernel where `F32AttentionOperands.packs` chooses it, else OpenBLAS.
+        case automatic
+        /// OpenBLAS's tiles.
+        case openBLAS
+        /// CAVX2's packed kernel wherever the CPU has AVX2 and FMA, whatever the size (tests:
+        /// it is covered on AVX-512 cores too, where `automatic` keeps OpenBLAS).
+        case packed
+    }
+
+    /// Query rows of one work item at most (blocks are an eighth of the queries, at least 128
+    /// rows or all of them).
     public var queryRows: Int
     /// Keys per score tile (rounded up to 16 on the packed kernel).
     public var keys: Int
-    /// Whether fp32 products may run on CAVX2's packed kernel where it is chosen
-    /// (`F32AttentionOperands.packs`); tests turn it off to cover the OpenBLAS tiles too.
-    public var allowsPackedKernel: Bool
+    /// The fp32 products' kernel (tests choose one to cover both).
+    public var kernel: Kernel
 
-    public init(queryRows: Int, keys: Int, allowsPackedKernel: Bool = true) {
+    public init(queryRows: Int, keys: Int, kernel: Kernel = .automatic) {
         precondition(queryRows > 0 && keys > 0, "attention tiles must be non-empty")
         self.queryRows = queryRows
         self.keys = keys
-        self.allowsPackedKernel = allowsPackedKernel
+        self.kernel = kernel
     }
 
     /// 512 query rows x 256 keys (a 512 KiB score tile): the fastest of 64-1024 rows x 256-1024
@@ -61,9 +74,9 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     guard pairs > 0, lq > 0, dv > 0 else { return out }
     let alpha = scale ?? 1 / Float(d).squareRoot()
 
-    // Query blocks of an eighth of the queries, kept within 128 rows and the tiling's rows, so a
-    // short sequence still gives several workers a share (memory attention's 256 queries: 2
-    // blocks of 128; 4096 queries: 8 of 512).
+    // Query blocks of an eighth of the queries, at least 128 rows (or all of them) and at most
+    // the tiling's rows, so a short sequence still gives several workers a share (memory
+    // attention's 256 queries: 2 blocks of 128; 4096 queries: 8 of 512).
     // The blocks do not depend on the thread count: results must not depend on how many cores
     // ran them, and OpenBLAS's products gave other bits for a different split of the rows. Key blocks
     // are evened out: 28736 keys in tiles of <= 256 are 112 tiles of 255 and one of 176 rather
@@ -81,7 +94,13 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     defer { operands?.deallocate() }
     // fp32 on AVX2 cores: K and V packed once for CAVX2's kernel (FlashAttentionPacked.swift),
     // key tiles on its 16-key panels.
-    let packs = !bf16 && tiling.allowsPackedKernel && F32AttentionOperands.packs(pairs: pairs, lk: lk, d: d, dv: dv)
+    let packs = !bf16 && lk > 0 && {
+        switch tiling.kernel {
+        case .automatic: return F32AttentionOperands.packs(pairs: pairs, lk: lk, d: d, dv: dv)
+        case .openBLAS: return false
+        case .packed: return PackedF32Kernel.supported
+        }
+    }()
     if packs { blockKeys = ceilDivide(blockKeys, 16) * 16 }
     let packed = packs ? F32AttentionOperands(k: k, v: v, alpha: alpha, blockKeys: blockKeys) : nil
     defer { packed?.deallocate() }

@@ -1,10 +1,10 @@
 // FlashAttentionPacked: the fp32 key tile of `scaledDotProductAttention` on CAVX2's packed kernel
-// (`st_f32_gemm_bias`), where `PackedF32Kernel` replaces OpenBLAS (AVX2 cores). A small model's
-// attention products are small (memory attention at 256 px: 128 query rows x 256 keys x 128, a
-// Hiera window 64 x 64 x 48) and OpenBLAS packs both operands and zeroes C on every call; here
+// (`st_f32_gemm_bias`), where `PackedF32Kernel` replaces OpenBLAS (AVX2 cores) and the problem has
+// 256 keys or more. A small model's attention products are small (memory attention at 256 px: 128
+// query rows x 256 keys x 128) and OpenBLAS packs both operands and zeroes C on every call; here
 // each (batch x head) pair's K^T (scaled) and V are packed once per call, Q and the probabilities
 // are read where they lie. Each element of a product is one sum in order, so results do not depend
-// on how the queries are cut into blocks.
+// on how the queries are cut into blocks. (Hiera's 64-key windows ran slower packed: OpenBLAS.)
 
 import CAVX2
 import Foundation
@@ -18,11 +18,14 @@ struct F32AttentionOperands {
     let d: Int, dv: Int, blockKeys: Int, valuePanels: Int
 
     /// Whether attention of this size packs its operands: at least 256 keys (memory attention at
-    /// 256 px, a global Hiera block) and at most 8 MiB of copies. Hiera's windows (64 keys) ran
-    /// slower packed (the encoder 35.7 -> 36.2 ms a frame); larger problems stay on OpenBLAS, where
-    /// its per-call packing is a small share and the copies would add to the peak memory.
+    /// 256 px, a global Hiera block) and at most 8 MiB of copies (panels padded to 16 columns).
+    /// Hiera's windows (64 keys) ran slower packed (the encoder 35.7 -> 36.2 ms a frame); larger
+    /// problems stay on OpenBLAS, where its per-call packing is a small share and the copies would
+    /// add to the peak memory. Which kernel runs depends on the sizes only (not on the thread
+    /// count), so a tracker's bits do not depend on its cores.
     static func packs(pairs: Int, lk: Int, d: Int, dv: Int) -> Bool {
-        PackedF32Kernel.enabled && lk >= 256 && pairs * lk * (d + dv) <= 1 << 21
+        PackedF32Kernel.enabled && lk >= 256
+            && pairs * (st_f32_packed_count(d, lk) + lk * 16 * st_f32_panel_count(dv)) <= 1 << 21
     }
 
     /// `blockKeys` must be a multiple of 16 (key tiles start at panel boundaries).
@@ -64,7 +67,7 @@ struct F32AttentionOperands {
 }
 
 extension FlashAttentionProblem {
-    /// One key tile in fp32 on the packed kernel: S = (scale K)^T-panels x Q, the online softmax,
+    /// One key tile in fp32 on the packed kernel: S = Q (scale K)^T, the online softmax,
     /// O = P V on the first tile, else O += P V (through the scratch's product rows).
     func packedTile(_ tile: KeyTile, query qBlock: UnsafePointer<Float>, operands packed: F32AttentionOperands,
                     scratch: FlashAttentionScratch, out o: UnsafeMutablePointer<Float>) {

@@ -15,7 +15,8 @@ public enum PackedF32Kernel {
     /// True when this CPU has what the kernel needs (AVX2 and FMA).
     public static let supported: Bool = st_f32_gemm_supported() != 0
 
-    /// True when the packed kernel replaces OpenBLAS in fp32 Linear layers: the CPU has AVX2 and
+    /// True when the packed kernel replaces OpenBLAS in fp32 Linear layers (and in attention of
+    /// 256 keys or more, `F32AttentionOperands.packs`): the CPU has AVX2 and
     /// FMA and OpenBLAS itself runs its AVX2 kernels there (core Haswell or Zen; on an AVX-512
     /// core OpenBLAS's 512-bit kernels stay). `SAMTRACK_PACKED_GEMM=0` turns it off, `=1` on
     /// wherever the CPU has AVX2 and FMA (to compare the two on one machine).

@@ -59,8 +59,12 @@ struct KernelBench: ParsableCommand {
             _ = image.conv2d(weight: patch, bias: pb, options: Conv2dOptions(stride: 4, padding: 3))
         }, flops: 2 * 96 * 3 * 49 * 256 * 256)
         let feats = random([1, 256, 64, 64]), dw = random([256, 1, 7, 7]), db = random([256])
-        report("depthwise conv2d 256ch 7x7 on 64x64 (fuser)", seconds: timeBest(repeats: repeats) {
+        report("depthwise conv2d 256ch 7x7 on 64x64 (channels-first)", seconds: timeBest(repeats: repeats) {
             _ = feats.conv2d(weight: dw, bias: db, options: Conv2dOptions(stride: 1, padding: 3, groups: 256))
+        }, flops: 2 * 256 * 49 * 64 * 64)
+        let featTokens = random([1, 64, 64, 256])
+        report("depthwise conv 256ch 7x7 on 64x64 channels-last (fuser)", seconds: timeBest(repeats: repeats) {
+            _ = featTokens.depthwiseConv2dChannelsLast(weight: dw, bias: db, padding: 3)
         }, flops: 2 * 256 * 49 * 64 * 64)
         let ln = random([96]), lb = random([96])
         report("layerNorm [65536, 96]", seconds: timeBest(repeats: repeats) { _ = tokens.layerNorm(weight: ln, bias: lb, eps: 1e-6) })

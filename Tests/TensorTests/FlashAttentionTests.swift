@@ -1,4 +1,5 @@
-// Tests the tiling of the flash attention kernel (Sources/Tensor/Attention.swift) against the naive
+// Tests the tiling of the flash attention kernel (Sources/Tensor/FlashAttention.swift, and its packed
+// fp32 tile step in FlashAttentionPacked.swift) against the naive
 // twin (NaiveKernels.attention, Double accumulation over the whole score row): query and key counts
 // that are not multiples of the tiles, a handful of keys, Dv != D, and scores whose running row
 // maximum grows (or falls) from one key block to the next by far more than exp's range.
@@ -11,15 +12,16 @@ final class FlashAttentionTests: XCTestCase {
     let tolerance = 1e-5
 
     /// Tilings from degenerate (one query row, one key per tile) to one tile for the whole problem,
-    /// each on both fp32 kernels: CAVX2's packed one (AVX2 cores, problems of 256 keys or more;
-    /// elsewhere it runs OpenBLAS too) and OpenBLAS's tiles.
+    /// each on both fp32 kernels: OpenBLAS's tiles and CAVX2's packed kernel (forced, whatever the
+    /// size, on any CPU with AVX2 and FMA; elsewhere it is OpenBLAS again).
     let tilings = [
         AttentionTiling(queryRows: 1, keys: 1),
         AttentionTiling(queryRows: 5, keys: 7),
         AttentionTiling(queryRows: 16, keys: 32),
         AttentionTiling(queryRows: 64, keys: 1000),
         AttentionTiling.default,
-    ].flatMap { [$0, AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, allowsPackedKernel: false)] }
+    ].flatMap { [AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .openBLAS),
+                 AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .packed)] }
 
     func testTilingEdgesMatchNaive() {
         var rng = SeededGenerator(seed: 11)
@@ -44,7 +46,8 @@ final class FlashAttentionTests: XCTestCase {
         // a 1024 px global-attention block's shape cut down, and many small pairs (windows).
         for (b, n, lq, lk, d, dv) in [(1, 1, 256, 1786, 128, 64), (1, 2, 1000, 300, 48, 48), (16, 1, 64, 64, 48, 48)] {
             let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
-            for tiling in [AttentionTiling.default, AttentionTiling(queryRows: 512, keys: 256, allowsPackedKernel: false)] {
+            for kernel in [AttentionTiling.Kernel.automatic, .openBLAS, .packed] {
+                let tiling = AttentionTiling(queryRows: 512, keys: 256, kernel: kernel)
                 let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling) }
                 for threads in [2, 3, 5] {
                     let many = ComputeContext(threads: threads).run {
