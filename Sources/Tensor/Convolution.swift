@@ -127,38 +127,29 @@ extension Tensor {
                                 let (b, oy) = (row / ho, row % ho)
                                 for ox in 0..<wo {
                                     let dst = po + ((b * ho + oy) * wo + ox) * channels
+                                    // The taps whose input pixel lies inside the map; `origin` is the
+                                    // index of tap (0, 0)'s pixel (outside the map when padded).
+                                    let rowsStart = max(0, padding - oy), columnsStart = max(0, padding - ox)
+                                    let rows = rowsStart..<max(rowsStart, min(k, h + padding - oy))
+                                    let columns = columnsStart..<max(columnsStart, min(k, w + padding - ox))
+                                    let origin = ((b * h + oy - padding) * w + ox - padding) * channels
                                     var c = 0
                                     while c < vectors {
                                         var acc = UnsafeRawPointer(pb + c).loadUnaligned(as: FloatVector.self)
-                                        for ky in 0..<k {
-                                            let iy = oy - padding + ky
-                                            if iy < 0 || iy >= h { continue }
-                                            for kx in 0..<k {
-                                                let ix = ox - padding + kx
-                                                if ix < 0 || ix >= w { continue }
-                                                let x = UnsafeRawPointer(px + ((b * h + iy) * w + ix) * channels + c)
-                                                    .loadUnaligned(as: FloatVector.self)
+                                        for ky in rows {
+                                            for kx in columns {
+                                                let x = UnsafeRawPointer(px + origin + (ky * w + kx) * channels + c)
                                                 let t = UnsafeRawPointer(pt + (ky * k + kx) * channels + c)
-                                                    .loadUnaligned(as: FloatVector.self)
-                                                acc += t * x
+                                                acc += t.loadUnaligned(as: FloatVector.self) * x.loadUnaligned(as: FloatVector.self)
                                             }
                                         }
                                         UnsafeMutableRawPointer(dst + c).storeBytes(of: acc, as: FloatVector.self)
                                         c += FloatVector.scalarCount
                                     }
-                                    while c < channels {
+                                    for c in vectors..<channels {  // channels past the last full vector
                                         var acc = pb[c]
-                                        for ky in 0..<k {
-                                            let iy = oy - padding + ky
-                                            if iy < 0 || iy >= h { continue }
-                                            for kx in 0..<k {
-                                                let ix = ox - padding + kx
-                                                if ix < 0 || ix >= w { continue }
-                                                acc += pt[(ky * k + kx) * channels + c] * px[((b * h + iy) * w + ix) * channels + c]
-                                            }
-                                        }
+                                        for ky in rows { for kx in columns { acc += pt[(ky * k + kx) * channels + c] * px[origin + (ky * w + kx) * channels + c] } }
                                         dst[c] = acc
-                                        c += 1
                                     }
                                 }
                             }
