@@ -42,18 +42,23 @@ def load(path):
     return micro_models.load_trained(path, video=True)
 
 
-def probe(model, clips, kinds):
-    """Mean frame-0 J over all objects of `clips`, per prompt kind."""
+def first_frames(model, clips):
+    """For each clip: (clip_dir, meta, inference state on its frame 0, frame-0 ground truth)."""
     import sam2.sam2_video_predictor as video_module
     from make_video_fixtures import decode_frames, normalise
-    scores = {k: [] for k in kinds}
     for clip_dir, meta in clips:
         w, h = meta["size"]
         _, frames = decode_frames(model.image_size, 1, source=os.path.join(clip_dir, "video.mp4"))
         images = normalise(frames)
         video_module.load_video_frames = lambda **kw: (images, h, w)
         state = model.init_state(video_path="(preloaded)")
-        gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+        yield clip_dir, meta, state, np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+
+
+def probe(model, clips, kinds):
+    """Mean frame-0 J over all objects of `clips`, per prompt kind."""
+    scores = {k: [] for k in kinds}
+    for clip_dir, meta, state, gt0 in first_frames(model, clips):
         for kind in kinds:
             for obj, p in harness.frame0_prompts(meta, clip_dir, kind).items():
                 model.reset_state(state)
@@ -74,20 +79,13 @@ def candidates(model, clips):
     which one the predictor chose (the highest predicted IoU). Says whether a failed click lacks
     the right mask or ranks it low."""
     import torch.nn.functional as F
-    import sam2.sam2_video_predictor as video_module
-    from make_video_fixtures import decode_frames, normalise
     captured = {}
     hook = model.sam_mask_decoder.register_forward_hook(
         lambda module, inputs, output: captured.update(masks=output[0].detach(), ious=output[1].detach()))
     rows = []
     try:
-        for clip_dir, meta in clips:
-            w, h = meta["size"]
-            _, frames = decode_frames(model.image_size, 1, source=os.path.join(clip_dir, "video.mp4"))
-            images = normalise(frames)
-            video_module.load_video_frames = lambda **kw: (images, h, w)
-            state = model.init_state(video_path="(preloaded)")
-            gt0 = np.array(Image.open(os.path.join(clip_dir, "gt", "00000.png")))
+        for clip_dir, meta, state, gt0 in first_frames(model, clips):
+            h, w = gt0.shape
             for obj, p in harness.frame0_prompts(meta, clip_dir, "click").items():
                 model.reset_state(state)
                 model.add_new_points_or_box(state, 0, obj, points=p["points"], labels=p["labels"])
