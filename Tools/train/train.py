@@ -75,29 +75,65 @@ TRAIN_OPTIONS = dict(
 LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
 
 
+def contact_clicks(gt, clip_of, coords, rng, prob, radius=4):
+    """--contact-prob: single clicks moved to where the object meets another. gt [O, H, W] bool
+    (frame t's objects), clip_of [O] (each object's clip), coords [O, 1, 2] (x, y) the sampled
+    clicks. With probability `prob` per object, if another object of its clip (not a copy of it)
+    comes within `radius` pixels, the click becomes a uniform draw from the object's pixels that
+    are that close to it; the neighbour stays background in the object's loss. Returns new coords
+    and how many clicks moved."""
+    coords = coords.clone()
+    moved = 0
+    for o in range(gt.shape[0]):
+        if rng.random() >= prob:
+            continue
+        others = torch.zeros_like(gt[o])
+        for q in range(gt.shape[0]):
+            if q != o and int(clip_of[q]) == int(clip_of[o]) and not torch.equal(gt[q], gt[o]):
+                others |= gt[q]
+        if not bool(others.any()):
+            continue
+        near = torch.nn.functional.max_pool2d(others[None, None].float(), 2 * radius + 1, stride=1,
+                                              padding=radius)[0, 0] > 0
+        pixels = (gt[o] & near).nonzero()
+        if len(pixels) == 0:
+            continue
+        y, x = pixels[int(rng.integers(len(pixels)))].tolist()
+        coords[o, 0, 0], coords[o, 0, 1] = float(x), float(y)
+        moved += 1
+    return coords, moved
+
+
 class PromptTrain(SAM2Train):
-    """SAM2Train with one addition to its prompt sampling: a single initial click (one point drawn
-    uniformly from the object, as SAM2Train draws it) becomes 1 + k positive clicks (k from 1 to
-    `extra_points`, drawn the same way) with probability `prob_extra_points`. SAM2Train itself
+    """SAM2Train with two additions to its prompt sampling. A single initial click (one point drawn
+    uniformly from the object, as SAM2Train draws it) moves, with probability `contact_prob`, to
+    where the object touches or overlaps another (`contact_clicks`: evalgen's failing clicks are
+    there, and every candidate takes the neighbour). Then it becomes 1 + k positive clicks (k from
+    1 to `extra_points`, drawn uniformly) with probability `prob_extra_points`. SAM2Train itself
     only ever gives several points *with* the previous mask logits (its correction rounds); a
     person who clicks three times before anything is predicted gives several points alone."""
 
     extra_points = 0
     prob_extra_points = 0.0
+    contact_prob = 0.0
 
     def prepare_prompt_inputs(self, backbone_out, input, start_frame_idx=0):
         backbone_out = super().prepare_prompt_inputs(backbone_out, input, start_frame_idx)
-        if not self.training or self.extra_points < 1:
+        if not self.training:
             return backbone_out
         for t, inputs in backbone_out["point_inputs_per_frame"].items():
             labels = inputs["point_labels"]
             if labels.shape[1] != 1 or not bool((labels == 1).all()):
                 continue  # a box, or a point that is not a single positive click
-            if self.rng.random() >= self.prob_extra_points:
-                continue
-            for _ in range(int(self.rng.integers(1, self.extra_points, endpoint=True))):
-                points, new_labels = get_next_point(backbone_out["gt_masks_per_frame"][t], None, "uniform")
-                inputs = concat_points(inputs, points, new_labels)
+            if self.contact_prob > 0:
+                coords, _ = contact_clicks(backbone_out["gt_masks_per_frame"][t][:, 0].bool(),
+                                           input.obj_to_frame_idx[t, :, 1], inputs["point_coords"], self.rng,
+                                           self.contact_prob)
+                inputs = {"point_coords": coords, "point_labels": labels}
+            if self.extra_points >= 1 and self.rng.random() < self.prob_extra_points:
+                for _ in range(int(self.rng.integers(1, self.extra_points, endpoint=True))):
+                    points, new_labels = get_next_point(backbone_out["gt_masks_per_frame"][t], None, "uniform")
+                    inputs = concat_points(inputs, points, new_labels)
             backbone_out["point_inputs_per_frame"][t] = inputs
         return backbone_out
 
@@ -130,6 +166,7 @@ def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_con
     if args is not None:
         model.extra_points = args.extra_points
         model.prob_extra_points = args.extra_points_prob
+        model.contact_prob = args.contact_prob
     return model
 
 
@@ -341,6 +378,8 @@ def main():
     ap.add_argument("--extra-points", type=int, default=0,
                     help="a single initial click becomes 1 + (1..N) positive clicks with --extra-points-prob")
     ap.add_argument("--extra-points-prob", type=float, default=0.0)
+    ap.add_argument("--contact-prob", type=float, default=0.0,
+                    help="a single initial click moves, with this probability, to where the object meets another")
     ap.add_argument("--small-prob", type=float, default=0.0,
                     help="share of clips whose tracked objects are small: 0.8-8%% of the frame (log-uniform)")
     ap.add_argument("--scenes-prob", type=float, default=0.0,
