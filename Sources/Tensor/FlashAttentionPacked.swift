@@ -14,8 +14,7 @@ import Foundation
 /// `blockKeys` keys (a tile's panels have that depth), so key tile t reads its own panels.
 struct F32AttentionOperands {
     let key: UnsafeMutablePointer<Float>, value: UnsafeMutablePointer<Float>
-    let keyCount: Int, valueCount: Int
-    let d: Int, dv: Int, blockKeys: Int, valuePanels: Int
+    let keyCount: Int, valueCount: Int, valuePanels: Int
 
     /// Whether attention of this size packs its operands: at least 256 keys (memory attention at
     /// 256 px, a global Hiera block) and at most 8 MiB of copies (panels padded to 16 columns).
@@ -33,7 +32,6 @@ struct F32AttentionOperands {
         precondition(blockKeys % 16 == 0, "packed attention: key tiles of \(blockKeys)")
         let (pairs, lk, d) = (k.shape[0] * k.shape[1], k.shape[2], k.shape[3])
         let dv = v.shape[3]
-        (self.d, self.dv, self.blockKeys) = (d, dv, blockKeys)
         valuePanels = st_f32_panel_count(dv)
         keyCount = st_f32_packed_count(d, lk)
         valueCount = lk * 16 * valuePanels
@@ -82,20 +80,7 @@ extension FlashAttentionProblem {
         } else {
             let product = scratch.product!
             st_f32_gemm_bias(rows, dv, keys, scratch.scores, keys, valuePanels, 0, packed.valuePanels, nil, product, dv)
-            addRows(o, product, rows * dv)
+            binaryContiguous(o, product, o, rows * dv, .add)
         }
     }
-}
-
-/// a[i] += b[i] for i < count.
-@inline(__always)
-private func addRows(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) {
-    var i = 0
-    while i + FloatVector.scalarCount <= count {
-        let sum = UnsafeRawPointer(a + i).loadUnaligned(as: FloatVector.self)
-            + UnsafeRawPointer(b + i).loadUnaligned(as: FloatVector.self)
-        UnsafeMutableRawPointer(a + i).storeBytes(of: sum, as: FloatVector.self)
-        i += FloatVector.scalarCount
-    }
-    while i < count { a[i] += b[i]; i += 1 }
 }

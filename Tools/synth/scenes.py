@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from synth import real_frames  # the fixture frames' decoder and cache; nothing else is shared
+
 FRAME_SHAPES = ([(320, 240), (240, 320), (384, 216), (256, 256), (352, 264), (288, 288), (216, 384)],
                 [0.25, 0.1, 0.2, 0.15, 0.15, 0.1, 0.05])  # (W, H), weights
 AREA_RANGE = (0.008, 0.35)  # a tracked object's frame-0 area, fraction of the frame (log-uniform)
@@ -137,12 +139,7 @@ def _background(rng, h: int, w: int) -> np.ndarray:
 
 
 def _photo(rng, h: int, w: int):
-    try:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from synth import real_frames  # the fixture frames' decoder and cache; nothing else is shared
-        frames = real_frames()
-    except Exception:  # noqa: BLE001 — no fixtures: the caller draws a gradient instead
-        return None
+    frames = real_frames()  # [] without the fixture videos: the caller draws a gradient instead
     if not frames:
         return None
     _, f = frames[int(rng.integers(len(frames)))]
@@ -286,9 +283,9 @@ class _Sprite:
         self.S = S = 192 if family != "capsule" else 256
         self.alpha = _shape_alpha(rng, family, S)
         cover = max(float(np.asarray(self.alpha, np.float32).mean() / 255), 0.02)
-        self.paint = _surface(rng, self.alpha, colour)
+        paint = _surface(rng, self.alpha, colour)
         self.rgba = Image.fromarray(np.concatenate(
-            [(self.paint * 255 + 0.5).astype(np.uint8), np.asarray(self.alpha)[..., None]], axis=2), "RGBA")
+            [(paint * 255 + 0.5).astype(np.uint8), np.asarray(self.alpha)[..., None]], axis=2), "RGBA")
         self.scale0 = math.sqrt(area * H * W / (cover * S * S))  # screen px per patch px
         diag = math.hypot(H, W)
         speed = diag * float(np.exp(rng.uniform(math.log(0.002), math.log(0.04)))) if rng.random() > 0.1 else 0.0
@@ -312,7 +309,6 @@ class _Sprite:
         self.squash = (rng.uniform(0, 0.2) if rng.random() < 0.3 else 0.0, rng.uniform(0.1, 0.8), rng.uniform(0, 6.3))
         self.shadow = rng.random() < 0.35
         self.shadow_off = rng.uniform(-0.08, 0.08, 2) * math.sqrt(area * H * W) + 2
-        self.T = T
 
     def warp(self, t: int, H: int, W: int, dx: float = 0.0, dy: float = 0.0):
         """(rgb float [H, W, 3], alpha float [H, W]) of frame t."""
