@@ -99,9 +99,21 @@ public struct ImageEncoder: Sendable {
     /// encodings. `keepIntermediates` also returns the trunk outputs and all neck levels with their
     /// position encodings (for parity checks and tracing).
     public func callAsFunction(_ image: Tensor, keepIntermediates: Bool = false) -> ImageEncoderOutput {
+        features(of: trunkOutputs(image), keepIntermediates: keepIntermediates)
+    }
+
+    /// The first half of `callAsFunction`: the Hiera trunk's stage outputs, channels-last
+    /// [B, H_i, W_i, C_i], finest first. A pipelined run computes these on the encoder's thread
+    /// and `features(of:)` on the tracker's (the two halves balance the lanes).
+    public func trunkOutputs(_ image: Tensor) -> [Tensor] {
         precondition(image.rank == 4 && image.shape[1] == 3, "ImageEncoder expects [B, 3, S, S], got \(image.shape)")
-        let batch = image.shape[0]
-        let trunkOutputs = trunk(image)  // channels-last
+        return trunk(image)
+    }
+
+    /// The second half of `callAsFunction`: the neck, scalp, conv_s0 / conv_s1 and position
+    /// encodings of `trunkOutputs(_:)`'s result.
+    public func features(of trunkOutputs: [Tensor], keepIntermediates: Bool = false) -> ImageEncoderOutput {
+        let batch = trunkOutputs[0].shape[0]
         let features = neck(trunkOutputs)
         let levels = features.count - config.neck.scalp
         var fpn = Array(features.prefix(levels))

@@ -17,6 +17,12 @@ public struct FrameFeatures: Sendable {
     public var highRes: (s0: Tensor, s1: Tensor)
 }
 
+/// The Hiera trunk's outputs for one frame (channels-last [1, H_i, W_i, C_i], finest first):
+/// what the image encoder has computed before its neck (`SAM2Model.trunkFeatures(_:)`).
+public struct TrunkFeatures: Sendable {
+    public let levels: [Tensor]
+}
+
 /// Output of the SAM heads for B objects (`_forward_sam_heads` / `_use_mask_as_output`).
 public struct SAMHeadsOutput: Sendable {
     /// Chosen low-res mask logits [B, 1, S/4, S/4] (-1024 where the object is absent).
@@ -42,7 +48,18 @@ public let noObjectScore: Float = -1024
 extension SAM2Model {
     /// Runs the image encoder on one frame [1, 3, S, S].
     public func frameFeatures(_ image: Tensor) -> FrameFeatures {
-        let out = imageEncoder(image)
+        frameFeatures(of: trunkFeatures(image))
+    }
+
+    /// The image encoder's trunk on one frame [1, 3, S, S]: the first, larger half of
+    /// `frameFeatures(_:)`.
+    public func trunkFeatures(_ image: Tensor) -> TrunkFeatures {
+        TrunkFeatures(levels: imageEncoder.trunkOutputs(image))
+    }
+
+    /// The rest of `frameFeatures(_:)` (neck, high-resolution projections, position encodings).
+    public func frameFeatures(of trunk: TrunkFeatures) -> FrameFeatures {
+        let out = imageEncoder.features(of: trunk.levels)
         return FrameFeatures(visionFeatures: out.backboneFPN[2], visionPosition: out.visionPositions[2],
                              highRes: (out.backboneFPN[0], out.backboneFPN[1]))
     }

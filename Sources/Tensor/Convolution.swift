@@ -125,7 +125,51 @@ extension Tensor {
                         Parallel.forEach(batch * ho) { range in
                             for row in range {
                                 let (b, oy) = (row / ho, row % ho)
-                                for ox in 0..<wo {
+                                var ox = 0
+                                while ox < wo {
+                                    // Four adjacent pixels whose taps all lie inside the map's columns:
+                                    // each tap vector is loaded once for four multiply-adds (the same
+                                    // sums in the same order as one pixel at a time).
+                                    if ox >= padding && ox + 3 + k - padding <= w {
+                                        let rows = max(0, padding - oy)..<max(max(0, padding - oy), min(k, h + padding - oy))
+                                        let origin = ((b * h + oy - padding) * w + ox - padding) * channels
+                                        let dst = po + ((b * ho + oy) * wo + ox) * channels
+                                        var c = 0
+                                        while c < vectors {
+                                            let bias = UnsafeRawPointer(pb + c).loadUnaligned(as: FloatVector.self)
+                                            var (acc0, acc1, acc2, acc3) = (bias, bias, bias, bias)
+                                            for ky in rows {
+                                                for kx in 0..<k {
+                                                    let t = UnsafeRawPointer(pt + (ky * k + kx) * channels + c).loadUnaligned(as: FloatVector.self)
+                                                    let x = UnsafeRawPointer(px + origin + (ky * w + kx) * channels + c)
+                                                    let stride = channels * MemoryLayout<Float>.stride
+                                                    acc0 += t * x.loadUnaligned(as: FloatVector.self)
+                                                    acc1 += t * x.loadUnaligned(fromByteOffset: stride, as: FloatVector.self)
+                                                    acc2 += t * x.loadUnaligned(fromByteOffset: 2 * stride, as: FloatVector.self)
+                                                    acc3 += t * x.loadUnaligned(fromByteOffset: 3 * stride, as: FloatVector.self)
+                                                }
+                                            }
+                                            let out = UnsafeMutableRawPointer(dst + c), stride = channels * MemoryLayout<Float>.stride
+                                            out.storeBytes(of: acc0, as: FloatVector.self)
+                                            out.storeBytes(of: acc1, toByteOffset: stride, as: FloatVector.self)
+                                            out.storeBytes(of: acc2, toByteOffset: 2 * stride, as: FloatVector.self)
+                                            out.storeBytes(of: acc3, toByteOffset: 3 * stride, as: FloatVector.self)
+                                            c += FloatVector.scalarCount
+                                        }
+                                        if vectors < channels {
+                                            for p in 0..<4 {  // channels past the last full vector
+                                                let origin = origin + p * channels, dst = dst + p * channels
+                                                for c in vectors..<channels {
+                                                    var acc = pb[c]
+                                                    for ky in rows { for kx in 0..<k { acc += pt[(ky * k + kx) * channels + c] * px[origin + (ky * w + kx) * channels + c] } }
+                                                    dst[c] = acc
+                                                }
+                                            }
+                                        }
+                                        ox += 4
+                                        continue
+                                    }
+                                    defer { ox += 1 }
                                     let dst = po + ((b * ho + oy) * wo + ox) * channels
                                     // The taps whose input pixel lies inside the map; `origin` is the
                                     // index of tap (0, 0)'s pixel (outside the map when padded).

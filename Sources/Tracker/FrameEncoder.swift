@@ -1,13 +1,16 @@
-// FrameEncoder: a tracker's image encoder as a value that can run on another thread, and the
-// features it produces with the time they took (`VideoTracker.step(encoded:prompts:)`).
+// FrameEncoder: the larger half of a tracker's image encoder (the Hiera trunk) as a value that
+// can run on another thread, and what it produces with the time it took
+// (`VideoTracker.step(encoded:prompts:)` runs the neck, the rest of the encoder).
 
 import Foundation
 import SAM2
 import Tensor
 
-/// A frame's image features and the seconds the encoder took (added to the tracker's timings).
+/// A frame's trunk outputs and the seconds the trunk took (added to the tracker's encoder
+/// timings with the neck's). The neck runs on the tracker's thread: in a pipelined run the trunk
+/// lane is the longer one, so the neck (~2 ms of the default model's ~39) balances the lanes.
 public struct EncodedFrame: Sendable {
-    public let features: FrameFeatures
+    public let trunk: TrunkFeatures
     public let seconds: Double
 }
 
@@ -23,11 +26,19 @@ public struct FrameEncoder: Sendable {
         guard image.shape == [1, 3, s, s] else { throw TrackerError.imageShape(expected: [1, 3, s, s], actual: image.shape) }
     }
 
-    /// The features of one preprocessed frame [1, 3, S, S], on the current compute context.
+    /// The trunk outputs of one preprocessed frame [1, 3, S, S], on the current compute context.
     public func encode(_ image: Tensor) throws -> EncodedFrame {
         try checkShape(image)
         let start = DispatchTime.now().uptimeNanoseconds
-        let features = Precision.$current.withValue(precision) { model.frameFeatures(image) }
-        return EncodedFrame(features: features, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let trunk = Precision.$current.withValue(precision) { model.trunkFeatures(image) }
+        return EncodedFrame(trunk: trunk, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// The frame's features from its trunk outputs (the neck), on the current compute context;
+    /// with the seconds it took.
+    public func finish(_ frame: EncodedFrame) -> (features: FrameFeatures, seconds: Double) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let features = Precision.$current.withValue(precision) { model.frameFeatures(of: frame.trunk) }
+        return (features, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 }

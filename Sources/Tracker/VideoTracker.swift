@@ -123,8 +123,8 @@ public final class VideoTracker {
     /// pipeline encodes frame t + 1 while this tracker steps through frame t).
     public var frameEncoder: FrameEncoder { FrameEncoder(model: model, precision: options.encoderPrecision) }
 
-    /// `step(frame:prompts:)` with the frame's features already computed (by `frameEncoder`, on
-    /// any thread): the same results, the encoder's time added to `timings`.
+    /// `step(frame:prompts:)` with the frame's trunk outputs already computed (by `frameEncoder`,
+    /// on any thread): the same results, the encoder's time added to `timings`.
     public func step(encoded frame: EncodedFrame, prompts: [Int: ObjectPrompt] = [:]) throws -> [ObjectFrameResult] {
         for (id, prompt) in prompts { try validate(prompt, objectID: id) }
         return try advance(to: frame, prompts: prompts)
@@ -134,12 +134,13 @@ public final class VideoTracker {
     private func advance(to frame: EncodedFrame, prompts: [Int: ObjectPrompt]) throws -> [ObjectFrameResult] {
         commitCurrentFrame()
         frameIndex += 1
-        timings.record(\.encoder, seconds: frame.seconds)
-        features = frame.features
+        let (frameFeatures, neckSeconds) = frameEncoder.finish(frame)
+        timings.record(\.encoder, seconds: frame.seconds + neckSeconds)
+        features = frameFeatures
         memoryAttentionStart = nil
         for id in objectIDs {
             if case .mask = prompts[id] { continue }  // a mask prompt ignores the tracked result
-            current[id] = trackObject(id, frame: frame.features)
+            current[id] = trackObject(id, frame: frameFeatures)
         }
         for id in prompts.keys.sorted() {
             _ = try prompt(objectID: id, prompts[id]!)

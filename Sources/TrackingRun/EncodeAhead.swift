@@ -1,6 +1,6 @@
 // EncodeAhead: the two-stage pipeline of a streaming run. A thread of its own reads frame t + 1
-// and runs the image encoder on it (the encoder lane) while the run's thread tracks frame t (the
-// tracker lane); the two lanes share the run's cores (`ComputeContext.pipelineLanes`), so the
+// and runs the image encoder's trunk on it (the encoder lane) while the run's thread runs frame
+// t's neck and tracks it (the tracker lane; the neck there balances the lanes); the two lanes share the run's cores (`ComputeContext.pipelineLanes`), so the
 // lane that finishes its frame first lends its core to the other. The encoder does not depend on
 // the tracker's state, so the results are those of the one-stage loop, bit for bit (the lanes'
 // loops split the same way as the run's context).
