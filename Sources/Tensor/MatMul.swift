@@ -122,7 +122,8 @@ extension Tensor {
     /// where it runs (`PackedF32Kernel`); otherwise fp32 on OpenBLAS.
     public func linear(weight: Tensor, bias: Tensor?, packed: PackedWeightCache? = nil,
                        activation: Activation = .identity) -> Tensor {
-        if let packed, !Precision.usesBFloat16, PackedF32Kernel.runs(weightCount: weight.count) {
+        if let packed, !Precision.usesBFloat16,
+           PackedF32Kernel.runs(weightCount: weight.count, rows: shape.dropLast().reduce(1, *)) {
             return linearOnPackedKernel(weight: weight, bias: bias, packed: packed, activation: activation)
         }
         let rows = checkedLinearRows(weight: weight, bias: bias)

@@ -38,8 +38,16 @@ extension PackedF32Kernel {
     /// is 600), and large weights go with products where OpenBLAS's per-call packing is a small share.
     public static let largestPackedWeight = 1 << 18
 
-    /// Whether a Linear layer with this weight runs on the packed kernel here.
-    public static func runs(weightCount: Int) -> Bool { enabled && weightCount <= largestPackedWeight }
+    /// Products of at most this many rows are packed whatever their weight's size: OpenBLAS packs
+    /// the whole weight on every call, as much work as a product of so few rows (the default
+    /// model's Hiera stage 4, 64 rows x 384 -> 1536, 2.4 MB of weight: 0.94 -> 0.86 ms on one Zen 3
+    /// thread, `bench kernels --small-linear`). SAM 2.1 tiny at 1024 px has no product this small.
+    public static let fewestRowsOnOpenBLAS = 257
+
+    /// Whether a Linear layer with this weight, applied to this many rows, runs on the packed kernel here.
+    public static func runs(weightCount: Int, rows: Int) -> Bool {
+        enabled && (weightCount <= largestPackedWeight || rows < fewestRowsOnOpenBLAS)
+    }
 }
 
 /// A matrix B (k x n) packed in the 16-column panels `st_f32_gemm_bias` reads: element (kk, j) at

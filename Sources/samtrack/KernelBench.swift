@@ -88,6 +88,8 @@ struct KernelBench: ParsableCommand {
             ("Hiera stage 1 qkv", 4096, 48, 144), ("Hiera stage 1 MLP up", 4096, 48, 192),
             ("Hiera stage 1 MLP down", 4096, 192, 48), ("Hiera stage 2 MLP up", 1024, 96, 384),
             ("Hiera stage 2 MLP down", 1024, 384, 96), ("Hiera stage 3 qkv", 256, 192, 576),
+            ("Hiera stage 4 qkv", 64, 384, 1152), ("Hiera stage 4 MLP up", 64, 384, 1536),
+            ("Hiera stage 4 MLP down", 64, 1536, 384),
             ("memory attention q / out", 256, 128, 128), ("memory attention k / v (7 memories)", 1824, 64, 128),
             ("memory attention FFN up", 256, 128, 512), ("memory attention FFN down", 256, 512, 128),
             ("tiny 1024 px Hiera stage 1 MLP up", 65536, 96, 384),
