@@ -329,9 +329,18 @@ func fillColumns(_ cols: UnsafeMutablePointer<Float>, input: UnsafePointer<Float
                     continue
                 }
                 let srcRow = src + iy * w
-                for ox in 0..<wo {
-                    let ix = ox * sw - pw + kx
-                    outRow[ox] = (ix >= 0 && ix < w) ? srcRow[ix] : 0
+                // Output columns whose input column lies inside the row: [first, end); zeros around.
+                let first = min(wo, max(0, (pw - kx + sw - 1) / sw))
+                let last = w - 1 + pw - kx  // ox * sw <= last
+                let end = last < 0 ? first : max(first, min(wo, last / sw + 1))
+                if first > 0 { outRow.update(repeating: 0, count: first) }
+                if end < wo { (outRow + end).update(repeating: 0, count: wo - end) }
+                guard end > first else { continue }
+                let start = srcRow + (first * sw - pw + kx)
+                if sw == 1 {
+                    (outRow + first).update(from: start, count: end - first)
+                } else {
+                    for ox in first..<end { outRow[ox] = start[(ox - first) * sw] }
                 }
             }
         }
