@@ -6,7 +6,6 @@
 // Shapes: pixel features [B, C, h, w]; mask [B, 1, S, S] (already scaled/biased, no sigmoid here);
 // output features and position encoding [B, Cm, h, w] (Cm = memory width, 64 for official models).
 
-import Foundation
 import Tensor
 
 /// `CXBlock`: depthwise conv -> LayerNorm2d -> Linear x4 -> GELU -> Linear -> layer scale, residual
@@ -42,9 +41,9 @@ struct CXBlock: Sendable {
 
 /// The memory encoder (`memory_encoder.*`).
 public struct MemoryEncoder: Sendable {
-    /// The sine encodings of the feature grids seen so far (one per size: computing one costs
-    /// ~0.1 ms of sines and cosines per object and frame at 16 x 16).
-    private let positions = PositionEncodingCache()
+    /// The sine encoding [Cm, h, w] of the model's feature grid (config.embeddingSize), computed
+    /// once: per call it cost ~0.1 ms of sines and cosines per object and frame at 16 x 16.
+    private let cachedPosition: Tensor
     let downsampleConvs: [Conv2d], downsampleNorms: [LayerNorm2d], downsampleOut: Conv2d
     let pixFeatProj: Conv2d
     let fuser: [CXBlock]
@@ -73,6 +72,8 @@ public struct MemoryEncoder: Sendable {
         fuser = try (0..<m.fuserLayers).map { try CXBlock(loader.child("fuser.layers.\($0)"), dim: c, kernel: m.fuserKernelSize) }
         outProj = m.outDim != c ? try Conv2d(loader.child("out_proj"), inChannels: c, outChannels: m.outDim, kernel: 1) : nil
         outDim = m.outDim
+        let grid = config.embeddingSize
+        cachedPosition = PositionEncoding.sine2D(channels: m.outDim, height: grid, width: grid)
     }
 
     /// Memory features [B, Cm, h, w] and their position encoding [B, Cm, h, w].
@@ -95,27 +96,10 @@ public struct MemoryEncoder: Sendable {
             x = tokens.permuted([0, 3, 1, 2])
         }
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
-        let pe = positions.encoding(height: h, width: w) {
-            PositionEncoding.sine2D(channels: outDim, height: h, width: w)
-        }
+        let pe = cachedPosition.shape == [outDim, h, w] ? cachedPosition
+            : PositionEncoding.sine2D(channels: outDim, height: h, width: w)
         let position = b == 1 ? pe.reshaped([1, outDim, h, w])
             : Tensor.concatenate(Array(repeating: pe.reshaped([1, outDim, h, w]), count: b), axis: 0)
         return (x, position)
-    }
-}
-
-/// Position encodings by grid size, computed once each; thread-safe (one `MemoryEncoder` serves
-/// any number of trackers).
-final class PositionEncodingCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var encodings: [[Int]: Tensor] = [:]
-
-    func encoding(height: Int, width: Int, make: () -> Tensor) -> Tensor {
-        lock.lock()
-        defer { lock.unlock() }
-        if let cached = encodings[[height, width]] { return cached }
-        let made = make()
-        if encodings.count < 8 { encodings[[height, width]] = made }  // a model sees one or two sizes
-        return made
     }
 }

@@ -123,17 +123,30 @@ extension Tensor {
                     biasValues.withUnsafeBufferPointer { biasBuffer in
                         let pt = tapBuffer.baseAddress!, pb = biasBuffer.baseAddress!
                         Parallel.forEach(batch * ho) { range in
+                            let pixelBytes = channels * MemoryLayout<Float>.stride
+                            // The channels past the last full vector of one pixel: a sum over its taps.
+                            func remainingChannels(origin: Int, dst: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                                                   columns: Range<Int>) {
+                                for c in vectors..<channels {
+                                    var acc = pb[c]
+                                    for ky in rows { for kx in columns { acc += pt[(ky * k + kx) * channels + c] * px[origin + (ky * w + kx) * channels + c] } }
+                                    dst[c] = acc
+                                }
+                            }
                             for row in range {
                                 let (b, oy) = (row / ho, row % ho)
+                                // The taps whose input row lies inside the map (the same for the whole output row).
+                                let rowsStart = max(0, padding - oy)
+                                let rows = rowsStart..<max(rowsStart, min(k, h + padding - oy))
                                 var ox = 0
                                 while ox < wo {
-                                    // Four adjacent pixels whose taps all lie inside the map's columns:
-                                    // each tap vector is loaded once for four multiply-adds (the same
-                                    // sums in the same order as one pixel at a time).
+                                    let dst = po + ((b * ho + oy) * wo + ox) * channels
+                                    // The index of tap (0, 0)'s pixel (outside the map when padded).
+                                    let origin = ((b * h + oy - padding) * w + ox - padding) * channels
                                     if ox >= padding && ox + 3 + k - padding <= w {
-                                        let rows = max(0, padding - oy)..<max(max(0, padding - oy), min(k, h + padding - oy))
-                                        let origin = ((b * h + oy - padding) * w + ox - padding) * channels
-                                        let dst = po + ((b * ho + oy) * wo + ox) * channels
+                                        // Four adjacent pixels whose taps all lie inside the map's columns:
+                                        // each tap vector is loaded once for four multiply-adds (the same
+                                        // sums in the same order as one pixel at a time).
                                         var c = 0
                                         while c < vectors {
                                             let bias = UnsafeRawPointer(pb + c).loadUnaligned(as: FloatVector.self)
@@ -142,41 +155,29 @@ extension Tensor {
                                                 for kx in 0..<k {
                                                     let t = UnsafeRawPointer(pt + (ky * k + kx) * channels + c).loadUnaligned(as: FloatVector.self)
                                                     let x = UnsafeRawPointer(px + origin + (ky * w + kx) * channels + c)
-                                                    let stride = channels * MemoryLayout<Float>.stride
                                                     acc0 += t * x.loadUnaligned(as: FloatVector.self)
-                                                    acc1 += t * x.loadUnaligned(fromByteOffset: stride, as: FloatVector.self)
-                                                    acc2 += t * x.loadUnaligned(fromByteOffset: 2 * stride, as: FloatVector.self)
-                                                    acc3 += t * x.loadUnaligned(fromByteOffset: 3 * stride, as: FloatVector.self)
+                                                    acc1 += t * x.loadUnaligned(fromByteOffset: pixelBytes, as: FloatVector.self)
+                                                    acc2 += t * x.loadUnaligned(fromByteOffset: 2 * pixelBytes, as: FloatVector.self)
+                                                    acc3 += t * x.loadUnaligned(fromByteOffset: 3 * pixelBytes, as: FloatVector.self)
                                                 }
                                             }
-                                            let out = UnsafeMutableRawPointer(dst + c), stride = channels * MemoryLayout<Float>.stride
+                                            let out = UnsafeMutableRawPointer(dst + c)
                                             out.storeBytes(of: acc0, as: FloatVector.self)
-                                            out.storeBytes(of: acc1, toByteOffset: stride, as: FloatVector.self)
-                                            out.storeBytes(of: acc2, toByteOffset: 2 * stride, as: FloatVector.self)
-                                            out.storeBytes(of: acc3, toByteOffset: 3 * stride, as: FloatVector.self)
+                                            out.storeBytes(of: acc1, toByteOffset: pixelBytes, as: FloatVector.self)
+                                            out.storeBytes(of: acc2, toByteOffset: 2 * pixelBytes, as: FloatVector.self)
+                                            out.storeBytes(of: acc3, toByteOffset: 3 * pixelBytes, as: FloatVector.self)
                                             c += FloatVector.scalarCount
                                         }
-                                        if vectors < channels {
-                                            for p in 0..<4 {  // channels past the last full vector
-                                                let origin = origin + p * channels, dst = dst + p * channels
-                                                for c in vectors..<channels {
-                                                    var acc = pb[c]
-                                                    for ky in rows { for kx in 0..<k { acc += pt[(ky * k + kx) * channels + c] * px[origin + (ky * w + kx) * channels + c] } }
-                                                    dst[c] = acc
-                                                }
-                                            }
+                                        for p in 0..<4 where vectors < channels {
+                                            remainingChannels(origin: origin + p * channels, dst: dst + p * channels,
+                                                              rows: rows, columns: 0..<k)
                                         }
                                         ox += 4
                                         continue
                                     }
-                                    defer { ox += 1 }
-                                    let dst = po + ((b * ho + oy) * wo + ox) * channels
-                                    // The taps whose input pixel lies inside the map; `origin` is the
-                                    // index of tap (0, 0)'s pixel (outside the map when padded).
-                                    let rowsStart = max(0, padding - oy), columnsStart = max(0, padding - ox)
-                                    let rows = rowsStart..<max(rowsStart, min(k, h + padding - oy))
+                                    // One pixel: the taps whose input column lies inside the map.
+                                    let columnsStart = max(0, padding - ox)
                                     let columns = columnsStart..<max(columnsStart, min(k, w + padding - ox))
-                                    let origin = ((b * h + oy - padding) * w + ox - padding) * channels
                                     var c = 0
                                     while c < vectors {
                                         var acc = UnsafeRawPointer(pb + c).loadUnaligned(as: FloatVector.self)
@@ -190,11 +191,8 @@ extension Tensor {
                                         UnsafeMutableRawPointer(dst + c).storeBytes(of: acc, as: FloatVector.self)
                                         c += FloatVector.scalarCount
                                     }
-                                    for c in vectors..<channels {  // channels past the last full vector
-                                        var acc = pb[c]
-                                        for ky in rows { for kx in columns { acc += pt[(ky * k + kx) * channels + c] * px[origin + (ky * w + kx) * channels + c] } }
-                                        dst[c] = acc
-                                    }
+                                    remainingChannels(origin: origin, dst: dst, rows: rows, columns: columns)
+                                    ox += 1
                                 }
                             }
                         }
