@@ -29,16 +29,20 @@ public struct FrameEncoder: Sendable {
     /// The trunk outputs of one preprocessed frame [1, 3, S, S], on the current compute context.
     public func encode(_ image: Tensor) throws -> EncodedFrame {
         try checkShape(image)
-        let start = DispatchTime.now().uptimeNanoseconds
-        let trunk = Precision.$current.withValue(precision) { model.trunkFeatures(image) }
-        return EncodedFrame(trunk: trunk, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let (trunk, seconds) = timed { model.trunkFeatures(image) }
+        return EncodedFrame(trunk: trunk, seconds: seconds)
     }
 
     /// The frame's features from its trunk outputs (the neck), on the current compute context;
     /// with the seconds it took.
     public func finish(_ frame: EncodedFrame) -> (features: FrameFeatures, seconds: Double) {
+        timed { model.frameFeatures(of: frame.trunk) }
+    }
+
+    /// `body` at this encoder's precision, with the seconds it took.
+    private func timed<T>(_ body: () -> T) -> (T, Double) {
         let start = DispatchTime.now().uptimeNanoseconds
-        let features = Precision.$current.withValue(precision) { model.frameFeatures(of: frame.trunk) }
-        return (features, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let result = Precision.$current.withValue(precision) { body() }
+        return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 }
