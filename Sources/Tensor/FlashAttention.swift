@@ -11,7 +11,8 @@
 //   m' = max(m, rowmax S);  P = exp(S - m');  l = l * exp(m - m') + rowsum P
 //   O = O * exp(m - m') + P V              (rows rescaled only when their maximum grew)
 // and at the end O /= l. The first key block starts from m = -inf, l = 0, O = 0, so a problem
-// with a single key block (Hiera windows, the decoder) is the plain softmax(QK^T)V.
+// with a single key block is the plain softmax(QK^T)V; in fp32 on AVX2 cores such problems (Hiera
+// windows, the decoder; at most 256 keys) go to ShortAttention.swift instead.
 //
 // Work items are (batch x head, query block) pairs, handed out dynamically to `Parallel.threadCount`
 // workers, each running OpenBLAS serially on its own scratch (allocated once per call). One item
@@ -36,6 +37,9 @@ public struct AttentionTiling: Sendable, Equatable {
         /// CAVX2's packed kernel wherever the CPU has AVX2 and FMA, whatever the size (tests:
         /// it is covered on AVX-512 cores too, where `automatic` keeps OpenBLAS).
         case packed
+        /// CAVX2's short-attention kernel wherever the CPU has AVX2 and FMA and the keys fit one
+        /// tile (`ShortAttention.runs`), else as `automatic` (tests).
+        case short
     }
 
     /// Query rows of one work item at most (blocks are an eighth of the queries, at least 128
@@ -89,6 +93,11 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     // bf16 scope: Q, K and V rounded to bfloat16 once (K and V packed per pair); the products
     // then read key tiles in place, which needs tiles starting at even keys.
     let bf16 = Precision.usesBFloat16 && lk > 0
+    // Keys that fit one tile, fp32: one pass per query block on CAVX2's kernel (ShortAttention.swift).
+    if !bf16 && ShortAttention.runs(lk: lk, tiling: tiling) {
+        ShortAttention.attend(query: q, key: k, value: v, alpha: alpha, into: &out)
+        return out
+    }
     if bf16 { blockKeys += blockKeys % 2 }
     let operands = bf16 ? BF16AttentionOperands(q: q, k: k, v: v) : nil
     defer { operands?.deallocate() }
@@ -96,7 +105,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     // key tiles on its 16-key panels.
     let packs = !bf16 && lk > 0 && {
         switch tiling.kernel {
-        case .automatic: return F32AttentionOperands.packs(pairs: pairs, lk: lk, d: d, dv: dv)
+        case .automatic, .short: return F32AttentionOperands.packs(pairs: pairs, lk: lk, d: d, dv: dv)
         case .openBLAS: return false
         case .packed: return PackedF32Kernel.supported
         }

@@ -10,7 +10,7 @@ struct KernelBench: ParsableCommand {
     @Option(name: .long, help: "Timed repetitions per kernel (best is reported).")
     var repeats = 3
 
-    @Flag(name: .long, help: "Time only the Linear layers at the default model's sizes: OpenBLAS, then the packed fp32 kernel.")
+    @Flag(name: .long, help: "Time only the default model's Linear layers (OpenBLAS, then the packed fp32 kernel) and attentions (OpenBLAS tiles, then the short-key kernel).")
     var smallLinear = false
 
     @OptionGroup var compute: ComputeOptions
@@ -94,6 +94,28 @@ struct KernelBench: ParsableCommand {
             ("memory attention FFN up", 256, 128, 512), ("memory attention FFN down", 256, 512, 128),
             ("tiny 1024 px Hiera stage 1 MLP up", 65536, 96, 384),
         ]
+        // The default model's attentions at 256 px (pairs = windows x heads, D 48): the flash
+        // path with OpenBLAS's tiles, then CAVX2's short-key kernel (the one the model runs here
+        // when the packed kernel is used).
+        let attentions: [(String, Int, Int, Int, Int)] = [
+            ("Hiera stage 1 windows", 64, 64, 64, 48), ("Hiera stage 2 pooling block", 128, 16, 64, 48),
+            ("Hiera stage 2 windows", 128, 16, 16, 48), ("Hiera stage 3 pooling block", 256, 4, 16, 48),
+            ("Hiera stage 3 windows", 16, 64, 64, 48), ("Hiera stage 3 global", 4, 256, 256, 48),
+            ("Hiera stage 4 pooling block", 32, 16, 64, 48),
+        ]
+        for (name, pairs, lq, lk, d) in attentions {
+            let q = random([pairs, 1, lq, d]), k = random([pairs, 1, lk, d]), v = random([pairs, 1, lk, d])
+            let flops = 4.0 * Double(pairs * lq * lk * d)
+            let calls = max(1, Int(1e8 / flops))
+            let label = "\(name) \(pairs) x (\(lq) x \(lk) x \(d))"
+            for (kernel, tag) in [(AttentionTiling.Kernel.openBLAS, "OpenBLAS"), (.short, "short")] {
+                if kernel == .short && !PackedF32Kernel.supported { continue }
+                let tiling = AttentionTiling(queryRows: 512, keys: 256, kernel: kernel)
+                report("\(label) \(tag)", timeBest(repeats: repeats) {
+                    for _ in 0..<calls { _ = scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling) }
+                } / Double(calls), flops)
+            }
+        }
         // Exact GELU alone on 64 Ki values (in L2), as the MLPs apply it to each block of rows.
         var hidden = random([65536])
         let geluCalls = 200

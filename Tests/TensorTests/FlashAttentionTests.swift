@@ -12,8 +12,9 @@ final class FlashAttentionTests: XCTestCase {
     let tolerance = 1e-5
 
     /// Tilings from degenerate (one query row, one key per tile) to one tile for the whole problem,
-    /// each on both fp32 kernels: OpenBLAS's tiles and CAVX2's packed kernel (forced, whatever the
-    /// size, on any CPU with AVX2 and FMA; elsewhere it is OpenBLAS again).
+    /// each on the three fp32 kernels: OpenBLAS's tiles, CAVX2's packed kernel (forced, whatever the
+    /// size, on any CPU with AVX2 and FMA; elsewhere it is OpenBLAS again) and CAVX2's short-key
+    /// kernel (where all keys fit one tile of at most 256; else as the automatic choice).
     let tilings = [
         AttentionTiling(queryRows: 1, keys: 1),
         AttentionTiling(queryRows: 5, keys: 7),
@@ -21,7 +22,8 @@ final class FlashAttentionTests: XCTestCase {
         AttentionTiling(queryRows: 64, keys: 1000),
         AttentionTiling.default,
     ].flatMap { [AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .openBLAS),
-                 AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .packed)] }
+                 AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .packed),
+                 AttentionTiling(queryRows: $0.queryRows, keys: $0.keys, kernel: .short)] }
 
     func testTilingEdgesMatchNaive() {
         var rng = SeededGenerator(seed: 11)
@@ -46,7 +48,7 @@ final class FlashAttentionTests: XCTestCase {
         // a 1024 px global-attention block's shape cut down, and many small pairs (windows).
         for (b, n, lq, lk, d, dv) in [(1, 1, 256, 1786, 128, 64), (1, 2, 1000, 300, 48, 48), (16, 1, 64, 64, 48, 48)] {
             let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
-            for kernel in [AttentionTiling.Kernel.automatic, .openBLAS, .packed] {
+            for kernel in [AttentionTiling.Kernel.automatic, .openBLAS, .packed, .short] {
                 let tiling = AttentionTiling(queryRows: 512, keys: 256, kernel: kernel)
                 let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v, tiling: tiling) }
                 for threads in [2, 3, 5] {
@@ -56,6 +58,25 @@ final class FlashAttentionTests: XCTestCase {
                     assertBitIdentical(many.scalars, one.scalars, "Lq \(lq) Lk \(lk) on \(threads) threads, \(tiling)")
                 }
             }
+        }
+    }
+
+    /// CAVX2's short-key kernel at the default model's shapes and off them: query blocks past its
+    /// 96-row items and six-row tiles, exactly 256 keys, depths that are not multiples of 8 (keys
+    /// packed element by element) and value widths that are not multiples of 16 (values packed).
+    /// It must agree with the naive twin and give the same bits on any thread count.
+    func testShortKernelShapes() throws {
+        try XCTSkipUnless(PackedF32Kernel.supported, "the short-key kernel needs AVX2 and FMA")
+        var rng = SeededGenerator(seed: 15)
+        let short = AttentionTiling(queryRows: 512, keys: 256, kernel: .short)
+        for (b, n, lq, lk, d, dv) in [(1, 4, 200, 256, 48, 48), (8, 1, 64, 64, 48, 48), (32, 1, 4, 16, 48, 48),
+                                      (3, 2, 7, 5, 13, 29), (1, 8, 7, 250, 16, 16), (2, 1, 97, 17, 256, 64)] {
+            let q = rng.normal([b, n, lq, d]), k = rng.normal([b, n, lk, d]), v = rng.normal([b, n, lk, dv])
+            let expected = NaiveKernels.attention(q: q, k: k, v: v, scale: 1 / Float(d).squareRoot())
+            let one = ComputeContext(threads: 1).run { scaledDotProductAttention(query: q, key: k, value: v, tiling: short) }
+            assertTensorsClose(one, expected, relativeL2: tolerance, "Lq \(lq) Lk \(lk) D \(d) Dv \(dv)")
+            let two = ComputeContext(threads: 2).run { scaledDotProductAttention(query: q, key: k, value: v, tiling: short) }
+            assertBitIdentical(two.scalars, one.scalars, "Lq \(lq) Lk \(lk) D \(d) Dv \(dv) on 2 threads")
         }
     }
 

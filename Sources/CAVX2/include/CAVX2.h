@@ -37,6 +37,18 @@ void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, l
 void st_f32_gemm_bias(long m, long n, long k, const float *a, long lda, const float *b, long panel_begin,
                       long panel_end, const float *bias, float *c, long ldc);
 
+/// Floats of scratch st_f32_short_attention needs for lk keys of depth d and values of width dv.
+long st_f32_short_attention_scratch(long lk, long d, long dv);
+
+/// out[i] = softmax(alpha * q[i] k^T) v for query rows i < rows, on the calling thread: q is rows x d,
+/// k is lk x d, v is lk x dv, out is rows x dv (all row-major, rows contiguous). K and V are packed
+/// into `scratch` (st_f32_short_attention_scratch floats) on each call, so calls for row ranges of
+/// one pair repeat the packing. Each score and output element is one sum over its depth in order,
+/// so the result for a row does not depend on the rows it was called with. For short key
+/// sequences (the whole row of scores is held: Tensor calls it for at most 256 keys).
+void st_f32_short_attention(long lk, long d, long dv, float alpha, const float *q, const float *k,
+                            const float *v, float *out, long rows, float *scratch);
+
 // Bit-exact twins of Tensor's fp32 loops (swift_twins.c), each on two 8-lane halves of the Swift
 // code's 16-lane vector, the same operations in the same order; the AVX-512 twins in CAVX512 have
 // the same contracts.
