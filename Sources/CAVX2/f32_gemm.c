@@ -9,21 +9,92 @@
 
 #include "CAVX2.h"
 #include <math.h>
+#include <string.h>
 
 long st_f32_panel_count(long n) { return (n + 15) / 16; }
 
 long st_f32_packed_count(long k, long n) { return k * 16 * st_f32_panel_count(n); }
 
+/// The element-by-element packing: any strides, any sizes (the fast paths below do the rest).
+static void pack_b_elements(const float *src, long row_stride, long col_stride, long k, long n, long panel,
+                            long kk_begin, long kk_end, float *dst) {
+    float *out = dst + panel * k * 16;
+    for (long kk = kk_begin; kk < kk_end; kk++) {
+        for (long j = 0; j < 16; j++) {
+            long col = panel * 16 + j;
+            out[kk * 16 + j] = col < n ? src[kk * row_stride + col * col_stride] : 0.0f;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// Transposes the 8 x 8 block r[0..<8] in place (row i becomes column i).
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/// One panel of B read column by column (row_stride 1: column j is src[j * col_stride ...], as K
+/// for K^T or a Linear weight for W^T): rows kk in blocks of 8 by 8 x 8 register transposes (the
+/// columns past n zero), the last k % 8 rows element by element.
+__attribute__((target("avx2"))) static void pack_b_transposed(const float *src, long col_stride, long k, long n,
+                                                              long panel, float *dst) {
+    float *out = dst + panel * k * 16;
+    long kk = 0;
+    for (; kk + 8 <= k; kk += 8) {
+        for (int half = 0; half < 2; half++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                const long col = panel * 16 + half * 8 + i;
+                r[i] = col < n ? _mm256_loadu_ps(src + col * col_stride + kk) : _mm256_setzero_ps();
+            }
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + (kk + i) * 16 + half * 8, r[i]);
+        }
+    }
+    pack_b_elements(src, 1, col_stride, k, n, panel, kk, k, dst);
+}
+
+static int has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+}
+#endif
+
 void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, long n, long panel_begin,
                    long panel_end, float *dst) {
     for (long p = panel_begin; p < panel_end; p++) {
-        float *panel = dst + p * k * 16;
-        for (long kk = 0; kk < k; kk++) {
-            for (long j = 0; j < 16; j++) {
-                long col = p * 16 + j;
-                panel[kk * 16 + j] = col < n ? src[kk * row_stride + col * col_stride] : 0.0f;
-            }
+        if (col_stride == 1 && p * 16 + 16 <= n) {  // rows of 16 contiguous floats: copies
+            float *out = dst + p * k * 16;
+            for (long kk = 0; kk < k; kk++) memcpy(out + kk * 16, src + kk * row_stride + p * 16, 16 * sizeof(float));
+            continue;
         }
+#if defined(__x86_64__)
+        if (row_stride == 1 && has_avx2()) {
+            pack_b_transposed(src, col_stride, k, n, p, dst);
+            continue;
+        }
+#endif
+        pack_b_elements(src, row_stride, col_stride, k, n, p, 0, k, dst);
     }
 }
 

@@ -3,8 +3,8 @@
 // the general flash path such a window costs two OpenBLAS calls (each packing both operands) and a
 // Swift softmax pass for a few thousand multiply-adds.
 //
-// Per call: K is transposed into 16-key panels (K^T, d x 16 each; 8 x 8 register transposes) in the
-// caller's scratch, V is read in place (or packed into 16-column panels when dv is not a multiple
+// Per call: K is transposed into 16-key panels (K^T, d x 16 each; st_f32_pack_b's 8 x 8 register
+// transposes) in the caller's scratch, V is read in place (or packed into 16-column panels when dv is not a multiple
 // of 16); then for each block of up to six query rows
 //   S = alpha * Q K^T             (6 x 16 micro-tiles; the keys past lk set to -inf),
 //   P = exp(S - row max)          (st_avx2_exp_row_twin: the softmax rows' exp and lane sums),
@@ -70,52 +70,13 @@ ST_AVX2 static void tile_rows(int rows, long kc, const float *a, long lda, const
     }
 }
 
-/// Transposes the 8 x 8 block r[0..<8] in place (row i becomes column i).
-ST_AVX2 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
-
-/// K (lk x d, d a multiple of 8) into 16-key panels of K^T (d x 16 each), keys past lk zero: the
-/// layout st_f32_pack_b writes, by 8 x 8 transposes instead of one strided element at a time.
-ST_AVX2 static void pack_keys(const float *k, long lk, long d, float *dst) {
-    const long panels = (lk + 15) / 16;
-    for (long p = 0; p < panels; p++) {
-        for (long c0 = 0; c0 < d; c0 += 8) {
-            for (int half = 0; half < 2; half++) {
-                __m256 r[8];
-                for (int i = 0; i < 8; i++) {
-                    const long key = p * 16 + half * 8 + i;
-                    r[i] = key < lk ? _mm256_loadu_ps(k + key * d + c0) : _mm256_setzero_ps();
-                }
-                transpose8(r);
-                for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + p * d * 16 + (c0 + i) * 16 + half * 8, r[i]);
-            }
-        }
-    }
-}
-
 ST_AVX2 void st_f32_short_attention(long lk, long d, long dv, float alpha, const float *q, const float *k,
                                     const float *v, float *out, long rows, float *scratch) {
     const long keys = padded_keys(lk), key_panels = keys / 16, value_panels = st_f32_panel_count(dv);
     float *packed_keys = scratch;                      // key_panels x (d x 16)
     float *packed_values = packed_keys + keys * d;  // value_panels x (lk x 16), when dv is not a multiple of 16
     float *scores = packed_values + lk * 16 * value_panels;  // 6 x keys
-    if (d % 8 == 0) pack_keys(k, lk, d, packed_keys);
-    else st_f32_pack_b(k, 1, d, d, lk, 0, key_panels, packed_keys);  // K^T: element (c, j) = k[j * d + c]
+    st_f32_pack_b(k, 1, d, d, lk, 0, key_panels, packed_keys);  // K^T: element (c, j) = k[j * d + c]
     // V is read in place (16 columns a panel, row stride dv) when its rows are whole panels.
     const int values_in_place = dv % 16 == 0;
     if (!values_in_place) st_f32_pack_b(v, dv, 1, lk, dv, 0, value_panels, packed_values);

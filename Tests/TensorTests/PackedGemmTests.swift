@@ -105,4 +105,30 @@ final class PackedGemmTests: XCTestCase {
             }
         }
     }
+    /// st_f32_pack_b on both layouts it has fast paths for, against the layout's definition:
+    /// B read column by column (row stride 1: K for K^T, a Linear weight for W^T; 8 x 8 transposes
+    /// for whole blocks of 8 rows) and row by row (column stride 1: V; whole panels copied), at
+    /// depths and widths on and off the blocks, the panel's columns past n zero.
+    func testPackingFastPathsKeepTheLayout() {
+        var rng = SeededGenerator(seed: 35)
+        for (k, n) in [(5, 21), (8, 16), (48, 64), (21, 40), (16, 7), (64, 48), (13, 33)] {
+            let source = rng.normal([n * k]).scalars  // n x k (column by column) or k x n (row by row)
+            for byColumns in [true, false] {
+                let (rowStride, columnStride) = byColumns ? (1, k) : (n, 1)
+                let panels = st_f32_panel_count(n)
+                var packed = [Float](repeating: .nan, count: st_f32_packed_count(k, n))
+                st_f32_pack_b(source, rowStride, columnStride, k, n, 0, panels, &packed)
+                for panel in 0..<panels {
+                    for kk in 0..<k {
+                        for lane in 0..<16 {
+                            let j = panel * 16 + lane
+                            let expected = j < n ? source[kk * rowStride + j * columnStride] : 0
+                            XCTAssertEqual(packed[panel * k * 16 + kk * 16 + lane], expected,
+                                           "k \(k) n \(n) \(byColumns ? "by columns" : "by rows") panel \(panel) k \(kk) lane \(lane)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -25,7 +25,9 @@ long st_f32_packed_count(long k, long n);
 
 /// Writes panels [panel_begin, panel_end) of B into dst (the whole packed buffer), B's element
 /// (kk, j) being src[kk * row_stride + j * col_stride]. A Linear weight [out, in] read as W^T is
-/// row_stride 1, col_stride in.
+/// row_stride 1, col_stride in. Whole panels of a B read row by row (col_stride 1) are copied 16
+/// floats at a time, and a B read column by column (row_stride 1) goes through 8 x 8 register
+/// transposes on AVX2 CPUs: the attention kernels pack K and V this way on every call.
 void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, long n, long panel_begin,
                    long panel_end, float *dst);
 
