@@ -78,7 +78,38 @@ static int has_avx2(void) {
     }
     return cached;
 }
+
+/// dst[j * dst_stride + i] = src[i * src_stride + j]: whole 8 x 8 blocks by register transposes,
+/// the edges element by element.
+__attribute__((target("avx2"))) static void transpose_avx2(const float *src, long rows, long cols, long src_stride,
+                                                           float *dst, long dst_stride) {
+    long i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        long j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 r[8];
+            for (int a = 0; a < 8; a++) r[a] = _mm256_loadu_ps(src + (i + a) * src_stride + j);
+            transpose8(r);
+            for (int a = 0; a < 8; a++) _mm256_storeu_ps(dst + (j + a) * dst_stride + i, r[a]);
+        }
+        for (; j < cols; j++)
+            for (int a = 0; a < 8; a++) dst[j * dst_stride + i + a] = src[(i + a) * src_stride + j];
+    }
+    for (; i < rows; i++)
+        for (long j = 0; j < cols; j++) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
 #endif
+
+void st_f32_transpose(const float *src, long rows, long cols, long src_stride, float *dst, long dst_stride) {
+#if defined(__x86_64__)
+    if (has_avx2()) {
+        transpose_avx2(src, rows, cols, src_stride, dst, dst_stride);
+        return;
+    }
+#endif
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
 
 void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, long n, long panel_begin,
                    long panel_end, float *dst) {

@@ -112,6 +112,36 @@ final class WindowPartitionTests: XCTestCase {
         }
     }
 
+    /// Heads of 48 and 20 channels: the 16-channel vector moves and pooled maxima (48: three vectors;
+    /// 20: a vector and a four-channel tail), with a NaN in a vector lane that must win its pool.
+    func testWideHeadsTakeTheVectorPaths() {
+        var rng = SeededGenerator(seed: 10)
+        for d in [48, 20] {
+            let c = 2 * d
+            var x = rng.normal([1, 8, 12, 3 * c])
+            x[0, 2, 5, 17] = .nan  // pooled cell (1, 2) of q's channel 17, not the last cell of its 2 x 2 pool
+            let bias = rng.normal([3 * c])
+            for (ws, pool) in [(4, 1), (4, 2), (8, 2)] {
+                for part in 0..<3 {
+                    let range = (part * c)..<((part + 1) * c)
+                    let padding = bias.slice(axis: 0, range)
+                    let fast = x.windowPartition(channels: range, heads: 2, window: (ws / pool, ws / pool), pool: pool,
+                                                 padding: padding)
+                    let naive = Self.naivePartition(x, channels: range, heads: 2, window: ws, pool: pool, pad: padding.scalars)
+                    XCTAssertEqual(fast.shape, naive.shape)
+                    let same = zip(fast.scalars, naive.scalars).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+                    XCTAssertTrue(same, "D \(d) ws \(ws) pool \(pool) part \(part)")
+                    if part == 0 && pool == 2 { XCTAssertTrue(fast.scalars.contains { $0.isNaN }, "the NaN must survive pooling") }
+                }
+            }
+            let windows = x.windowPartition(channels: 0..<c, heads: 2, window: (4, 4))
+            XCTAssertEqual(windowUnpartition(windows, batch: 1, height: 8, width: 12, window: (4, 4)).scalars.count, 8 * 12 * c)
+            let noisy = rng.normal(windows.shape)
+            XCTAssertEqual(windowUnpartition(noisy, batch: 1, height: 8, width: 12, window: (4, 4)).scalars,
+                           Self.naiveUnpartition(noisy, batch: 1, height: 8, width: 12, window: 4).scalars, "unpartition D \(d)")
+        }
+    }
+
     func testNaNPropagatesThroughPooling() {
         var x = Tensor(zeros: [1, 4, 4, 2])
         x[0, 0, 1, 0] = .nan  // not the last cell of its pooling window: later cells must not replace it

@@ -39,6 +39,11 @@ void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, l
 void st_f32_gemm_bias(long m, long n, long k, const float *a, long lda, const float *b, long panel_begin,
                       long panel_end, const float *bias, float *c, long ldc);
 
+/// dst[j * dst_stride + i] = src[i * src_stride + j] for i < rows, j < cols (a matrix transposed;
+/// 8 x 8 blocks in registers on AVX2 CPUs, element by element elsewhere). Tensor's permutes that
+/// swap two groups of axes ([B, C, H, W] <-> [B, H, W, C]) are such transposes.
+void st_f32_transpose(const float *src, long rows, long cols, long src_stride, float *dst, long dst_stride);
+
 /// Floats of scratch st_f32_short_attention needs for lk keys of depth d and values of width dv.
 long st_f32_short_attention_scratch(long lk, long d, long dv);
 
