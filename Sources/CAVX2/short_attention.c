@@ -23,6 +23,10 @@ long st_f32_short_attention_scratch(long lk, long d, long dv) {
     return keys * d + lk * 16 * st_f32_panel_count(dv) + 6 * keys;
 }
 
+long st_f32_window_attention_scratch(long queries, long keys, long d) {
+    return 2 * queries * d + 2 * keys * d + st_f32_short_attention_scratch(keys, d, d);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define ST_AVX2 __attribute__((target("avx2,fma")))
@@ -113,7 +117,61 @@ ST_AVX2 void st_f32_short_attention(long lk, long d, long dv, float alpha, const
     }
 }
 
+/// dst[0..<d] = the maximum of the `cells` rows src + offsets[c] (NaN propagating: a NaN wins, the
+/// first one met), as windowPartition's pooling.
+ST_AVX2 static void pool_row(float *dst, const float *src, const long *offsets, long cells, long d) {
+    long j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 best = _mm256_set1_ps(-INFINITY);
+        for (long c = 0; c < cells; c++) {
+            const __m256 v = _mm256_loadu_ps(src + offsets[c] + j);
+            const __m256 wins = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                                             _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q),
+                                                           _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+            best = _mm256_blendv_ps(best, v, wins);
+        }
+        _mm256_storeu_ps(dst + j, best);
+    }
+    for (; j < d; j++) {
+        float best = -INFINITY;
+        for (long c = 0; c < cells; c++) {
+            const float v = src[offsets[c] + j];
+            if (v > best || (isnan(v) && !isnan(best))) best = v;
+        }
+        dst[j] = best;
+    }
+}
+
+/// dst[0..<d] = src[0..<d], inline (a libc call per token's row cost more than the copy).
+ST_AVX2 static inline __attribute__((always_inline)) void copy_row(float *dst, const float *src, long d) {
+    long j = 0;
+    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
+    for (; j < d; j++) dst[j] = src[j];
+}
+
+ST_AVX2 void st_f32_window_attention(long queries, long keys, long d, float alpha, const float *q,
+                                     const long *q_offsets, long q_cells, const float *k, const float *v,
+                                     const long *offsets, float *out, const long *out_offsets, float *scratch) {
+    float *gq = scratch, *gk = gq + queries * d, *gv = gk + keys * d, *go = gv + keys * d;
+    for (long i = 0; i < queries; i++) {
+        if (q_cells == 1) copy_row(gq + i * d, q + q_offsets[i], d);
+        else pool_row(gq + i * d, q, q_offsets + i * q_cells, q_cells, d);
+    }
+    for (long i = 0; i < keys; i++) {
+        copy_row(gk + i * d, k + offsets[i], d);
+        copy_row(gv + i * d, v + offsets[i], d);
+    }
+    st_f32_short_attention(keys, d, d, alpha, gq, gk, gv, go, queries, go + queries * d);
+    for (long i = 0; i < queries; i++) copy_row(out + out_offsets[i], go + i * d, d);
+}
+
 #else  // not x86-64: never called (st_f32_gemm_supported() is 0).
+void st_f32_window_attention(long queries, long keys, long d, float alpha, const float *q,
+                             const long *q_offsets, long q_cells, const float *k, const float *v,
+                             const long *offsets, float *out, const long *out_offsets, float *scratch) {
+    (void)queries; (void)keys; (void)d; (void)alpha; (void)q; (void)q_offsets; (void)q_cells; (void)k; (void)v;
+    (void)offsets; (void)out; (void)out_offsets; (void)scratch;
+}
 void st_f32_short_attention(long lk, long d, long dv, float alpha, const float *q, const float *k,
                             const float *v, float *out, long rows, float *scratch) {
     (void)lk; (void)d; (void)dv; (void)alpha; (void)q; (void)k; (void)v; (void)out; (void)rows; (void)scratch;

@@ -11,7 +11,9 @@
 // max-pooled on the map rather than per window (the same cells when ws is a multiple of s), and
 // the output projection runs after window unpartition (it is per token). Window partition, head
 // split and q-pooling are one copy (`windowPartition`), unpartition and head merge another, and
-// every window and head goes through one attention call.
+// every window and head goes through one attention call; where the windows tile the map and
+// CAVX2's short-key kernel runs, `windowedSelfAttention` does all of it from the qkv map with no
+// copies of the map (the same bits).
 
 import Checkpoint
 import Tensor
@@ -56,6 +58,9 @@ public struct MultiScaleAttention: Sendable {
                                  && MultiScaleAttention.grid(w, ws) == MultiScaleAttention.grid(wo, ws / s)),
                      "MultiScaleAttention: window \(ws) with q-stride \(s) does not fit a \(h) x \(w) map")
         let t = qkv(x)  // [B, H, W, 3 * C']
+        // Windows that tile the map: attention straight from t, q pooled on the way (CAVX2's
+        // short-key kernel, the same bits as the partitioned route below, without its copies).
+        if let attended = windowedSelfAttention(qkv: t, heads: numHeads, window: ws, pool: s) { return proj(attended) }
         let q = t.windowPartition(channels: 0..<dimOut, heads: numHeads, window: queryWindow, pool: s, padding: qBias)
         let k = t.windowPartition(channels: dimOut..<(2 * dimOut), heads: numHeads, window: keyWindow, padding: kBias)
         let v = t.windowPartition(channels: (2 * dimOut)..<(3 * dimOut), heads: numHeads, window: keyWindow,

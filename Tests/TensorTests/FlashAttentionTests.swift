@@ -80,6 +80,46 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// `windowedSelfAttention` reads q, k and v straight from a qkv map: it must give the bits of the
+    /// partitioned route on the same kernel (windowPartition, attention, windowUnpartition), for
+    /// windows of Hiera's sizes, a global window, queries pooled 2 x 2 (a NaN in a pool must win),
+    /// several heads and a batch of two; and decline (nil) windows that do not tile the map.
+    func testWindowedSelfAttentionMatchesThePartitionedRoute() throws {
+        try XCTSkipUnless(PackedF32Kernel.enabled, "the windowed path runs where the packed kernel replaces OpenBLAS")
+        var rng = SeededGenerator(seed: 16)
+        let short = AttentionTiling(queryRows: 512, keys: 256, kernel: .short)
+        for (batch, h, w, window, pool, heads, d) in [
+            (1, 16, 16, 8, 1, 1, 48), (2, 8, 12, 4, 1, 2, 48), (1, 16, 16, 0, 1, 4, 48), (1, 6, 9, 3, 1, 3, 8),
+            (1, 4, 4, 0, 1, 2, 20), (1, 16, 16, 8, 2, 2, 48), (2, 8, 8, 4, 2, 4, 20), (1, 8, 12, 0, 2, 1, 16),
+        ] {
+            let c = heads * d
+            var qkv = rng.normal([batch, h, w, 3 * c])
+            if pool > 1 { qkv[0, 0, 1, 3] = .nan }  // q channel 3 of a pooling cell that is not its window's last
+            let fused = try XCTUnwrap(windowedSelfAttention(qkv: qkv, heads: heads, window: window, pool: pool))
+            let keyWindow = window > 0 ? (height: window, width: window) : (height: h, width: w)
+            let queryWindow = (height: keyWindow.height / pool, width: keyWindow.width / pool)
+            let parts = (0..<3).map {
+                qkv.windowPartition(channels: ($0 * c)..<(($0 + 1) * c), heads: heads, window: $0 == 0 ? queryWindow : keyWindow,
+                                    pool: $0 == 0 ? pool : 1)
+            }
+            let attended = scaledDotProductAttention(query: parts[0], key: parts[1], value: parts[2], tiling: short)
+            let expected = windowUnpartition(attended, batch: batch, height: h / pool, width: w / pool, window: queryWindow)
+            XCTAssertEqual(fused.shape, [batch, h / pool, w / pool, c])
+            let label = "\(batch) x \(h) x \(w), window \(window), pool \(pool), \(heads) heads of \(d)"
+            // The same bits, or NaN on both sides (the planted NaN's query row).
+            XCTAssertTrue(zip(fused.scalars, expected.scalars).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) },
+                          label)
+            if pool > 1 {
+                XCTAssertTrue(fused.scalars.contains { $0.isNaN }, "the NaN must win its pool: \(label)")
+                continue
+            }
+            let naive = NaiveKernels.attention(q: parts[0], k: parts[1], v: parts[2], scale: 1 / Float(d).squareRoot())
+            assertTensorsClose(attended, naive, relativeL2: tolerance, "window \(window) against the naive twin")
+        }
+        XCTAssertNil(windowedSelfAttention(qkv: rng.normal([1, 10, 8, 3 * 16]), heads: 1, window: 4), "10 rows in windows of 4: padding")
+        XCTAssertNil(windowedSelfAttention(qkv: rng.normal([1, 32, 32, 3 * 16]), heads: 1, window: 0), "1024 keys: too long")
+    }
+
     func testTinyKeyCounts() {
         var rng = SeededGenerator(seed: 12)
         for lk in 1...3 {

@@ -56,6 +56,20 @@ long st_f32_short_attention_scratch(long lk, long d, long dv);
 void st_f32_short_attention(long lk, long d, long dv, float alpha, const float *q, const float *k,
                             const float *v, float *out, long rows, float *scratch);
 
+/// Floats of scratch st_f32_window_attention needs for a window of `queries` queries and `keys`
+/// keys of depth d.
+long st_f32_window_attention_scratch(long queries, long keys, long d);
+
+/// One window's self-attention for one head, read from and written to token maps in place (a qkv
+/// projection's map: q, k and v a channel offset apart). Query i is the maximum (NaN propagating,
+/// as Tensor's windowPartition pools) of the `q_cells` rows of d floats at q + q_offsets[i *
+/// q_cells + c] (one cell: no pooling); key and value j are the d floats at k + offsets[j] and
+/// v + offsets[j]; output row i goes to out + out_offsets[i]. The rows are gathered into `scratch`,
+/// attended as st_f32_short_attention does (the bits partitioned copies would give) and scattered.
+void st_f32_window_attention(long queries, long keys, long d, float alpha, const float *q,
+                             const long *q_offsets, long q_cells, const float *k, const float *v,
+                             const long *offsets, float *out, const long *out_offsets, float *scratch);
+
 // Bit-exact twins of Tensor's fp32 loops (swift_twins.c), each on two 8-lane halves of the Swift
 // code's 16-lane vector, the same operations in the same order; the AVX-512 twins in CAVX512 have
 // the same contracts.
