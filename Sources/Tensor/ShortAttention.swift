@@ -34,7 +34,6 @@ enum ShortAttention {
         let blocks = ceilDivide(lq, blockRows)
         let items = pairs * blocks
         let scratchCount = st_f32_short_attention_scratch(lk, d, dv)
-        let workers = min(Parallel.threadCount, items)
         q.withUnsafePointer { pq in
             k.withUnsafePointer { pk in
                 v.withUnsafePointer { pv in
@@ -45,24 +44,31 @@ enum ShortAttention {
                             st_f32_short_attention(lk, d, dv, alpha, pq + (pair * lq + start) * d, pk + pair * lk * d,
                                                    pv + pair * lk * dv, po + (pair * lq + start) * dv, rows, scratch)
                         }
-                        if workers <= 1 {
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                            defer { scratch.deallocate() }
-                            for item in 0..<items { run(item, scratch) }
-                            return
-                        }
-                        // Claimed a few at a time, so a worker slowed by another process does not
-                        // hold up the others at the end.
-                        let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
-                        Parallel.forEach(workers) { slots in
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                            defer { scratch.deallocate() }
-                            for _ in slots {
-                                while let claimed = counter.next() { for item in claimed { run(item, scratch) } }
-                            }
-                        }
+                        forEachItem(items, scratch: scratchCount, run)
                     }
                 }
+            }
+        }
+    }
+
+    /// `body(item, scratch)` for every item in 0..<items, on the current context's workers, each
+    /// with its own scratch of `scratch` floats; items are claimed a few at a time, so a worker
+    /// slowed by another process does not hold up the others at the end. One worker (or one item)
+    /// runs on the calling thread.
+    static func forEachItem(_ items: Int, scratch count: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let workers = min(Parallel.threadCount, items)
+        if workers <= 1 {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            defer { scratch.deallocate() }
+            for item in 0..<items { body(item, scratch) }
+            return
+        }
+        let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
+        Parallel.forEach(workers) { slots in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            defer { scratch.deallocate() }
+            for _ in slots {
+                while let claimed = counter.next() { for item in claimed { body(item, scratch) } }
             }
         }
     }
@@ -102,7 +108,6 @@ enum ShortAttention {
         var out = Tensor(uninitialized: [batch, ho, wo, channels])
         let scratchCount = st_f32_window_attention_scratch(queries, keys, d)
         let alpha = 1 / Float(d).squareRoot()
-        let workers = min(Parallel.threadCount, items)
         qkv.withUnsafePointer { pt in
             out.withUnsafeMutablePointer { po in
                 queryOffsets.withUnsafeBufferPointer { qOff in
@@ -116,20 +121,7 @@ enum ShortAttention {
                                 st_f32_window_attention(queries, keys, d, alpha, q, qOff.baseAddress, cells, q + channels,
                                                         q + 2 * channels, kOff.baseAddress, o, oOff.baseAddress, scratch)
                             }
-                            if workers <= 1 {
-                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                                defer { scratch.deallocate() }
-                                for item in 0..<items { run(item, scratch) }
-                                return
-                            }
-                            let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
-                            Parallel.forEach(workers) { slots in
-                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-                                defer { scratch.deallocate() }
-                                for _ in slots {
-                                    while let claimed = counter.next() { for item in claimed { run(item, scratch) } }
-                                }
-                            }
+                            forEachItem(items, scratch: scratchCount, run)
                         }
                     }
                 }
