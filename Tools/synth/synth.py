@@ -21,6 +21,7 @@ without the fixtures, real-photo backgrounds are replaced by noise ones and clip
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import math
@@ -54,6 +55,7 @@ WIDE_MIN_VISIBLE_FRAC = 0.006
 # difficulty "camo" (the fine-tuning domain of Tools/eval/finetune_gain.sh, never in the default
 # model's training): "eval" scenes whose objects all take the background's mean colour, a little off
 CAMO_OFFSET = (8.0, 20.0)  # length of the colour offset from the background's mean (0-255 RGB)
+LOOKALIKE_OFFSET = 12.0  # "lookalike": object 2's colour is object 1's moved by at most this per channel
 CAMO_SEEDS = range(5_900_000, 5_900_020)  # its held-out clips; fine-tuning clips come from 5_000_000 on
 # difficulty "halo" (a second fine-tuning domain, never in the default model's training): "eval" scenes
 # whose objects wear a dark rim (their own colour at 30-55%) 3-6 px wide that the ground truth leaves
@@ -554,6 +556,7 @@ class _Obj:
     plan: dict = field(default_factory=dict)
     hole: np.ndarray | None = None  # [T, M, 2] unit outline of a hole ("wide" shapes), or None
     hole_verts: np.ndarray | None = None
+    colour: np.ndarray | None = None  # the texture's base colour (set when textures are drawn)
 
     def area(self, t: int) -> float:
         """The shape's area on frame t in pixels (its hole left out)."""
@@ -735,7 +738,8 @@ def _place_frame0(rng, objs: list[_Obj], H: int, W: int) -> None:
 
 
 def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit: bool,
-                want_occlusion: bool, area_range: tuple[float, float] | None = None) -> list[_Obj]:
+                want_occlusion: bool, area_range: tuple[float, float] | None = None,
+                lookalike: bool = False) -> list[_Obj]:
     train = difficulty in ("train", "wide")
     wide = difficulty == "wide"
     # areas: each in AREA_RANGE (log-uniform), sum kept moderate so that frame 0 has room
@@ -749,7 +753,10 @@ def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit:
         o.obj_id = i + 1
     exit_obj = objs[int(rng.integers(K))] if want_exit else None
     pair = None
-    if want_occlusion:
+    if lookalike and K >= 2:
+        # tracked objects 1 and 2 meet (2 passes in front of or beside 1): the look-alike pair
+        pair = (objs[0], objs[1])
+    elif want_occlusion:
         a = objs[int(rng.integers(K))]
         cands = [o for o in objs if o is not a and o is not exit_obj and o.area_frac >= 0.6 * a.area_frac]
         if cands:
@@ -776,7 +783,7 @@ def _plan_scene(rng, T: int, H: int, W: int, K: int, difficulty: str, want_exit:
     order = [o for o in objs if o is not b_obj] + ([b_obj] if b_obj else [])
     for o in order:
         knots = None
-        if o is exit_obj:
+        if o is exit_obj and o is not b_obj:
             knots = _plan_exit(rng, o, T, H, W, lo, hi, step)
         elif o is b_obj:
             knots = _plan_meet(rng, o, pair[0], T, H, W, lo, hi, step)
@@ -928,7 +935,7 @@ def _frame0_ok(objs, amodal0, vis0, H: int, W: int, min_visible: float = MIN_VIS
 
 def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256, 256),
                   num_objects: tuple[int, int] = (1, 3), difficulty: str = "eval",
-                  area_range: tuple[float, float] | None = None) -> Clip:
+                  area_range: tuple[float, float] | None = None, lookalike: bool = False) -> Clip:
     """Generates one clip, deterministically from `seed` and the arguments.
 
     size is (H, W); the number K of tracked objects is drawn from the inclusive range num_objects.
@@ -951,6 +958,9 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     colour, 3-6 px wide, outside the ground-truth mask (the rim hides what lies behind it).
     area_range (training only), when given, replaces the difficulty's range of tracked objects' frame-0
     areas (fractions of the frame, drawn log-uniform), e.g. (0.008, 0.08) for small objects.
+    lookalike (training only; needs num_objects of at least 2): tracked objects 1 and 2 are planned to
+    meet (2 passes in front of or beside 1) and object 2 takes object 1's colour moved by at most
+    LOOKALIKE_OFFSET levels: the neighbour a tracker must not spread onto (evalgen's clips 3 and 14).
     Raises ValueError on bad arguments, RuntimeError if K objects cannot be placed visibly on frame 0."""
     if area_range is not None and not 0 < area_range[0] <= area_range[1] <= 0.5:
         raise ValueError(f"area_range must be 0 < low <= high <= 0.5, not {area_range!r}")
@@ -963,6 +973,8 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
     kmin, kmax = int(num_objects[0]), int(num_objects[1])
     if not 1 <= kmin <= kmax <= 255:
         raise ValueError("num_objects must be an inclusive range within 1..255")
+    if lookalike and kmin < 2:
+        raise ValueError("lookalike needs at least 2 tracked objects (num_objects)")
     train = difficulty in ("train", "wide")
     wide = difficulty == "wide"
     rng = np.random.default_rng(seed)
@@ -977,7 +989,7 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
 
     best = None
     for attempt in range(MAX_ATTEMPTS):
-        objs = _plan_scene(rng, T, H, W, K, difficulty, want_exit, want_occlusion, area_range)
+        objs = _plan_scene(rng, T, H, W, K, difficulty, want_exit, want_occlusion, area_range, lookalike)
         rasters = [[None] * T for _ in objs]
         for i, o in enumerate(objs):
             rasters[i][0] = _rasterise(o, 0, H, W)
@@ -1015,7 +1027,19 @@ def generate_clip(seed: int, num_frames: int = 48, size: tuple[int, int] = (256,
         rad = float(np.hypot(o.local[..., 0], o.local[..., 1]).max() * o.R)
         S = 2 * int(math.ceil(rad)) + 4
         colour = _camo_colour(rng, bg_mean) if difficulty == "camo" else _object_colour(rng, bg_mean, train)
-        tex, kind = _texture(rng, S, rad, colour, train, wide)
+        if lookalike and o.obj_id == 1:
+            first_texture_state = copy.deepcopy(rng.bit_generator.state)
+        if lookalike and o.obj_id == 2:
+            # object 1's colour, moved a little, and its texture drawn again with the same random
+            # choices (same kind, same second colours) at this object's size
+            first = next(x for x in objs if x.obj_id == 1)
+            colour = np.clip(first.colour + rng.uniform(-LOOKALIKE_OFFSET, LOOKALIKE_OFFSET, 3), 0, 255)
+            twin = np.random.default_rng()
+            twin.bit_generator.state = copy.deepcopy(first_texture_state)
+            tex, kind = _texture(twin, S, rad, colour, train, wide)
+        else:
+            tex, kind = _texture(rng, S, rad, colour, train, wide)
+        o.colour = colour
         if difficulty == "halo":
             rims.append((int(rng.integers(HALO_WIDTH[0], HALO_WIDTH[1] + 1)),
                          tuple(int(c) for c in np.clip(colour * rng.uniform(0.3, 0.55), 0, 255))))

@@ -248,12 +248,20 @@ def uses_scenes(seed, args):
     return args.scenes_prob > 0 and np.random.default_rng([seed, 29]).random() < args.scenes_prob
 
 
+def is_lookalike(seed, args):
+    """True for the --lookalike-prob share of synth.py clips (drawn from the clip seed): 2-3 tracked
+    objects, 1 and 2 of nearly one colour and meeting (synth.generate_clip's `lookalike`)."""
+    return args.lookalike_prob > 0 and np.random.default_rng([seed, 31]).random() < args.lookalike_prob
+
+
 def make_clip(seed, frames, args):
     """One training clip of `frames` frames: a scenes.py clip (--scenes-prob) or a synth.py one."""
     if uses_scenes(seed, args):
         return generate_scene(seed, num_frames=frames, num_objects=(1, 3))
-    return generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(1, 3),
-                         difficulty=clip_difficulty(seed, args), area_range=clip_area_range(seed, args))
+    lookalike = is_lookalike(seed, args)
+    return generate_clip(seed, num_frames=frames, size=clip_shape(seed, args), num_objects=(2, 3) if lookalike else (1, 3),
+                         difficulty=clip_difficulty(seed, args), area_range=clip_area_range(seed, args),
+                         lookalike=lookalike)
 
 
 def clip_shape(seed, args):
@@ -378,6 +386,9 @@ def main():
     ap.add_argument("--extra-points", type=int, default=0,
                     help="a single initial click becomes 1 + (1..N) positive clicks with --extra-points-prob")
     ap.add_argument("--extra-points-prob", type=float, default=0.0)
+    ap.add_argument("--lookalike-prob", type=float, default=0.0,
+                    help="share of synth.py clips (drawn from the clip seed) whose tracked objects 1 and 2 have "
+                    "nearly one colour and meet: the neighbour a tracker must not spread onto")
     ap.add_argument("--contact-prob", type=float, default=0.0,
                     help="a single initial click moves, with this probability, to where the object meets another")
     ap.add_argument("--small-prob", type=float, default=0.0,
