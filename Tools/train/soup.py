@@ -7,7 +7,7 @@ cost (the weight-space ensembles of Wortsman et al., "Robust fine-tuning of zero
 Here A is the shipped mask-trained model and B a prompt-trained descendant; `Tools/eval/eval.py`
 measures each point.
 
-    soup.py --a Fixtures/models/synth.pt --b Tools/train/checkpoints/prompt_vid8.pt --t 0.7 --out /tmp/s.pt
+    soup.py --a Fixtures/models/synth.pt --b Tools/train/checkpoints/prompt_vid10.pt --t 0.7 --out /tmp/s.pt
 
 Both files are in the official format ({"model": state_dict}) with the same keys and shapes; the
 output is too (float16 when `--fp16`), with A's `<name>.json` sidecar copied beside it.
