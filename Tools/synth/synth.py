@@ -1314,6 +1314,20 @@ def self_check(verbose: bool = True) -> bool:
     if n_exit < 10:
         fail(f"only {n_exit} of {len(EVAL_SEEDS)} eval clips have an exit + re-entry")
 
+    # look-alike pairs (training): objects 1 and 2 touch or overlap on some frame, one texture kind,
+    # nearly one colour
+    for seed in range(6):
+        c = generate_clip(seed, 16, (256, 256), num_objects=(2, 3), difficulty="wide" if seed % 2 else "train",
+                          lookalike=True)
+        near = min(float(_edt(c.masks[t] != 1)[c.masks[t] == 2].min()) if (c.masks[t] == 1).any()
+                   and (c.masks[t] == 2).any() else 1e9 for t in range(16))
+        if near > 2:
+            fail(f"lookalike seed {seed}: objects 1 and 2 never meet ({near:.1f} px apart at least)")
+        textures = c.events.get("textures", {})
+        if textures.get(1) != textures.get(2):
+            fail(f"lookalike seed {seed}: textures {textures.get(1)} and {textures.get(2)}")
+    print(f"lookalike pairs: {'ok' if not any('lookalike' in f for f in failures) else 'FAILED'}")
+
     # the distance transform against scipy's, when present
     try:
         from scipy.ndimage import distance_transform_edt
