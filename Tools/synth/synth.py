@@ -1326,6 +1326,12 @@ def self_check(verbose: bool = True) -> bool:
         textures = c.events.get("textures", {})
         if textures.get(1) != textures.get(2):
             fail(f"lookalike seed {seed}: textures {textures.get(1)} and {textures.get(2)}")
+        meets = [(m["occluder"], m["occluded"]) for m in c.events["planned"]["meet"]]
+        if (2, 1) not in meets:
+            fail(f"lookalike seed {seed}: object 2 is not planned to meet object 1 ({meets})")
+        colours = [c.frames[0][c.masks[0] == k].astype(np.float64).mean(axis=0) for k in (1, 2)]
+        if np.abs(colours[0] - colours[1]).max() > 40:
+            fail(f"lookalike seed {seed}: frame-0 mean colours {colours[0].round()} and {colours[1].round()}")
     print(f"lookalike pairs: {'ok' if not any('lookalike' in f for f in failures) else 'FAILED'}")
 
     # the distance transform against scipy's, when present
