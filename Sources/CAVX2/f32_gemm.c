@@ -15,11 +15,12 @@ long st_f32_panel_count(long n) { return (n + 15) / 16; }
 
 long st_f32_packed_count(long k, long n) { return k * 16 * st_f32_panel_count(n); }
 
-/// The element-by-element packing: any strides, any sizes (the fast paths below do the rest).
+/// One panel packed element by element: any strides, any sizes (st_f32_pack_b's fast paths take
+/// whole row-read panels and, on AVX2, column-read ones).
 static void pack_b_elements(const float *src, long row_stride, long col_stride, long k, long n, long panel,
-                            long kk_begin, long kk_end, float *dst) {
+                            float *dst) {
     float *out = dst + panel * k * 16;
-    for (long kk = kk_begin; kk < kk_end; kk++) {
+    for (long kk = 0; kk < k; kk++) {
         for (long j = 0; j < 16; j++) {
             long col = panel * 16 + j;
             out[kk * 16 + j] = col < n ? src[kk * row_stride + col * col_stride] : 0.0f;
@@ -47,27 +48,6 @@ __attribute__((target("avx2"))) static inline __attribute__((always_inline)) voi
         r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
         r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
     }
-}
-
-/// One panel of B read column by column (row_stride 1: column j is src[j * col_stride ...], as K
-/// for K^T or a Linear weight for W^T): rows kk in blocks of 8 by 8 x 8 register transposes (the
-/// columns past n zero), the last k % 8 rows element by element.
-__attribute__((target("avx2"))) static void pack_b_transposed(const float *src, long col_stride, long k, long n,
-                                                              long panel, float *dst) {
-    float *out = dst + panel * k * 16;
-    long kk = 0;
-    for (; kk + 8 <= k; kk += 8) {
-        for (int half = 0; half < 2; half++) {
-            __m256 r[8];
-            for (int i = 0; i < 8; i++) {
-                const long col = panel * 16 + half * 8 + i;
-                r[i] = col < n ? _mm256_loadu_ps(src + col * col_stride + kk) : _mm256_setzero_ps();
-            }
-            transpose8(r);
-            for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + (kk + i) * 16 + half * 8, r[i]);
-        }
-    }
-    pack_b_elements(src, 1, col_stride, k, n, panel, kk, k, dst);
 }
 
 static int has_avx2(void) {
@@ -98,6 +78,18 @@ __attribute__((target("avx2"))) static void transpose_avx2(const float *src, lon
     for (; i < rows; i++)
         for (long j = 0; j < cols; j++) dst[j * dst_stride + i] = src[i * src_stride + j];
 }
+
+/// One panel of B read column by column (row_stride 1: column j is src[j * col_stride ...], as K
+/// for K^T or a Linear weight for W^T): the panel's columns transposed into its rows, the columns
+/// past n zero.
+__attribute__((target("avx2"))) static void pack_b_transposed(const float *src, long col_stride, long k, long n,
+                                                              long panel, float *dst) {
+    float *out = dst + panel * k * 16;
+    const long cols = n - panel * 16 < 16 ? n - panel * 16 : 16;
+    transpose_avx2(src + panel * 16 * col_stride, cols, k, col_stride, out, 16);
+    for (long kk = 0; cols < 16 && kk < k; kk++)
+        for (long j = cols; j < 16; j++) out[kk * 16 + j] = 0.0f;
+}
 #endif
 
 void st_f32_transpose(const float *src, long rows, long cols, long src_stride, float *dst, long dst_stride) {
@@ -125,7 +117,7 @@ void st_f32_pack_b(const float *src, long row_stride, long col_stride, long k, l
             continue;
         }
 #endif
-        pack_b_elements(src, row_stride, col_stride, k, n, p, 0, k, dst);
+        pack_b_elements(src, row_stride, col_stride, k, n, p, dst);
     }
 }
 

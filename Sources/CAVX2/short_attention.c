@@ -93,12 +93,10 @@ ST_AVX2 void st_f32_short_attention(long lk, long d, long dv, float alpha, const
         for (int i = 0; i < block; i++) {
             float *s = scores + i * keys;
             for (long j = lk; j < keys; j++) s[j] = -INFINITY;
-            __m256 m = _mm256_set1_ps(-INFINITY);
-            for (long j = 0; j < keys; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
             float lanes[16];
-            _mm256_storeu_ps(lanes, m);
+            st_avx2_row_max_twin(s, keys, lanes);  // keys is whole 16-float vectors
             float maximum = lanes[0];
-            for (int l = 1; l < 8; l++) maximum = lanes[l] > maximum ? lanes[l] : maximum;
+            for (int l = 1; l < 16; l++) maximum = lanes[l] > maximum ? lanes[l] : maximum;
             // A row of -inf scores keeps reference 0 (exp gives 0, not NaN), as the flash path does.
             st_avx2_exp_row_twin(s, keys, maximum == -INFINITY ? 0.0f : maximum, lanes);
             float sum = 0.0f;
