@@ -38,13 +38,18 @@ struct MemoryAttentionLayer: Sendable {
     }
 
     /// Cross-attention to the memory tokens, then the feed-forward block (residuals included).
-    func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, queryPosition: Tensor,
+    /// `keys` [B, M, C]: the memory tokens' keys already projected (`MemoryAttention.memoryKeys`).
+    func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, keys: Tensor?, queryPosition: Tensor,
                         rope: AxialRoPE, pointerTokens: Int) -> Tensor {
         var tgt = target
         let t2 = norm2(tgt)
         let q = config.posEncAtCrossAttnQueries ? t2 + queryPosition : t2
-        let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
-        tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
+        if let keys {
+            tgt.add(crossAttn(q: q, projectedKey: keys, v: memory, rope: rope, excludedKeys: pointerTokens))
+        } else {
+            let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
+            tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
+        }
         // Feed-forward.
         let h = linear1(norm3(tgt), then: .relu)  // ReLU applied per product block, while in cache
         tgt.add(linear2(h))
@@ -77,16 +82,57 @@ public struct MemoryAttention: Sendable {
     }
 
     /// The memory-dependent rest of memory attention, from `start(current:currentPosition:)` of
-    /// the same frame (computed once for all of a frame's objects).
+    /// the same frame (computed once for all of a frame's objects). `keys`: per layer, the memory
+    /// tokens' projected keys [B, M, C] (`MemoryTokens.keys`); nil projects memory + position.
     public func attend(from start: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
-                       pointerTokens: Int) -> Tensor {
+                       pointerTokens: Int, keys: [Tensor]? = nil) -> Tensor {
+        precondition(keys == nil || keys!.count == layers.count, "MemoryAttention: \(keys!.count) key sets for \(layers.count) layers")
         var output = start
         for (index, layer) in layers.enumerated() {
             if index > 0 { output = layer.selfAttend(output, queryPosition: currentPosition, rope: rope) }
-            output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition,
+            output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition, keys: keys?[index],
                                           queryPosition: currentPosition, rope: rope, pointerTokens: pointerTokens)
         }
         return norm(output)
+    }
+
+    /// The most bytes of projected keys kept per spatial memory (`MemoryKeyCache`): the default
+    /// model's 256 tokens x 128 channels x 4 layers (512 KiB) are kept; at 1024 px, where the keys
+    /// would be 16 times the memory and their projection is ~2% of the attention's work, they are not.
+    public static let keyCacheBudget = 1 << 20
+
+    /// True when a memory of `tokensPerMemory` tokens has its projected keys kept between frames.
+    public func cachesKeys(tokensPerMemory: Int) -> Bool {
+        let channels = layers.reduce(0) { $0 + $1.crossAttn.kProj.outFeatures }
+        return tokensPerMemory * channels * MemoryLayout<Float>.size <= Self.keyCacheBudget
+    }
+
+    /// Each layer's cross-attention keys of memory tokens [n, Cm] at `position` [n, Cm] (the
+    /// position without a temporal term): k_proj(tokens + position), or k_proj(tokens) when keys
+    /// take no position. [n, C] per layer.
+    public func memoryKeys(_ tokens: Tensor, position: Tensor) -> [Tensor] {
+        let k = config.posEncAtCrossAttnKeys ? tokens + position : tokens
+        return layers.map { $0.crossAttn.kProj(k) }
+    }
+
+    /// What the temporal encoding `encoding[slot]` ([slots, Cm]) adds to a key in `layer`:
+    /// W_k tpos (no bias), [C]; zeros when keys take no position.
+    func temporalKeyOffset(layer: Int, encoding: Tensor, slot: Int) -> [Float] {
+        let weight = layers[layer].crossAttn.kProj.weight
+        let (c, cm) = (weight.shape[0], weight.shape[1])
+        guard config.posEncAtCrossAttnKeys else { return [Float](repeating: 0, count: c) }
+        var out = [Float](repeating: 0, count: c)
+        weight.withUnsafePointer { w in
+            encoding.withUnsafePointer { e in
+                let t = e + slot * cm
+                for i in 0..<c {
+                    var sum: Float = 0
+                    for j in 0..<cm { sum += w[i * cm + j] * t[j] }
+                    out[i] = sum
+                }
+            }
+        }
+        return out
     }
 
     /// The part that does not depend on the memories: the input position term and the first

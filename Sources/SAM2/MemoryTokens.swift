@@ -6,7 +6,14 @@
 //
 // Legend: C model width (d_model), Cm memory width, h*w spatial tokens per memory frame.
 // Output tokens and positions [M, Cm]: spatial memories first, then the pointer tokens.
+//
+// Cross-attention keys: a spatial memory's keys in layer l are k_proj_l(memory + position + tpos_slot)
+// = k_proj_l(memory + position) + W_l tpos_slot. The first term does not change while the memory
+// is attended to (up to num_maskmem frames, or the whole stream for a prompted frame), so a memory
+// that carries a `MemoryKeyCache` has it projected once; each frame adds the slot's W_l tpos_slot.
+// Only the summation order differs from projecting memory + position + tpos every frame.
 
+import Foundation
 import Tensor
 
 /// Memories chosen for one object on one frame (by the tracker), in the official order.
@@ -17,10 +24,13 @@ public struct MemorySelection: Sendable {
         public var features: Tensor
         public var slot: Int
         public var frame: Int
-        public init(features: Tensor, slot: Int, frame: Int) {
+        /// Where this memory's projected keys are kept between frames (nil: projected every frame).
+        public var keyCache: MemoryKeyCache?
+        public init(features: Tensor, slot: Int, frame: Int, keyCache: MemoryKeyCache? = nil) {
             self.features = features
             self.slot = slot
             self.frame = frame
+            self.keyCache = keyCache
         }
     }
     /// An object pointer [C] and its temporal distance to the current frame.
@@ -47,6 +57,9 @@ public struct MemoryTokens: Sendable {
     public var position: Tensor
     /// Number of trailing object-pointer tokens (not rotated by RoPE).
     public var pointerTokens: Int
+    /// Cross-attention keys per memory-attention layer, projected and not rotated ([M, C] each),
+    /// when the spatial memories carry key caches; nil: the attention projects memory + position.
+    public var keys: [Tensor]?
     /// Frames whose spatial memories were used, in order (for tracing and tests).
     public var memoryFrames: [Int]
     /// Frames whose pointers were used, in order.
@@ -92,9 +105,94 @@ extension SAM2Model {
                 pointerTokens = n
             }
         }
-        return MemoryTokens(memory: Tensor.concatenate(memoryParts, axis: 0),
-                            position: Tensor.concatenate(positionParts, axis: 0),
-                            pointerTokens: pointerTokens, memoryFrames: selection.spatial.map(\.frame),
-                            pointerFrames: pointers.map(\.frame))
+        let memory = Tensor.concatenate(memoryParts, axis: 0), position = Tensor.concatenate(positionParts, axis: 0)
+        var keys: [Tensor]? = nil
+        if selection.spatial.contains(where: { $0.keyCache != nil }),
+           memoryAttention.cachesKeys(tokensPerMemory: selection.spatial[0].features.count / cm) {
+            keys = cachedKeys(selection, memoryPosition: memoryPosition, pointerTokens: pointerTokens,
+                              pointerMemory: memory, pointerPosition: position)
+        }
+        return MemoryTokens(memory: memory, position: position, pointerTokens: pointerTokens, keys: keys,
+                            memoryFrames: selection.spatial.map(\.frame), pointerFrames: pointers.map(\.frame))
+    }
+
+    /// The keys of `selection`'s tokens per memory-attention layer, [M, C] each: each spatial memory's
+    /// k_proj(memory + position) from its cache (made and kept on first use) plus its slot's W tpos,
+    /// then the last `pointerTokens` rows of `pointerMemory` + `pointerPosition` projected.
+    func cachedKeys(_ selection: MemorySelection, memoryPosition: Tensor, pointerTokens: Int,
+                    pointerMemory: Tensor, pointerPosition: Tensor) -> [Tensor] {
+        let cm = config.memoryEncoder.outDim
+        let precision = Precision.current
+        let spatialKeys: [[Tensor]] = selection.spatial.map { entry in
+            let make = { self.memoryAttention.memoryKeys(entry.features.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition) }
+            return entry.keyCache?.keys(precision: precision, make: make) ?? make()
+        }
+        let m = pointerMemory.shape[0], spatialTokens = m - pointerTokens
+        var pointerKeys: [Tensor]? = nil
+        if pointerTokens > 0 {
+            let rows = spatialTokens..<m
+            pointerKeys = memoryAttention.memoryKeys(pointerMemory.slice(axis: 0, rows), position: pointerPosition.slice(axis: 0, rows))
+        }
+        return (0..<memoryAttention.layers.count).map { layer in
+            let c = memoryAttention.layers[layer].crossAttn.kProj.outFeatures
+            var out = Tensor(uninitialized: [m, c])
+            out.withUnsafeMutablePointer { o in
+                var row = 0
+                for (entry, keys) in zip(selection.spatial, spatialKeys) {
+                    let offset = memoryAttention.temporalKeyOffset(layer: layer, encoding: maskmemTposEnc, slot: entry.slot)
+                    let n = keys[layer].shape[0]
+                    keys[layer].withUnsafePointer { k in
+                        offset.withUnsafeBufferPointer { t in
+                            for r in 0..<n {
+                                let src = k + r * c, dst = o + (row + r) * c
+                                for j in 0..<c { dst[j] = src[j] + t[j] }
+                            }
+                        }
+                    }
+                    row += n
+                }
+                if let pointerKeys {
+                    pointerKeys[layer].withUnsafePointer { p in (o + row * c).update(from: p, count: pointerTokens * c) }
+                }
+            }
+            return out
+        }
+    }
+}
+
+/// The cross-attention keys of one spatial memory without its temporal encoding, per memory-attention
+/// layer (k_proj(memory + position), [h*w, C] each), made by the first frame that attends to it.
+/// A tracker keeps one beside each stored memory; copies of the memory share it.
+public final class MemoryKeyCache: @unchecked Sendable {  // `keys` and `precision` change only behind `lock`
+    private let lock = NSLock()
+    private var keys: [Tensor]?
+    private var precision: Precision?
+
+    public init() {}
+
+    /// The kept keys if they were made in `precision`, else `make()`'s (then kept).
+    func keys(precision: Precision, make: () -> [Tensor]) -> [Tensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let keys, self.precision == precision { return keys }
+        let made = make()
+        keys = made
+        self.precision = precision
+        return made
+    }
+
+    /// Drops the kept keys (the next frame that attends to the memory projects them again).
+    public func clear() {
+        lock.lock()
+        defer { lock.unlock() }
+        keys = nil
+        precision = nil
+    }
+
+    /// Bytes held (0 until a frame has attended to the memory).
+    public var byteCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return (keys ?? []).reduce(0) { $0 + $1.count * 4 }
     }
 }

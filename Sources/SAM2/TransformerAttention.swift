@@ -49,7 +49,12 @@ public struct Attention: Sendable {
     /// (`RoPEAttention`; excluded keys are object-pointer tokens). Key positions repeat the query
     /// grid's table (`rope_k_repeat`) when there are more keys than queries.
     public func callAsFunction(q: Tensor, k: Tensor, v: Tensor, rope: AxialRoPE, excludedKeys: Int = 0) -> Tensor {
-        var qh = separateHeads(qProj(q)), kh = separateHeads(kProj(k))
+        callAsFunction(q: q, projectedKey: kProj(k), v: v, rope: rope, excludedKeys: excludedKeys)
+    }
+
+    /// The same with the keys already projected (`kProj(k)`, [B, Lk, C']).
+    public func callAsFunction(q: Tensor, projectedKey: Tensor, v: Tensor, rope: AxialRoPE, excludedKeys: Int = 0) -> Tensor {
+        var qh = separateHeads(qProj(q)), kh = separateHeads(projectedKey)
         rope.apply(to: &qh)
         rope.apply(to: &kh, rotatedTokens: kh.shape[2] - excludedKeys)
         if projectsValuesLate && v.shape[1] > 0 {

@@ -35,13 +35,15 @@ enum MemorySelector {
         let direction = reverse ? -1 : 1
         var selection = MemorySelection()
         for entry in conditioning {
-            selection.spatial.append(.init(features: entry.memory.tensor, slot: numMaskmem - 1, frame: entry.frame))
+            selection.spatial.append(.init(features: entry.memory.tensor, slot: numMaskmem - 1, frame: entry.frame,
+                                           keyCache: entry.memory.keyCache))
         }
         // Spatial memories of the num_maskmem - 1 previous frames, farthest first (t_pos 1...).
         for tPos in 1..<numMaskmem {
             let previous = t - direction * (numMaskmem - tPos)
             if let memory = memoryAt(previous) {
-                selection.spatial.append(.init(features: memory.tensor, slot: numMaskmem - tPos - 1, frame: previous))
+                selection.spatial.append(.init(features: memory.tensor, slot: numMaskmem - tPos - 1, frame: previous,
+                                               keyCache: memory.keyCache))
             }
         }
         // Object pointers: conditioning frames not in the future (in the tracking direction) ...

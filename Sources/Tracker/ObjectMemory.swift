@@ -3,6 +3,7 @@
 // memories and a ring of the last `max_obj_ptrs - 1` frames' pointers. Nothing grows with the
 // length of the stream.
 
+import SAM2
 import Tensor
 
 /// A memory feature map [Cm, h, w], stored as bfloat16 bits (as the official predictor stores
@@ -11,6 +12,8 @@ public struct StoredMemory: Sendable {
     public let shape: [Int]
     let bfloat16Bits: [UInt16]?
     let float: Tensor?
+    /// Memory attention's projected keys of these features, made by the first frame that attends to them.
+    let keyCache = MemoryKeyCache()
 
     /// Stores `features` ([Cm, h, w]); with `bfloat16`, rounds to nearest even bfloat16.
     public init(_ features: Tensor, bfloat16: Bool) {
@@ -42,8 +45,8 @@ public struct StoredMemory: Sendable {
         return out
     }
 
-    /// Bytes held.
-    public var byteCount: Int { (bfloat16Bits?.count ?? 0) * 2 + (float?.count ?? 0) * 4 }
+    /// Bytes held (features and projected keys).
+    public var byteCount: Int { (bfloat16Bits?.count ?? 0) * 2 + (float?.count ?? 0) * 4 + keyCache.byteCount }
 
     /// Float32 -> bfloat16 bits, round to nearest even (NaN stays NaN).
     @inline(__always)

@@ -30,12 +30,14 @@ extension VideoPredictor {
     public func removeObject(_ id: Int) throws {
         guard objects[id] != nil else { throw PredictorError.unknownObject(id) }
         objects[id] = nil
+        attendedKeys.forget(object: id)
     }
 
     /// Forgets every object, prompt and output (the official `reset_state`); cached frame
     /// features are kept, as the video has not changed.
     public func resetState() {
         objects.removeAll()
+        attendedKeys.forgetAll()
     }
 
     /// Drops every cached frame feature (e.g. under memory pressure); they are recomputed when needed.

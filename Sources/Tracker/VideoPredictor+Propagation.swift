@@ -55,7 +55,7 @@ extension VideoPredictor {
             if object.conditioningOutput(t) != nil {
                 if options.clearNonConditioningAroundInput { object.clearNonConditioning(in: clearRange(around: t)) }
             } else {
-                object.nonConditioning[t] = track(object, frame: t, reverse: reverse, features: features)
+                object.nonConditioning[t] = track(object, id: id, frame: t, reverse: reverse, features: features)
             }
             object.tracked[t] = reverse
             objects[id] = object
@@ -64,9 +64,9 @@ extension VideoPredictor {
     }
 
     /// A tracking step of one object on frame `t` (`track_step` with memory, memory encoded).
-    func track(_ object: PredictorObjectState, frame t: Int, reverse: Bool, features: FrameFeatures) -> FrameOutput {
+    func track(_ object: PredictorObjectState, id: Int, frame t: Int, reverse: Bool, features: FrameFeatures) -> FrameOutput {
         let config = model.config
-        let conditioned = conditionOnMemory(object, frame: t, reverse: reverse, features: features)
+        let conditioned = conditionOnMemory(object, id: id, frame: t, reverse: reverse, features: features)
         // No clicks while tracking: several masks when 0 points allow it (`_use_multimask`).
         let multimask = config.multimaskOutputInSam && config.multimaskOutputForTracking
             && config.multimaskMinPtNum <= 0 && 0 <= config.multimaskMaxPtNum

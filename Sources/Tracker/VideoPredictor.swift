@@ -41,6 +41,8 @@ public final class VideoPredictor {
     /// Seconds spent per model stage since creation (or since the caller reset it).
     public var timings = StageTimings()
     var cache: FeatureCache
+    /// Memories whose projected keys are kept: each object's latest selection.
+    var attendedKeys = AttendedKeyCaches()
     /// The memory encoder's constant position encoding as tokens [h*w, Cm].
     let memoryPosition: Tensor
 
@@ -95,7 +97,7 @@ public final class VideoPredictor {
         let previous = object.output(on: t, pendingConditioning: conditioning)?.lowResLogits
         let maskInput = previous.map { $0.clamped(to: -32...32).reshaped([1, 1, $0.shape[0], $0.shape[1]]) }
         let backbone = initial ? model.featuresWithoutMemory(features, batch: 1)
-                               : conditionOnMemory(object, frame: t, reverse: reverse, features: features)
+                               : conditionOnMemory(object, id: id, frame: t, reverse: reverse, features: features)
         let points = combined.modelPoints(imageSize: model.config.imageSize, sourceHeight: sourceHeight, sourceWidth: sourceWidth)
         let config = model.config
         let count = points?.labels.count ?? 0
@@ -160,10 +162,11 @@ public final class VideoPredictor {
 
     /// Memory attention of one object's view of frame `t` over its committed memories, tracking
     /// forward or in reverse: [1, C, h, w].
-    func conditionOnMemory(_ object: PredictorObjectState, frame t: Int, reverse: Bool, features: FrameFeatures) -> Tensor {
+    func conditionOnMemory(_ object: PredictorObjectState, id: Int, frame t: Int, reverse: Bool, features: FrameFeatures) -> Tensor {
         var memoryTokens = 0
         let conditioned = timings.measure(\.memoryAttention) { Precision.$current.withValue(options.memoryAttentionPrecision) {
             let selection = object.selection(at: t, reverse: reverse, config: model.config, frameCount: frameCount)
+            attendedKeys.attend(selection, object: id)
             let tokens = model.memoryTokens(selection, memoryPosition: memoryPosition,
                                             maxPointers: min(frameCount, model.config.maxObjPtrsInEncoder))
             memoryTokens = tokens.memory.shape[0]
@@ -175,7 +178,7 @@ public final class VideoPredictor {
                 cache.setMemoryAttentionStart(t, start)
             }
             return model.conditionOnMemory(features, memory: tokens.memory, memoryPosition: tokens.position,
-                                           pointerTokens: tokens.pointerTokens, start: start)
+                                           pointerTokens: tokens.pointerTokens, keys: tokens.keys, start: start)
         } }
         timings.memoryTokens += memoryTokens
         return conditioned

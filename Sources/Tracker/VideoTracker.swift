@@ -235,7 +235,7 @@ public final class VideoTracker {
             let start = memoryAttentionStart ?? model.memoryAttentionStart(frame)
             memoryAttentionStart = start
             return model.conditionOnMemory(frame, memory: tokens.memory, memoryPosition: tokens.position,
-                                           pointerTokens: tokens.pointerTokens, start: start)
+                                           pointerTokens: tokens.pointerTokens, keys: tokens.keys, start: start)
         } }
         timings.memoryTokens += memoryTokens
         return conditioned

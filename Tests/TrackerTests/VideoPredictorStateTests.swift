@@ -84,20 +84,25 @@ final class VideoPredictorStateTests: XCTestCase {
     }
 
     /// Per object and frame: low-res logits 32x32 and a 32-float pointer (Float32), a memory
-    /// 16x8x8 in bfloat16 (or Float32), counted from the first prompt on.
+    /// 16x8x8 in bfloat16 (or Float32), counted from the first prompt on; and memory attention's
+    /// projected keys (64 tokens x 32 channels x 2 layers, Float32) for the memories of the latest
+    /// selection only: after frame 11, frame 0 (conditioning) and frames 5-10.
     func testMemoryByteCount() throws {
         for bfloat16 in [true, false] {
             let (p, _) = PredictorFixture.predictor(PredictorOptions(fillHoleArea: 0, bfloat16Memories: bfloat16))
-            let output = 4 * 32 * 32 + 4 * 32, memory = (bfloat16 ? 2 : 4) * 16 * 8 * 8
+            let output = 4 * 32 * 32 + 4 * 32, memory = (bfloat16 ? 2 : 4) * 16 * 8 * 8, keys = 4 * 64 * 32 * 2
             XCTAssertEqual(p.memoryByteCount, 0)
             try p.addPointsOrBox(frame: 0, object: 1, prompt: PredictorFixture.box)
             try p.addPointsOrBox(frame: 0, object: 2, prompt: PredictorFixture.click)
             XCTAssertEqual(p.memoryByteCount, 2 * output, "prompt outputs have no memory until committed")
             try p.propagate(maxFrames: 11) { _ in .continue }
-            XCTAssertEqual(p.memoryByteCount, 2 * 12 * (output + memory))
-            XCTAssertEqual(p.objects[1]?.byteCount, 12 * (output + memory))
+            XCTAssertEqual(p.memoryByteCount, 2 * (12 * (output + memory) + 7 * keys))
+            XCTAssertEqual(p.objects[1]?.byteCount, 12 * (output + memory) + 7 * keys)
             try p.removeObject(2)
-            XCTAssertEqual(p.memoryByteCount, 12 * (output + memory))
+            XCTAssertEqual(p.memoryByteCount, 12 * (output + memory) + 7 * keys)
+            try p.propagate(start: 11, maxFrames: 12, reverse: true) { _ in .continue }
+            XCTAssertEqual(p.memoryByteCount, 12 * (output + memory) + 7 * keys,
+                           "a reverse pass keeps the keys of its latest selection only (frame 0 and frames 2-7)")
             p.resetState()
             XCTAssertEqual(p.memoryByteCount, 0)
         }
