@@ -38,14 +38,14 @@ struct MemoryAttentionLayer: Sendable {
     }
 
     /// Cross-attention to the memory tokens, then the feed-forward block (residuals included).
-    /// `keys` [B, M, C]: the memory tokens' keys already projected (`MemoryAttention.memoryKeys`).
+    /// `keys` [B, 1, M, C]: the memory tokens' keys already projected and rotated (`MemoryTokens.keys`).
     func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, keys: Tensor?, queryPosition: Tensor,
                         rope: AxialRoPE, pointerTokens: Int) -> Tensor {
         var tgt = target
         let t2 = norm2(tgt)
         let q = config.posEncAtCrossAttnQueries ? t2 + queryPosition : t2
         if let keys {
-            tgt.add(crossAttn(q: q, projectedKey: keys, v: memory, rope: rope, excludedKeys: pointerTokens))
+            tgt.add(crossAttn(q: q, rotatedKeyHeads: keys, v: memory, rope: rope))
         } else {
             let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
             tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
@@ -83,7 +83,7 @@ public struct MemoryAttention: Sendable {
 
     /// The memory-dependent rest of memory attention, from `start(current:currentPosition:)` of
     /// the same frame (computed once for all of a frame's objects). `keys`: per layer, the memory
-    /// tokens' projected keys [B, M, C] (`MemoryTokens.keys`); nil projects memory + position.
+    /// tokens' projected and rotated keys [B, 1, M, C] (`MemoryTokens.keys`); nil: made here.
     public func attend(from start: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
                        pointerTokens: Int, keys: [Tensor]? = nil) -> Tensor {
         precondition(keys == nil || keys!.count == layers.count, "MemoryAttention: \(keys!.count) key sets for \(layers.count) layers")
@@ -101,10 +101,12 @@ public struct MemoryAttention: Sendable {
     /// would be 16 times the memory and their projection is ~2% of the attention's work, they are not.
     public static let keyCacheBudget = 1 << 20
 
-    /// True when a memory of `tokensPerMemory` tokens has its projected keys kept between frames.
+    /// True when a memory of `tokensPerMemory` tokens has its projected keys kept between frames:
+    /// within the budget, one head (every SAM 2 config), and one memory filling the RoPE grid.
     public func cachesKeys(tokensPerMemory: Int) -> Bool {
         let channels = layers.reduce(0) { $0 + $1.crossAttn.kProj.outFeatures }
         return tokensPerMemory * channels * MemoryLayout<Float>.size <= Self.keyCacheBudget
+            && layers.allSatisfy { $0.crossAttn.numHeads == 1 } && tokensPerMemory == rope.tokens
     }
 
     /// Each layer's cross-attention keys of memory tokens [n, Cm] at `position` [n, Cm] (the
@@ -115,24 +117,46 @@ public struct MemoryAttention: Sendable {
         return layers.map { $0.crossAttn.kProj(k) }
     }
 
-    /// What the temporal encoding `encoding[slot]` ([slots, Cm]) adds to a key in `layer`:
-    /// W_k tpos (no bias), [C]; zeros when keys take no position.
-    func temporalKeyOffset(layer: Int, encoding: Tensor, slot: Int) -> [Float] {
-        let weight = layers[layer].crossAttn.kProj.weight
-        let (c, cm) = (weight.shape[0], weight.shape[1])
-        guard config.posEncAtCrossAttnKeys else { return [Float](repeating: 0, count: c) }
-        var out = [Float](repeating: 0, count: c)
-        weight.withUnsafePointer { w in
-            encoding.withUnsafePointer { e in
-                let t = e + slot * cm
-                for i in 0..<c {
-                    var sum: Float = 0
-                    for j in 0..<cm { sum += w[i * cm + j] * t[j] }
-                    out[i] = sum
+    /// `memoryKeys` of one spatial memory's tokens (as many as the RoPE grid), rotated: [n, C] per layer.
+    public func rotatedMemoryKeys(_ tokens: Tensor, position: Tensor) -> [Tensor] {
+        memoryKeys(tokens, position: position).map { rotated($0) }
+    }
+
+    /// x [n, C] with RoPE applied to every row (one head; n a multiple of the grid's tokens).
+    func rotated(_ x: Tensor) -> Tensor {
+        let (n, c) = (x.shape[0], x.shape[1])
+        var heads = x.reshaped([1, 1, n, c])
+        rope.apply(to: &heads)
+        return heads.reshaped([n, c])
+    }
+
+    /// What each slot of the temporal encoding `encoding` ([slots, Cm]) adds to a spatial memory's
+    /// rotated keys in each layer: RoPE(W_k tpos_slot) on every token of the grid (no bias), [grid
+    /// tokens, C]; indexed [slot][layer]. Zeros when keys take no position.
+    public func slotKeys(encoding: Tensor) -> [[Tensor]] {
+        let (slots, cm) = (encoding.shape[0], encoding.shape[1])
+        return (0..<slots).map { slot in
+            layers.map { layer in
+                let weight = layer.crossAttn.kProj.weight
+                let c = weight.shape[0]
+                var table = Tensor(zeros: [rope.tokens, c])
+                guard config.posEncAtCrossAttnKeys else { return table }
+                var offset = [Float](repeating: 0, count: c)
+                weight.withUnsafePointer { w in
+                    encoding.withUnsafePointer { e in
+                        for i in 0..<c {
+                            var sum: Float = 0
+                            for j in 0..<cm { sum += w[i * cm + j] * e[slot * cm + j] }
+                            offset[i] = sum
+                        }
+                    }
                 }
+                table.withUnsafeMutablePointer { t in
+                    for token in 0..<rope.tokens { (t + token * c).update(from: offset, count: c) }
+                }
+                return rotated(table)
             }
         }
-        return out
     }
 
     /// The part that does not depend on the memories: the input position term and the first

@@ -7,11 +7,13 @@
 // Legend: C model width (d_model), Cm memory width, h*w spatial tokens per memory frame.
 // Output tokens and positions [M, Cm]: spatial memories first, then the pointer tokens.
 //
-// Cross-attention keys: a spatial memory's keys in layer l are k_proj_l(memory + position + tpos_slot)
-// = k_proj_l(memory + position) + W_l tpos_slot. The first term does not change while the memory
-// is attended to (up to num_maskmem frames, or the whole stream for a prompted frame), so a memory
-// that carries a `MemoryKeyCache` has it projected once; each frame adds the slot's W_l tpos_slot.
-// Only the summation order differs from projecting memory + position + tpos every frame.
+// Cross-attention keys: a spatial memory's rotated keys in layer l are
+// RoPE(k_proj_l(memory + position + tpos_slot)) = RoPE(k_proj_l(memory + position)) + RoPE(W_l tpos_slot)
+// (the projection and the rotation are linear). The first term does not change while the memory is
+// attended to (up to num_maskmem frames, or the whole stream for a prompted frame), so a memory
+// that carries a `MemoryKeyCache` has it projected and rotated once; the second is a table per slot
+// and layer made with the model (`SAM2Model.slotKeys`). Only the rounding differs from projecting
+// and rotating memory + position + tpos every frame.
 
 import Foundation
 import Tensor
@@ -57,8 +59,9 @@ public struct MemoryTokens: Sendable {
     public var position: Tensor
     /// Number of trailing object-pointer tokens (not rotated by RoPE).
     public var pointerTokens: Int
-    /// Cross-attention keys per memory-attention layer, projected and not rotated ([M, C] each),
-    /// when the spatial memories carry key caches; nil: the attention projects memory + position.
+    /// Cross-attention keys per memory-attention layer, projected and rotated ([M, C] each; the
+    /// pointer tokens' not rotated, as in the attention), when the spatial memories carry key
+    /// caches; nil: the attention projects and rotates memory + position.
     public var keys: [Tensor]?
     /// Frames whose spatial memories were used, in order (for tracing and tests).
     public var memoryFrames: [Int]
@@ -107,8 +110,7 @@ extension SAM2Model {
         }
         let memory = Tensor.concatenate(memoryParts, axis: 0), position = Tensor.concatenate(positionParts, axis: 0)
         var keys: [Tensor]? = nil
-        if selection.spatial.contains(where: { $0.keyCache != nil }),
-           memoryAttention.cachesKeys(tokensPerMemory: selection.spatial[0].features.count / cm) {
+        if !slotKeys.isEmpty, selection.spatial.contains(where: { $0.keyCache != nil }) {
             keys = cachedKeys(selection, memoryPosition: memoryPosition, pointerTokens: pointerTokens,
                               pointerMemory: memory, pointerPosition: position)
         }
@@ -116,15 +118,16 @@ extension SAM2Model {
                             memoryFrames: selection.spatial.map(\.frame), pointerFrames: pointers.map(\.frame))
     }
 
-    /// The keys of `selection`'s tokens per memory-attention layer, [M, C] each: each spatial memory's
-    /// k_proj(memory + position) from its cache (made and kept on first use) plus its slot's W tpos,
-    /// then the last `pointerTokens` rows of `pointerMemory` + `pointerPosition` projected.
+    /// The rotated keys of `selection`'s tokens per memory-attention layer, [M, C] each: each
+    /// spatial memory's RoPE(k_proj(memory + position)) from its cache (made and kept on first use)
+    /// plus its slot's table, then the last `pointerTokens` rows of `pointerMemory` +
+    /// `pointerPosition` projected (pointers are not rotated).
     func cachedKeys(_ selection: MemorySelection, memoryPosition: Tensor, pointerTokens: Int,
                     pointerMemory: Tensor, pointerPosition: Tensor) -> [Tensor] {
         let cm = config.memoryEncoder.outDim
         let precision = Precision.current
         let spatialKeys: [[Tensor]] = selection.spatial.map { entry in
-            let make = { self.memoryAttention.memoryKeys(entry.features.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition) }
+            let make = { self.memoryAttention.rotatedMemoryKeys(entry.features.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition) }
             return entry.keyCache?.keys(precision: precision, make: make) ?? make()
         }
         let m = pointerMemory.shape[0], spatialTokens = m - pointerTokens
@@ -139,17 +142,14 @@ extension SAM2Model {
             out.withUnsafeMutablePointer { o in
                 var row = 0
                 for (entry, keys) in zip(selection.spatial, spatialKeys) {
-                    let offset = memoryAttention.temporalKeyOffset(layer: layer, encoding: maskmemTposEnc, slot: entry.slot)
-                    let n = keys[layer].shape[0]
+                    let count = keys[layer].count
                     keys[layer].withUnsafePointer { k in
-                        offset.withUnsafeBufferPointer { t in
-                            for r in 0..<n {
-                                let src = k + r * c, dst = o + (row + r) * c
-                                for j in 0..<c { dst[j] = src[j] + t[j] }
-                            }
+                        slotKeys[entry.slot][layer].withUnsafePointer { t in
+                            let dst = o + row * c
+                            for i in 0..<count { dst[i] = k[i] + t[i] }
                         }
                     }
-                    row += n
+                    row += count / c
                 }
                 if let pointerKeys {
                     pointerKeys[layer].withUnsafePointer { p in (o + row * c).update(from: p, count: pointerTokens * c) }
@@ -161,7 +161,7 @@ extension SAM2Model {
 }
 
 /// The cross-attention keys of one spatial memory without its temporal encoding, per memory-attention
-/// layer (k_proj(memory + position), [h*w, C] each), made by the first frame that attends to it.
+/// layer (RoPE(k_proj(memory + position)), [h*w, C] each), made by the first frame that attends to it.
 /// A tracker keeps one beside each stored memory; copies of the memory share it.
 public final class MemoryKeyCache: @unchecked Sendable {  // `keys` and `precision` change only behind `lock`
     private let lock = NSLock()

@@ -235,7 +235,7 @@ extension SAM2Model {
         let m = memory.shape[0], cm = memory.shape[1]
         let out = memoryAttention.attend(from: start, currentPosition: position, memory: memory.reshaped([1, m, cm]),
                                          memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens,
-                                         keys: keys?.map { $0.reshaped([1, m, $0.shape[1]]) })
+                                         keys: keys?.map { $0.reshaped([1, 1, m, $0.shape[1]]) })
         return out.permuted([0, 2, 1]).reshaped([1, c, h, w])
     }
 

@@ -18,6 +18,10 @@ public final class SAM2Model: Sendable {
     public let noMemEmbed: Tensor, noMemPosEnc: Tensor
     /// `maskmem_tpos_enc`: [num_maskmem, Cm] (temporal encoding of memory slots).
     public let maskmemTposEnc: Tensor
+    /// What each memory slot's temporal encoding adds to memory attention's rotated keys, per
+    /// layer (`MemoryAttention.slotKeys`, [slot][layer] of [h*w, C]); empty when memories' keys are
+    /// not kept (`MemoryAttention.cachesKeys`).
+    public let slotKeys: [[Tensor]]
     /// `no_obj_ptr`: [C]; `no_obj_embed_spatial`: [Cm] (SAM 2.1 only).
     public let noObjPtr: Tensor?, noObjEmbedSpatial: Tensor?
     /// `mask_downsample`: 4x4 stride-4 conv turning an input mask into a mask prompt.
@@ -46,6 +50,8 @@ public final class SAM2Model: Sendable {
         noMemEmbed = try root.take("no_mem_embed", [1, 1, c]).reshaped([c])
         noMemPosEnc = try root.take("no_mem_pos_enc", [1, 1, c]).reshaped([c])
         maskmemTposEnc = try root.take("maskmem_tpos_enc", [config.numMaskmem, 1, 1, cm]).reshaped([config.numMaskmem, cm])
+        slotKeys = memoryAttention.cachesKeys(tokensPerMemory: config.embeddingSize * config.embeddingSize)
+            ? memoryAttention.slotKeys(encoding: maskmemTposEnc) : []
         let pointers = config.useObjPtrsInEncoder
         noObjPtr = config.predObjScores && pointers ? try root.take("no_obj_ptr", [1, c]).reshaped([c]) : nil
         noObjEmbedSpatial = config.noObjEmbedSpatial ? try root.take("no_obj_embed_spatial", [1, cm]).reshaped([cm]) : nil

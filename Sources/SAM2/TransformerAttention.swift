@@ -49,14 +49,15 @@ public struct Attention: Sendable {
     /// (`RoPEAttention`; excluded keys are object-pointer tokens). Key positions repeat the query
     /// grid's table (`rope_k_repeat`) when there are more keys than queries.
     public func callAsFunction(q: Tensor, k: Tensor, v: Tensor, rope: AxialRoPE, excludedKeys: Int = 0) -> Tensor {
-        callAsFunction(q: q, projectedKey: kProj(k), v: v, rope: rope, excludedKeys: excludedKeys)
+        var kh = separateHeads(kProj(k))
+        rope.apply(to: &kh, rotatedTokens: kh.shape[2] - excludedKeys)
+        return callAsFunction(q: q, rotatedKeyHeads: kh, v: v, rope: rope)
     }
 
-    /// The same with the keys already projected (`kProj(k)`, [B, Lk, C']).
-    public func callAsFunction(q: Tensor, projectedKey: Tensor, v: Tensor, rope: AxialRoPE, excludedKeys: Int = 0) -> Tensor {
-        var qh = separateHeads(qProj(q)), kh = separateHeads(projectedKey)
+    /// The same with the keys already projected, split into heads and rotated ([B, N, Lk, C'/N]).
+    public func callAsFunction(q: Tensor, rotatedKeyHeads kh: Tensor, v: Tensor, rope: AxialRoPE) -> Tensor {
+        var qh = separateHeads(qProj(q))
         rope.apply(to: &qh)
-        rope.apply(to: &kh, rotatedTokens: kh.shape[2] - excludedKeys)
         if projectsValuesLate && v.shape[1] > 0 {
             // Each softmax row sums to 1, so P (V W^T + 1 b^T) = (P V) W^T + 1 b^T: attend over the
             // narrow values (64 channels for memory attention) and project the Lq results instead

@@ -3,6 +3,7 @@
 // moved to; attention over them gives the same output; and the size rule keeps large maps uncached.
 
 import XCTest
+import Checkpoint
 import SAM2
 import Tensor
 import TestSupport
@@ -42,33 +43,43 @@ final class MemoryKeyCacheTests: XCTestCase {
             XCTAssertEqual(caches.map(\.byteCount), [keyBytes, keyBytes, keyBytes])
             let keys = try XCTUnwrap(cached.keys)
             XCTAssertEqual(keys.count, layers)
-            let expected = model.memoryAttention.memoryKeys(plain.memory, position: plain.position)
-            for layer in 0..<layers {
-                XCTAssertLessThan(relativeError(keys[layer], expected[layer]), 1e-5, "slots \(slots) layer \(layer)")
+            // Projected from memory + position (with tpos) token by token, then rotated as the
+            // attention rotates keys: spatial tokens only, the table repeating per memory.
+            let m = plain.memory.shape[0]
+            for (layer, projected) in model.memoryAttention.memoryKeys(plain.memory, position: plain.position).enumerated() {
+                var expected = projected.reshaped([1, 1, m, c])
+                model.memoryAttention.rope.apply(to: &expected, rotatedTokens: m - plain.pointerTokens)
+                XCTAssertLessThan(relativeError(keys[layer], expected.reshaped([m, c])), 1e-5, "slots \(slots) layer \(layer)")
             }
             // The same attention output through either path.
             let start = g.normal([1, grid * grid, c]), position = g.normal([1, grid * grid, c])
-            let m = plain.memory.shape[0]
             let reference = model.memoryAttention.attend(
                 from: start, currentPosition: position, memory: plain.memory.reshaped([1, m, cm]),
                 memoryPosition: plain.position.reshaped([1, m, cm]), pointerTokens: plain.pointerTokens)
             let fromCache = model.memoryAttention.attend(
                 from: start, currentPosition: position, memory: cached.memory.reshaped([1, m, cm]),
                 memoryPosition: cached.position.reshaped([1, m, cm]), pointerTokens: cached.pointerTokens,
-                keys: keys.map { $0.reshaped([1, m, c]) })
+                keys: keys.map { $0.reshaped([1, 1, m, c]) })
             XCTAssertLessThan(relativeError(fromCache, reference), 1e-5, "slots \(slots)")
         }
         caches[1].clear()
         XCTAssertEqual(caches.map(\.byteCount), [keyBytes, 0, keyBytes])
     }
 
-    /// Keys are kept while a memory's keys (tokens x C x layers, fp32) fit 1 MiB: the micro model's
-    /// 32 channels x 2 layers give 256 bytes a token, so up to 4,096 tokens (a 64 x 64 map).
-    func testKeysOfLargeMapsAreNotKept() {
-        let attention = Self.model.memoryAttention
+    /// Keys are kept while a memory's keys (tokens x C x layers, fp32) fit 1 MiB: SAM 2.1 tiny's
+    /// 256 channels x 4 layers give 4 KiB a token, so a 256 px input (16 x 16 tokens) is cached
+    /// and 288 px (18 x 18) is not; a token count other than the RoPE grid's never is.
+    func testKeysOfLargeMapsAreNotKept() throws {
         XCTAssertEqual(MemoryAttention.keyCacheBudget, 1 << 20)
-        XCTAssertTrue(attention.cachesKeys(tokensPerMemory: 64))
-        XCTAssertTrue(attention.cachesKeys(tokensPerMemory: 4096))
-        XCTAssertFalse(attention.cachesKeys(tokensPerMemory: 4097))
+        let micro = Self.model
+        XCTAssertTrue(micro.memoryAttention.cachesKeys(tokensPerMemory: 64))
+        XCTAssertFalse(micro.memoryAttention.cachesKeys(tokensPerMemory: 63))
+        XCTAssertEqual(micro.slotKeys.count, micro.config.numMaskmem)
+        for (size, kept) in [(256, true), (288, false)] {
+            let tiny = try SAM2Model(config: .preset(.tiny, imageSize: size), store: WeightStore(synthesizingWithSeed: 1))
+            let tokens = (size / 16) * (size / 16)
+            XCTAssertEqual(tiny.memoryAttention.cachesKeys(tokensPerMemory: tokens), kept, "\(size) px")
+            XCTAssertEqual(tiny.slotKeys.isEmpty, !kept, "\(size) px")
+        }
     }
 }
