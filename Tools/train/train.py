@@ -119,6 +119,7 @@ class PromptTrain(SAM2Train):
 
     def prepare_prompt_inputs(self, backbone_out, input, start_frame_idx=0):
         backbone_out = super().prepare_prompt_inputs(backbone_out, input, start_frame_idx)
+        self.last_used_points = bool(backbone_out["use_pt_input"])
         if not self.training:
             return backbone_out
         for t, inputs in backbone_out["point_inputs_per_frame"].items():
@@ -136,6 +137,35 @@ class PromptTrain(SAM2Train):
                     inputs = concat_points(inputs, points, new_labels)
             backbone_out["point_inputs_per_frame"][t] = inputs
         return backbone_out
+
+
+def build_teacher(path, name):
+    """The --teacher model: `name`'s architecture with `path`'s weights, in eval mode, so it tracks
+    every sequence from a frame-0 mask (the official eval settings: mask prompts, one conditioning
+    frame, no dropout) and needs no gradients."""
+    teacher = build_model(name, 1)
+    try:
+        teacher.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    except RuntimeError as error:
+        raise SystemExit(f"--teacher {path} does not fit a {name} model: {str(error)[:300]}")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def teacher_loss(outputs, teacher_outputs):
+    """Distillation of mask-prompted tracking: the mean over tracked frames (1..T-1), objects and
+    pixels of the binary cross-entropy of the student's final high-resolution mask logits against
+    the teacher's probabilities. Frame 0 is the prompt itself in both."""
+    total = 0.0
+    for student, teacher in zip(outputs[1:], teacher_outputs[1:]):
+        s = student["multistep_pred_multimasks_high_res"][-1]
+        t = teacher["multistep_pred_multimasks_high_res"][-1]
+        if s.shape[1] != 1 or t.shape[1] != 1:
+            raise ValueError(f"teacher loss expects one mask per tracked frame, got {tuple(s.shape)} / {tuple(t.shape)}")
+        total = total + torch.nn.functional.binary_cross_entropy_with_logits(s, torch.sigmoid(t))
+    return total / max(1, len(outputs) - 1)
 
 
 def build_model(name=DEFAULT_MODEL, init_cond_frames=TRAIN_OPTIONS["num_init_cond_frames_for_train"], args=None):
@@ -403,6 +433,11 @@ def main():
     ap.add_argument("--image-batch", type=int, help="frames per image step (default --batch)")
     ap.add_argument("--image-copies", type=int, help="copies per object in image steps (default --copies)")
     ap.add_argument("--freeze-vision", action="store_true", help="do not train the image encoder")
+    ap.add_argument("--teacher", help="checkpoint of the same architecture whose mask-prompted tracking the model "
+                    "is pulled towards on mask-prompted video steps (keeps what a mask-trained model does well while "
+                    "the prompt path is trained)")
+    ap.add_argument("--teacher-weight", type=float, default=20.0,
+                    help="weight of the teacher loss (per tracked frame; the focal loss has 20)")
     ap.add_argument("--lr", type=float, default=4e-4, help="learning rate outside the image encoder")
     ap.add_argument("--vision-lr", type=float, default=3e-4, help="image encoder learning rate")
     ap.add_argument("--weight-decay", type=float, default=0.05)
@@ -510,6 +545,9 @@ def train(rank, args, port):
         # Workers share weights and optimizer state but draw their own prompts and dropout.
         model.rng = np.random.default_rng([args.seed, step, rank])
         torch.manual_seed(args.seed * 1000 + step * world + rank)
+    teacher = build_teacher(args.teacher, args.model) if args.teacher else None
+    if teacher is not None and lead:
+        print(f"teacher {args.teacher} (weight {args.teacher_weight}) on mask-prompted video steps")
     params = sum(p.numel() for p in model.parameters())
     if lead:
         print(f"model {args.model}: {params / 1e6:.2f} M parameters, {world} worker(s) x "
@@ -537,7 +575,7 @@ def train(rank, args, port):
     writer = csv.writer(curve)
     if new_curve:
         writer.writerow(["step", "wall_s", "frames", "objects", "loss", "loss_mask", "loss_dice", "loss_iou",
-                         "loss_class", "lr", "step_s"])
+                         "loss_class", "lr", "step_s", "loss_teacher"])
     start = time.time()
     last_save = start
     smoothed = None
@@ -558,6 +596,14 @@ def train(rank, args, port):
         outputs = model(batch)
         losses = loss_fn(outputs, batch.masks)
         loss = losses["core_loss"]
+        distilled = torch.zeros(())
+        if teacher is not None and frames > 1 and not model.last_used_points:
+            with torch.no_grad():
+                teacher_outputs = teacher(batch)
+            distilled = teacher_loss(outputs, teacher_outputs)
+            # core_loss sums its per-frame losses; so does this (tracked frames only).
+            loss = loss + args.teacher_weight * (frames - 1) * distilled
+        distilled = float(distilled.detach())
         optimizer.zero_grad(set_to_none=True)
         # Mask prompts on every frame of a short sequence (mask inputs are passed through as the
         # output, without the network) leave nothing to learn: such a step updates nothing.
@@ -569,11 +615,12 @@ def train(rank, args, port):
             if learned.item() > 0:
                 average_gradients(model, world)
             # The curve shows the mean over the workers.
-            logged = torch.tensor([loss.item()] + [losses[k].item() for k in LOSS_WEIGHTS] + [objects])
+            logged = torch.tensor([loss.item()] + [losses[k].item() for k in LOSS_WEIGHTS]
+                                  + [distilled, objects])
             torch.distributed.all_reduce(logged)
             logged /= world
             losses = dict(losses, **{k: logged[i + 1] for i, k in enumerate(LOSS_WEIGHTS)})
-            loss, objects = logged[0], int(round(logged[-1].item() * world))
+            loss, distilled, objects = logged[0], logged[-2].item(), int(round(logged[-1].item() * world))
         if learned.item() > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
             optimizer.step()
@@ -583,7 +630,7 @@ def train(rank, args, port):
         smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
         writer.writerow([step, f"{elapsed_before + time.time() - start:.1f}", frames, objects, f"{value:.5f}",
                          *(f"{losses[k].item() / frames:.5f}" for k in LOSS_WEIGHTS),
-                         f"{optimizer.param_groups[0]['lr']:.3e}", f"{step_s:.2f}"])
+                         f"{optimizer.param_groups[0]['lr']:.3e}", f"{step_s:.2f}", f"{distilled:.5f}"])
         if step % 10 == 0 and lead:
             curve.flush()
             print(f"step {step}  loss/frame {value:.4f} (smoothed {smoothed:.4f})  T={frames} O={objects}  "
