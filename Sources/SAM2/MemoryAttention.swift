@@ -134,25 +134,17 @@ public struct MemoryAttention: Sendable {
     /// rotated keys in each layer: RoPE(W_k tpos_slot) on every token of the grid (no bias), [grid
     /// tokens, C]; indexed [slot][layer]. Zeros when keys take no position.
     public func slotKeys(encoding: Tensor) -> [[Tensor]] {
-        let (slots, cm) = (encoding.shape[0], encoding.shape[1])
-        return (0..<slots).map { slot in
-            layers.map { layer in
-                let weight = layer.crossAttn.kProj.weight
-                let c = weight.shape[0]
+        // Per layer, W_k tpos for every slot at once: encoding [slots, Cm] x W_k^T -> [slots, C].
+        let offsets = layers.map { encoding.matmul($0.crossAttn.kProj.weight, transposeOther: true) }
+        return (0..<encoding.shape[0]).map { slot in
+            offsets.map { offset in
+                let c = offset.shape[1]
                 var table = Tensor(zeros: [rope.tokens, c])
                 guard config.posEncAtCrossAttnKeys else { return table }
-                var offset = [Float](repeating: 0, count: c)
-                weight.withUnsafePointer { w in
-                    encoding.withUnsafePointer { e in
-                        for i in 0..<c {
-                            var sum: Float = 0
-                            for j in 0..<cm { sum += w[i * cm + j] * e[slot * cm + j] }
-                            offset[i] = sum
-                        }
+                offset.withUnsafePointer { o in
+                    table.withUnsafeMutablePointer { t in
+                        for token in 0..<rope.tokens { (t + token * c).update(from: o + slot * c, count: c) }
                     }
-                }
-                table.withUnsafeMutablePointer { t in
-                    for token in 0..<rope.tokens { (t + token * c).update(from: offset, count: c) }
                 }
                 return rotated(table)
             }
