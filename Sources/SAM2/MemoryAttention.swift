@@ -38,15 +38,20 @@ struct MemoryAttentionLayer: Sendable {
     }
 
     /// Cross-attention to the memory tokens, then the feed-forward block (residuals included).
-    /// `keys` [B, 1, M, C]: the memory tokens' keys already projected and rotated (`MemoryTokens.keys`).
-    func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, keys: Tensor?, queryPosition: Tensor,
-                        rope: AxialRoPE, pointerTokens: Int) -> Tensor {
+    /// `keys`: the memory tokens' keys already projected and rotated (`MemoryTokens.keys`), this
+    /// layer's of `layer`; nil: projected here.
+    func attendToMemory(_ target: Tensor, memory: Tensor, memoryPosition: Tensor, keys: MemoryKeys?, layer: Int,
+                        queryPosition: Tensor, rope: AxialRoPE, pointerTokens: Int) -> Tensor {
         var tgt = target
         let t2 = norm2(tgt)
         let q = config.posEncAtCrossAttnQueries ? t2 + queryPosition : t2
-        if let keys {
-            tgt.add(crossAttn(q: q, rotatedKeyHeads: keys, v: memory, rope: rope))
-        } else {
+        switch keys {
+        case .rows(let rows)?:
+            let (b, m) = (memory.shape[0], memory.shape[1])
+            tgt.add(crossAttn(q: q, rotatedKeyHeads: rows[layer].reshaped([b, 1, m, -1]), v: memory, rope: rope))
+        case .panels(let panels, let values)?:
+            tgt.add(crossAttn(q: q, keyPanels: panels[layer], valuePanels: values, rope: rope))
+        case nil:
             let k = config.posEncAtCrossAttnKeys ? memory + memoryPosition : memory
             tgt.add(crossAttn(q: q, k: k, v: memory, rope: rope, excludedKeys: pointerTokens))
         }
@@ -82,15 +87,15 @@ public struct MemoryAttention: Sendable {
     }
 
     /// The memory-dependent rest of memory attention, from `start(current:currentPosition:)` of
-    /// the same frame (computed once for all of a frame's objects). `keys`: per layer, the memory
-    /// tokens' projected and rotated keys [B, 1, M, C] (`MemoryTokens.keys`); nil: made here.
+    /// the same frame (computed once for all of a frame's objects). `keys`: the memory tokens'
+    /// projected and rotated keys per layer (`MemoryTokens.keys`, batch 1); nil: made here.
     public func attend(from start: Tensor, currentPosition: Tensor, memory: Tensor, memoryPosition: Tensor,
-                       pointerTokens: Int, keys: [Tensor]? = nil) -> Tensor {
-        precondition(keys == nil || keys!.count == layers.count, "MemoryAttention: \(keys!.count) key sets for \(layers.count) layers")
+                       pointerTokens: Int, keys: MemoryKeys? = nil) -> Tensor {
+        precondition(keys == nil || keys!.layers == layers.count, "MemoryAttention: \(keys!.layers) key sets for \(layers.count) layers")
         var output = start
         for (index, layer) in layers.enumerated() {
             if index > 0 { output = layer.selfAttend(output, queryPosition: currentPosition, rope: rope) }
-            output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition, keys: keys?[index],
+            output = layer.attendToMemory(output, memory: memory, memoryPosition: memoryPosition, keys: keys, layer: index,
                                           queryPosition: currentPosition, rope: rope, pointerTokens: pointerTokens)
         }
         return norm(output)
@@ -107,6 +112,14 @@ public struct MemoryAttention: Sendable {
         let channels = layers.reduce(0) { $0 + $1.crossAttn.kProj.outFeatures }
         return tokensPerMemory * channels * MemoryLayout<Float>.size <= Self.keyCacheBudget
             && layers.allSatisfy { $0.crossAttn.numHeads == 1 } && tokensPerMemory == rope.tokens
+    }
+
+    /// True when memory tokens' keys can reach the attention packed (`MemoryKeys.panels`): the
+    /// fp32 packed kernel runs here and every layer attends over the unprojected values (one
+    /// head, values narrower than the head: `Attention.projectsValuesLate`).
+    public var readsPackedKeys: Bool {
+        PackedF32Kernel.enabled && layers.allSatisfy { $0.crossAttn.projectsValuesLate }
+            && Set(layers.map { $0.crossAttn.kProj.outFeatures }).count == 1
     }
 
     /// Each layer's cross-attention keys of memory tokens [n, Cm] at `position` [n, Cm] (the

@@ -59,10 +59,10 @@ public struct MemoryTokens: Sendable {
     public var position: Tensor
     /// Number of trailing object-pointer tokens (not rotated by RoPE).
     public var pointerTokens: Int
-    /// Cross-attention keys per memory-attention layer, projected and rotated ([M, C] each; the
-    /// pointer tokens' not rotated, as in the attention), when the spatial memories carry key
-    /// caches; nil: the attention projects and rotates memory + position.
-    public var keys: [Tensor]?
+    /// Cross-attention keys per memory-attention layer, projected and rotated (the pointer
+    /// tokens' not rotated, as in the attention), when the spatial memories carry key caches;
+    /// nil: the attention projects and rotates memory + position.
+    public var keys: MemoryKeys?
     /// Frames whose spatial memories were used, in order (for tracing and tests).
     public var memoryFrames: [Int]
     /// Frames whose pointers were used, in order.
@@ -109,7 +109,7 @@ extension SAM2Model {
             }
         }
         let memory = Tensor.concatenate(memoryParts, axis: 0), position = Tensor.concatenate(positionParts, axis: 0)
-        var keys: [Tensor]? = nil
+        var keys: MemoryKeys? = nil
         if !slotKeys.isEmpty, selection.spatial.contains(where: { $0.keyCache != nil }) {
             keys = cachedKeys(selection, memoryPosition: memoryPosition, pointerTokens: pointerTokens,
                               pointerMemory: memory, pointerPosition: position)
@@ -118,25 +118,43 @@ extension SAM2Model {
                             memoryFrames: selection.spatial.map(\.frame), pointerFrames: pointers.map(\.frame))
     }
 
-    /// The rotated keys of `selection`'s tokens per memory-attention layer, [M, C] each: each
-    /// spatial memory's RoPE(k_proj(memory + position)) from its cache (made and kept on first use)
-    /// plus its slot's table, then the last `pointerTokens` rows of `pointerMemory` +
-    /// `pointerPosition` projected (pointers are not rotated).
+    /// The rotated keys of `selection`'s tokens per memory-attention layer: each spatial memory's
+    /// RoPE(k_proj(memory + position)) from its cache (made and kept on first use) plus its slot's
+    /// table, then the last `pointerTokens` rows of `pointerMemory` + `pointerPosition` projected
+    /// (pointers are not rotated). Packed for the attention (`MemoryKeys.panels`: the caches hold
+    /// packed keys, so a frame's keys are one pass of adds) where it reads them packed, else rows.
     func cachedKeys(_ selection: MemorySelection, memoryPosition: Tensor, pointerTokens: Int,
-                    pointerMemory: Tensor, pointerPosition: Tensor) -> [Tensor] {
+                    pointerMemory: Tensor, pointerPosition: Tensor) -> MemoryKeys {
         let cm = config.memoryEncoder.outDim
         let precision = Precision.current
-        let spatialKeys: [[Tensor]] = selection.spatial.map { entry in
-            let make = { self.memoryAttention.rotatedMemoryKeys(entry.features.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition) }
-            return entry.keyCache?.keys(precision: precision, make: make) ?? make()
-        }
         let m = pointerMemory.shape[0], spatialTokens = m - pointerTokens
+        let width = memoryAttention.layers.first?.crossAttn.kProj.outFeatures ?? 0
+        let packed = !slotKeyPanels.isEmpty && memoryPosition.shape[0] % 16 == 0
+            && AttentionKeyPanels.serve(keys: m, width: width, valueWidth: cm)
+        func make(_ entry: MemorySelection.Spatial) -> [Tensor] {
+            memoryAttention.rotatedMemoryKeys(entry.features.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition)
+        }
         var pointerKeys: [Tensor]? = nil
         if pointerTokens > 0 {
             let rows = spatialTokens..<m
             pointerKeys = memoryAttention.memoryKeys(pointerMemory.slice(axis: 0, rows), position: pointerPosition.slice(axis: 0, rows))
         }
-        return (0..<memoryAttention.layers.count).map { layer in
+        if packed {
+            let spatialKeys: [[AttentionKeyPanels]] = selection.spatial.map { entry in
+                let pack = { make(entry).map { AttentionKeyPanels(packing: $0) } }
+                return entry.keyCache?.panels(make: pack) ?? pack()
+            }
+            let scale = 1 / Float(width).squareRoot()
+            let panels = (0..<memoryAttention.layers.count).map { layer in
+                AttentionKeyPanels(sums: zip(selection.spatial, spatialKeys).map { ($1[layer], slotKeyPanels[$0.slot][layer]) },
+                                   tail: pointerKeys?[layer], scale: scale)
+            }
+            return .panels(panels, values: AttentionValuePanels(packing: pointerMemory))
+        }
+        let spatialKeys: [[Tensor]] = selection.spatial.map { entry in
+            entry.keyCache?.rows(precision: precision, make: { make(entry) }) ?? make(entry)
+        }
+        return .rows((0..<memoryAttention.layers.count).map { layer in
             let c = memoryAttention.layers[layer].crossAttn.kProj.outFeatures
             var out = Tensor(uninitialized: [m, c])
             out.withUnsafeMutablePointer { o in
@@ -156,28 +174,59 @@ extension SAM2Model {
                 }
             }
             return out
+        })
+    }
+}
+
+/// Memory attention's cross-attention keys of one frame's memory tokens (`MemoryTokens.keys`), per layer.
+public enum MemoryKeys: Sendable {
+    /// [M, C] per layer, projected and rotated (pointer tokens not rotated).
+    case rows([Tensor])
+    /// The same keys packed for the fp32 packed kernel and scaled by the softmax scale, per layer,
+    /// and the tokens [M, Cm] packed once as the values of every layer (`MemoryAttention.readsPackedKeys`).
+    case panels([AttentionKeyPanels], values: AttentionValuePanels)
+
+    /// Number of layers.
+    public var layers: Int {
+        switch self {
+        case .rows(let rows): rows.count
+        case .panels(let panels, _): panels.count
         }
     }
 }
 
 /// The cross-attention keys of one spatial memory without its temporal encoding, per memory-attention
-/// layer (RoPE(k_proj(memory + position)), [h*w, C] each), made by the first frame that attends to it.
-/// A tracker keeps one beside each stored memory; copies of the memory share it.
-public final class MemoryKeyCache: @unchecked Sendable {  // `keys` and `precision` change only behind `lock`
+/// layer (RoPE(k_proj(memory + position)), [h*w, C] each, as rows or packed for the attention),
+/// made by the first frame that attends to it. A tracker keeps one beside each stored memory;
+/// copies of the memory share it.
+public final class MemoryKeyCache: @unchecked Sendable {  // `kept` changes only behind `lock`
+    private enum Kept {
+        case rows([Tensor], Precision)
+        case panels([AttentionKeyPanels])
+    }
     private let lock = NSLock()
-    private var keys: [Tensor]?
-    private var precision: Precision?
+    private var kept: Kept?
 
     public init() {}
 
-    /// The kept keys if they were made in `precision`, else `make()`'s (then kept).
-    func keys(precision: Precision, make: () -> [Tensor]) -> [Tensor] {
+    /// The kept keys if they are rows made in `precision`, else `make()`'s (then kept).
+    func rows(precision: Precision, make: () -> [Tensor]) -> [Tensor] {
         lock.lock()
         defer { lock.unlock() }
-        if let keys, self.precision == precision { return keys }
+        if case .rows(let keys, precision)? = kept { return keys }
         let made = make()
-        keys = made
-        self.precision = precision
+        kept = .rows(made, precision)
+        return made
+    }
+
+    /// The kept keys if they are packed, else `make()`'s (then kept). Packed keys are fp32 (made
+    /// outside a bf16 scope: `AttentionKeyPanels.serve`).
+    func panels(make: () -> [AttentionKeyPanels]) -> [AttentionKeyPanels] {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .panels(let keys)? = kept { return keys }
+        let made = make()
+        kept = .panels(made)
         return made
     }
 
@@ -185,14 +234,17 @@ public final class MemoryKeyCache: @unchecked Sendable {  // `keys` and `precisi
     public func clear() {
         lock.lock()
         defer { lock.unlock() }
-        keys = nil
-        precision = nil
+        kept = nil
     }
 
     /// Bytes held (0 until a frame has attended to the memory).
     public var byteCount: Int {
         lock.lock()
         defer { lock.unlock() }
-        return (keys ?? []).reduce(0) { $0 + $1.count * 4 }
+        switch kept {
+        case .rows(let keys, _)?: return keys.reduce(0) { $0 + $1.count * 4 }
+        case .panels(let keys)?: return keys.reduce(0) { $0 + $1.count * 4 }
+        case nil: return 0
+        }
     }
 }

@@ -228,14 +228,14 @@ extension SAM2Model {
     /// projected here); `start`: `memoryAttentionStart(frame)`, shared by the frame's
     /// objects (computed here when nil). Returns [1, C, h, w].
     public func conditionOnMemory(_ frame: FrameFeatures, memory: Tensor, memoryPosition: Tensor, pointerTokens: Int,
-                                  keys: [Tensor]? = nil, start: Tensor? = nil) -> Tensor {
+                                  keys: MemoryKeys? = nil, start: Tensor? = nil) -> Tensor {
         let (c, h, w) = (config.neck.dModel, frame.visionFeatures.shape[2], frame.visionFeatures.shape[3])
         let position = Self.tokens(frame.visionPosition)
         let start = start ?? memoryAttention.start(current: Self.tokens(frame.visionFeatures), currentPosition: position)
         let m = memory.shape[0], cm = memory.shape[1]
         let out = memoryAttention.attend(from: start, currentPosition: position, memory: memory.reshaped([1, m, cm]),
                                          memoryPosition: memoryPosition.reshaped([1, m, cm]), pointerTokens: pointerTokens,
-                                         keys: keys?.map { $0.reshaped([1, 1, m, $0.shape[1]]) })
+                                         keys: keys)
         return out.permuted([0, 2, 1]).reshaped([1, c, h, w])
     }
 

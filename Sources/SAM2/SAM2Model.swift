@@ -22,6 +22,9 @@ public final class SAM2Model: Sendable {
     /// layer (`MemoryAttention.slotKeys`, [slot][layer] of [h*w, C]); empty when memories' keys are
     /// not kept (`MemoryAttention.cachesKeys`).
     public let slotKeys: [[Tensor]]
+    /// `slotKeys` packed as parts of an attention's key operand (`AttentionKeyPanels`), where
+    /// memory attention reads its keys packed (`MemoryAttention.readsPackedKeys`); else empty.
+    public let slotKeyPanels: [[AttentionKeyPanels]]
     /// `no_obj_ptr`: [C]; `no_obj_embed_spatial`: [Cm] (SAM 2.1 only).
     public let noObjPtr: Tensor?, noObjEmbedSpatial: Tensor?
     /// `mask_downsample`: 4x4 stride-4 conv turning an input mask into a mask prompt.
@@ -52,6 +55,7 @@ public final class SAM2Model: Sendable {
         maskmemTposEnc = try root.take("maskmem_tpos_enc", [config.numMaskmem, 1, 1, cm]).reshaped([config.numMaskmem, cm])
         slotKeys = memoryAttention.cachesKeys(tokensPerMemory: config.embeddingSize * config.embeddingSize)
             ? memoryAttention.slotKeys(encoding: maskmemTposEnc) : []
+        slotKeyPanels = memoryAttention.readsPackedKeys ? slotKeys.map { $0.map { AttentionKeyPanels(packing: $0) } } : []
         let pointers = config.useObjPtrsInEncoder
         noObjPtr = config.predObjScores && pointers ? try root.take("no_obj_ptr", [1, c]).reshaped([c]) : nil
         noObjEmbedSpatial = config.noObjEmbedSpatial ? try root.take("no_obj_embed_spatial", [1, cm]).reshaped([cm]) : nil

@@ -71,6 +71,19 @@ public struct Attention: Sendable {
         return outProj(recombineHeads(heads))
     }
 
+    /// The same for one batch over keys and values already packed for the packed kernel
+    /// (`AttentionKeyPanels`, rotated and scaled by 1/sqrt(C'); `AttentionValuePanels` of the
+    /// unprojected values): one head with late-projected values (`projectsValuesLate`) only. The
+    /// same bits as the call with the keys as rows where `AttentionKeyPanels.serve` holds.
+    public func callAsFunction(q: Tensor, keyPanels: AttentionKeyPanels, valuePanels: AttentionValuePanels, rope: AxialRoPE) -> Tensor {
+        precondition(projectsValuesLate && q.shape[0] == 1 && valuePanels.width == vProj.inFeatures,
+                     "Attention: packed keys need one head, batch 1 and the unprojected values")
+        var qh = separateHeads(qProj(q))
+        rope.apply(to: &qh)
+        let mixed = scaledDotProductAttention(query: qh, keyPanels: keyPanels, valuePanels: valuePanels)
+        return outProj(vProj(mixed.reshaped([1, q.shape[1], vProj.inFeatures])))
+    }
+
     /// Whether the value projection is applied after the attention weights rather than to every
     /// key's value: exact up to rounding for one head (the weights of a row sum to 1), and cheaper
     /// when the values are narrower than the head (memory attention: 64 -> 256).

@@ -62,6 +62,12 @@ public struct AttentionTiling: Sendable, Equatable {
     /// OpenBLAS 0.3.21; Tools/bench/README.md, "Tensor kernels"). Larger query blocks re-pack each key and value
     /// tile fewer times; 256 keys keep the P V product's depth within one OpenBLAS K block.
     public static let `default` = AttentionTiling(queryRows: 512, keys: 256)
+
+    /// Query rows of a work item for `queries` queries: an eighth of them, at least 128 (or all)
+    /// and at most `tileRows`.
+    static func queryBlockRows(queries: Int, tileRows: Int) -> Int {
+        min(tileRows, max(128, ceilDivide(queries, 8)), queries)
+    }
 }
 
 /// softmax(q k^T * scale) v for every (batch, head). `scale` defaults to 1/sqrt(D).
@@ -85,11 +91,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     // ran them, and OpenBLAS's products gave other bits for a different split of the rows. Key blocks
     // are evened out: 28736 keys in tiles of <= 256 are 112 tiles of 255 and one of 176 rather
     // than 112 of 256 and one of 64.
-    let threads = Parallel.threadCount
-    let blockRows = min(tiling.queryRows, max(128, ceilDivide(lq, 8)), lq)
-    let items = pairs * ceilDivide(lq, blockRows)
+    let blockRows = AttentionTiling.queryBlockRows(queries: lq, tileRows: tiling.queryRows)
     var blockKeys = lk == 0 ? 1 : ceilDivide(lk, ceilDivide(lk, tiling.keys))
-    let workers = min(threads, items)
     // bf16 scope: Q, K and V rounded to bfloat16 once (K and V packed per pair); the products
     // then read key tiles in place, which needs tiles starting at even keys.
     let bf16 = Precision.usesBFloat16 && lk > 0
@@ -110,43 +113,54 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         case .packed: return PackedF32Kernel.supported
         }
     }()
-    if packs { blockKeys = ceilDivide(blockKeys, 16) * 16 }
+    if packs { blockKeys = AttentionValuePanels.keyBlock(keys: lk, tileKeys: tiling.keys) }
     let packed = packs ? F32AttentionOperands(k: k, v: v, alpha: alpha, blockKeys: blockKeys) : nil
     defer { packed?.deallocate() }
+    k.withUnsafePointer { pk in
+        v.withUnsafePointer { pv in
+            runFlashAttention(query: q, keys: pk, values: pv, lk: lk, dv: dv, alpha: alpha, blockRows: blockRows,
+                              blockKeys: blockKeys, bf16: operands, packed: packed, into: &out)
+        }
+    }
+    return out
+}
 
+/// The query blocks of every pair, `pairs * ceil(Lq / blockRows)` items, on the context's workers
+/// (`keys`/`values`: the operands as given, read by the OpenBLAS tiles; the bf16 and packed
+/// routes read their own copies).
+func runFlashAttention(query q: Tensor, keys pk: UnsafePointer<Float>?, values pv: UnsafePointer<Float>?, lk: Int, dv: Int,
+                       alpha: Float, blockRows: Int, blockKeys: Int, bf16 operands: BF16AttentionOperands?,
+                       packed: F32AttentionOperands?, into out: inout Tensor) {
+    let (pairs, lq, d) = (q.shape[0] * q.shape[1], q.shape[2], q.shape[3])
+    let items = pairs * ceilDivide(lq, blockRows)
+    let workers = min(Parallel.threadCount, items)
+    let bf16 = operands != nil, productWidth = packed != nil ? dv : 0
     q.withUnsafePointer { pq in
-        k.withUnsafePointer { pk in
-            v.withUnsafePointer { pv in
-                out.withUnsafeMutablePointer { po in
-                    let problem = FlashAttentionProblem(
-                        q: pq, k: pk, v: pv, out: po, lq: lq, lk: lk, d: d, dv: dv, alpha: alpha,
-                        blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs, bf16: operands,
-                        packed: packed)
-                    if workers <= 1 {
-                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16,
-                                                            productWidth: packs ? dv : 0)
-                        defer { scratch.deallocate() }
-                        for item in 0..<items { problem.run(item: item, scratch: scratch) }
-                        return
-                    }
-                    // Items are claimed a few at a time from a shared counter, so a worker slowed
-                    // down by another process does not hold up the others at the end.
-                    let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
-                    Parallel.forEach(workers) { slots in
-                        let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16,
-                                                            productWidth: packs ? dv : 0)
-                        defer { scratch.deallocate() }
-                        for _ in slots {
-                            while let claimed = counter.next() {
-                                for item in claimed { problem.run(item: item, scratch: scratch) }
-                            }
-                        }
+        out.withUnsafeMutablePointer { po in
+            let problem = FlashAttentionProblem(
+                q: pq, k: pk, v: pv, out: po, lq: lq, lk: lk, d: d, dv: dv, alpha: alpha,
+                blockRows: blockRows, blockKeys: blockKeys, queryBlocks: items / pairs, bf16: operands,
+                packed: packed)
+            if workers <= 1 {
+                let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16, productWidth: productWidth)
+                defer { scratch.deallocate() }
+                for item in 0..<items { problem.run(item: item, scratch: scratch) }
+                return
+            }
+            // Items are claimed a few at a time from a shared counter, so a worker slowed
+            // down by another process does not hold up the others at the end.
+            let counter = WorkCounter(total: items, chunk: max(1, items / (workers * 8)))
+            Parallel.forEach(workers) { slots in
+                let scratch = FlashAttentionScratch(rows: blockRows, keys: blockKeys, bf16: bf16, productWidth: productWidth)
+                defer { scratch.deallocate() }
+                for _ in slots {
+                    while let claimed = counter.next() {
+                        for item in claimed { problem.run(item: item, scratch: scratch) }
                     }
                 }
             }
         }
     }
-    return out
 }
 
 /// One worker's buffers: a score tile and the running row maxima and sums of its query block
@@ -178,7 +192,8 @@ struct FlashAttentionScratch {
 
 /// Pointers and sizes of one attention call; `run` computes one (pair, query block) item.
 struct FlashAttentionProblem {
-    let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+    /// k and v are nil when the keys and values came packed (only the packed route reads them then).
+    let q: UnsafePointer<Float>, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?
     let out: UnsafeMutablePointer<Float>
     let lq: Int, lk: Int, d: Int, dv: Int
     let alpha: Float
@@ -193,7 +208,6 @@ struct FlashAttentionProblem {
         let start = (item % queryBlocks) * blockRows
         let rows = min(blockRows, lq - start)
         let qBlock = q + (pair * lq + start) * d
-        let kBase = k + pair * lk * d, vBase = v + pair * lk * dv
         let o = out + (pair * lq + start) * dv
         let sums = scratch.sums
         guard lk > 0 else {
@@ -210,7 +224,7 @@ struct FlashAttentionProblem {
             } else if let packed {
                 packedTile(tile, query: qBlock, operands: packed, scratch: scratch, out: o)
             } else {
-                fp32Tile(tile, query: qBlock, keys: kBase, values: vBase, scratch: scratch, out: o)
+                fp32Tile(tile, query: qBlock, keys: k! + pair * lk * d, values: v! + pair * lk * dv, scratch: scratch, out: o)
             }
             keyStart += keys
         }

@@ -105,7 +105,7 @@ public final class PostgresServer: @unchecked Sendable {  // fields set once in 
                          "-c", "logging_collector=off"]
         command(arguments, into: process)
         let logHandle = FileHandle(forWritingAtPath: logPath) ?? {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             return FileHandle(forWritingAtPath: logPath)!
         }()
         logHandle.seekToEndOfFile()

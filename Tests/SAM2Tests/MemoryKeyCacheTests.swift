@@ -41,7 +41,8 @@ final class MemoryKeyCacheTests: XCTestCase {
             XCTAssertNil(plain.keys, "no caches, no keys: the attention projects memory + position")
             let cached = model.memoryTokens(selection(slots: slots, caches: caches), memoryPosition: memoryPosition, maxPointers: 16)
             XCTAssertEqual(caches.map(\.byteCount), [keyBytes, keyBytes, keyBytes])
-            let keys = try XCTUnwrap(cached.keys)
+            // 3 memories of 64 tokens and 4 pointer tokens: one key tile, so the keys are rows.
+            guard case .rows(let keys)? = cached.keys else { return XCTFail("keys of \(cached.memory.shape[0]) tokens: rows") }
             XCTAssertEqual(keys.count, layers)
             // Projected from memory + position (with tpos) token by token, then rotated as the
             // attention rotates keys: spatial tokens only, the table repeating per memory.
@@ -59,11 +60,61 @@ final class MemoryKeyCacheTests: XCTestCase {
             let fromCache = model.memoryAttention.attend(
                 from: start, currentPosition: position, memory: cached.memory.reshaped([1, m, cm]),
                 memoryPosition: cached.position.reshaped([1, m, cm]), pointerTokens: cached.pointerTokens,
-                keys: keys.map { $0.reshaped([1, 1, m, c]) })
+                keys: cached.keys)
             XCTAssertLessThan(relativeError(fromCache, reference), 1e-5, "slots \(slots)")
         }
         caches[1].clear()
         XCTAssertEqual(caches.map(\.byteCount), [keyBytes, 0, keyBytes])
+    }
+
+    /// More keys than one tile (6 memories of 64 tokens and pointer tokens) where the packed kernel
+    /// runs: the caches hold packed keys and a frame's keys reach the attention packed
+    /// (`MemoryKeys.panels`), the same keys as the rows, and the same bits out of the attention.
+    func testPackedKeysGiveTheBitsOfRows() throws {
+        let model = Self.model
+        guard model.memoryAttention.readsPackedKeys else {
+            XCTAssertFalse(PackedF32Kernel.enabled && model.slotKeyPanels.count == model.config.numMaskmem)
+            throw XCTSkip("the packed kernel does not run on this CPU (\(Parallel.openBLASCoreName))")
+        }
+        let (c, cm, grid) = (model.config.neck.dModel, model.config.memoryEncoder.outDim, model.config.embeddingSize)
+        let memoryPosition = PositionEncoding.sine2D(channels: cm, height: grid, width: grid)
+            .reshaped([cm, grid * grid]).permuted([1, 0])
+        var g = SeededGenerator(seed: 32)
+        let slots = [6, 5, 4, 3, 2, 1]
+        let features = slots.map { _ in g.normal([cm, grid, grid]) }
+        let caches = slots.map { _ in MemoryKeyCache() }
+        var selection = MemorySelection()
+        for (i, slot) in slots.enumerated() {
+            selection.spatial.append(.init(features: features[i], slot: slot, frame: i, keyCache: caches[i]))
+        }
+        selection.pointers = (0..<3).map { .init(pointer: g.normal([c]).scalars, distance: $0 + 1, frame: $0) }
+        let tokens = model.memoryTokens(selection, memoryPosition: memoryPosition, maxPointers: 16)
+        guard case .panels(let panels, let values)? = tokens.keys else { return XCTFail("\(tokens.memory.shape[0]) keys: packed") }
+        XCTAssertEqual(caches.map(\.byteCount), caches.map { _ in grid * grid * c * panels.count * 4 })
+        XCTAssertEqual(values.keys, tokens.memory.shape[0])
+        // The rows the unpacked route would build: each memory's rotated keys plus its slot's
+        // table (the same float adds), then the pointer tokens' keys.
+        let m = tokens.memory.shape[0], spatial = m - tokens.pointerTokens
+        let pointerKeys = model.memoryAttention.memoryKeys(tokens.memory.slice(axis: 0, spatial..<m),
+                                                          position: tokens.position.slice(axis: 0, spatial..<m))
+        let memoryKeys = features.map {
+            model.memoryAttention.rotatedMemoryKeys($0.reshaped([cm, -1]).permuted([1, 0]), position: memoryPosition)
+        }
+        let rows = (0..<panels.count).map { layer in
+            Tensor.concatenate(zip(slots, memoryKeys).map { $1[layer] + model.slotKeys[$0][layer] } + [pointerKeys[layer]], axis: 0)
+        }
+        let scale = 1 / Float(c).squareRoot()
+        for layer in 0..<panels.count {
+            XCTAssertLessThan(relativeError(panels[layer].rows(), rows[layer].scaled(by: scale)), 1e-6, "layer \(layer)")
+        }
+        let start = g.normal([1, grid * grid, c]), position = g.normal([1, grid * grid, c])
+        func attend(_ keys: MemoryKeys) -> Tensor {
+            model.memoryAttention.attend(from: start, currentPosition: position, memory: tokens.memory.reshaped([1, m, cm]),
+                                         memoryPosition: tokens.position.reshaped([1, m, cm]), pointerTokens: tokens.pointerTokens,
+                                         keys: keys)
+        }
+        let (packed, unpacked) = (attend(tokens.keys!).scalars, attend(.rows(rows)).scalars)
+        XCTAssertEqual(zip(packed, unpacked).filter { $0.bitPattern != $1.bitPattern }.count, 0, "packed keys: the bits of rows")
     }
 
     /// Keys are kept while a memory's keys (tokens x C x layers, fp32) fit 1 MiB: SAM 2.1 tiny's

@@ -61,6 +61,39 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// Keys and values packed by the caller (`AttentionKeyPanels`, `AttentionValuePanels`): an
+    /// operand assembled from sums of packed parts and a tail that is not a whole panel gives the
+    /// bits of the same keys as rows, on one thread and on three; the panels read back as the rows.
+    func testCallerPackedOperandsGiveTheBitsOfRows() throws {
+        guard AttentionKeyPanels.serve(keys: 300, width: 24, valueWidth: 40) else {
+            XCTAssertFalse(PackedF32Kernel.enabled, "the packed route serves 300 keys where the packed kernel runs")
+            throw XCTSkip("the packed kernel does not run here (\(Parallel.openBLASCoreName))")
+        }
+        XCTAssertFalse(AttentionKeyPanels.serve(keys: 256, width: 24, valueWidth: 40), "one tile: the short kernel")
+        var rng = SeededGenerator(seed: 17)
+        let (lq, d, dv) = (70, 24, 40)
+        // Two runs of 128 and 144 keys, each a sum of two parts, then a tail of 28 keys.
+        let parts = [128, 144].map { (rng.normal([$0, d]), rng.normal([$0, d])) }
+        let tail = rng.normal([28, d])
+        let rows = Tensor.concatenate(parts.map { $0.0 + $0.1 } + [tail], axis: 0)
+        let lk = rows.shape[0], scale = 1 / Float(d).squareRoot()
+        let q = rng.normal([1, 1, lq, d]), v = rng.normal([lk, dv])
+        let keyPanels = AttentionKeyPanels(sums: parts.map { (AttentionKeyPanels(packing: $0.0), AttentionKeyPanels(packing: $0.1)) },
+                                           tail: tail, scale: scale)
+        let valuePanels = AttentionValuePanels(packing: v)
+        XCTAssertEqual(keyPanels.keys, lk)
+        assertBitIdentical(keyPanels.rows().scalars, rows.scaled(by: scale).scalars, "panels read back")
+        let expected = ComputeContext(threads: 1).run {
+            scaledDotProductAttention(query: q, key: rows.reshaped([1, 1, lk, d]), value: v.reshaped([1, 1, lk, dv]))
+        }
+        for threads in [1, 3] {
+            let packed = ComputeContext(threads: threads).run {
+                scaledDotProductAttention(query: q, keyPanels: keyPanels, valuePanels: valuePanels)
+            }
+            assertBitIdentical(packed.scalars, expected.scalars, "caller-packed operands on \(threads) threads")
+        }
+    }
+
     /// CAVX2's short-key kernel at the default model's shapes and off them: query blocks past its
     /// 96-row items and six-row tiles, exactly 256 keys, depths that are not multiples of 8 (keys
     /// packed element by element) and value widths that are not multiples of 16 (values packed).

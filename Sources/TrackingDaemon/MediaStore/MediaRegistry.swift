@@ -114,7 +114,7 @@ public final class MediaRegistry: @unchecked Sendable {  // `records` behind `lo
         }
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let id = UUID().uuidString.lowercased()
-        let record = try await probe(id: id, path: path, name: source, uploaded: false, bytes: bytes ?? 0)
+        let record = try await probe(id: id, path: path, name: source, uploaded: false, bytes: bytes)
         try DirectoryHandle.makeDirectories((root as NSString).appendingPathComponent(id))
         try save(record)
         return record

@@ -102,7 +102,7 @@ extension PostgresJobStore {
     }
 
     public func settlePromptRequest(_ id: Int64, outcome: PromptRequestOutcome) throws {
-        try access {
+        _ = try access {
             try connector.withConnection { c in
                 switch outcome {
                 case .pending:
