@@ -25,6 +25,26 @@ final class AVX2TwinTests: XCTestCase {
         assertBitIdentical(twin, inPlace, "GELU in place")
     }
 
+    /// The rational erf keeps GELU within 8e-7 of x/2 (1 + erf(x / sqrt 2)) in Double (absolute;
+    /// relative above 1), and a NaN stays NaN (its clamps compare and replace).
+    func testGELUIsCloseToTheExactForm() {
+        let values = twinTestValues(seed: 7, randomCount: 5003) + [.nan, -.nan]
+        var out = [Float](repeating: 0, count: values.count)
+        Activation.gelu.apply(values, &out, values.count, inC: false)
+        var worst = 0.0
+        for (x, y) in zip(values, out) where x.isFinite {
+            let expected = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+            worst = max(worst, abs(Double(y) - expected) / max(1, abs(expected)))
+        }
+        var worstX: Float = 0
+        for (x, y) in zip(values, out) where x.isFinite {
+            let e = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+            if abs(Double(y) - e) / max(1, abs(e)) >= worst { worstX = x }
+        }
+        XCTAssertLessThan(worst, 8e-7, "GELU error (absolute, relative above 1), worst at \(worstX)")
+        XCTAssertTrue(out.suffix(2).allSatisfy(\.isNaN), "GELU(NaN): \(out.suffix(2))")
+    }
+
     func testRowTwinsMatchTheSwiftLoopsBitForBit() {
         let values = twinTestValues(seed: 6, randomCount: 5003).filter { !$0.isNaN }
         for (length, reference) in [(values.count, Float(0)), (1000, 3.5), (17, -2), (16, 0), (15, 1), (8, 0), (9, 2),
