@@ -10,7 +10,9 @@
 // less than counted. Memory attention does less than counted too: its cross-attention projects
 // the values after the attention weights (`Attention.projectsValuesLate`: P V over the 64 memory
 // channels, a quarter of the counted 2 L M C), and a frame's objects share the first layer's
-// self-attention; its rate is therefore "model FLOPs per second", above what the kernels run.
+// self-attention; its rate is therefore "model FLOPs per second", above what the kernels run. The
+// image encoder also does less: the neck's levels 0 and 1 and conv_s0 / conv_s1 run as one folded
+// 1x1 convolution per level (`HighResProjection`, ImageEncoder.swift), ~85% fewer multiply-adds there.
 //
 // Formulas, with S image size, e = S / 16 (embedding grid), L = e^2, C = d_model:
 //   Hiera block (C -> C', grid g, q-stride s, window w, padded windows n = ceil(g / w)^2, or one

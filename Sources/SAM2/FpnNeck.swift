@@ -45,13 +45,19 @@ public struct FpnNeck: Sendable {
     /// Channels-last trunk outputs xs [B, H_i, W_i, C_i] (Hiera's own layout, finest first) ->
     /// features [B, d, H_i, W_i], finest first. The lateral 1x1 convolutions read the tokens
     /// transposed, so the trunk outputs are never permuted. A top-down level must be exactly twice
-    /// the size of the next coarser one.
-    public func callAsFunction(_ xs: [Tensor]) -> [Tensor] {
+    /// the size of the next coarser one. Levels in `skipped` are not computed (empty tensors in
+    /// their place): they must take no top-down term and give none (`canSkip`).
+    public func callAsFunction(_ xs: [Tensor], skipping skipped: Set<Int> = []) -> [Tensor] {
         precondition(xs.count == convs.count, "FpnNeck: \(xs.count) trunk levels for \(convs.count) convs")
+        precondition(skipped.allSatisfy(canSkip), "FpnNeck: levels \(skipped.sorted()) feed or take a top-down term")
         let n = convs.count - 1
         var out = [Tensor](repeating: Tensor(zeros: [0]), count: convs.count)
         var previous: Tensor? = nil
         for i in stride(from: n, through: 0, by: -1) {
+            if skipped.contains(i) {
+                previous = nil
+                continue
+            }
             var features = xs[i].pointwiseConv2dChannelsLast(weight: convs[n - i].weight, bias: convs[n - i].bias)  // lateral
             if fpnTopDownLevels.contains(i), let coarser = previous {
                 let (h, w) = (coarser.shape[2], coarser.shape[3])
@@ -63,6 +69,12 @@ public struct FpnNeck: Sendable {
             out[i] = features
         }
         return out
+    }
+
+    /// Whether level `level`'s features are only its lateral convolution and no other level's
+    /// depend on them: it takes no top-down term and the next finer level takes none either.
+    public func canSkip(_ level: Int) -> Bool {
+        level >= 0 && level < convs.count && !fpnTopDownLevels.contains(level) && !fpnTopDownLevels.contains(level - 1)
     }
 
     /// `PositionEmbeddingSine(d)` of a [B, d, height, width] feature map: [B, d, height, width]

@@ -49,6 +49,10 @@ public struct ImageEncoder: Sendable {
     public let convS0: Conv2d?
     /// `sam_mask_decoder.conv_s1` [d/4, d, 1, 1] on level 1 (nil without high-res features).
     public let convS1: Conv2d?
+    /// conv_s0 and conv_s1 folded into the neck's lateral convolutions of levels 0 and 1 (see
+    /// `HighResProjection`); nil where those levels take or give a top-down term, or without
+    /// high-res features.
+    let foldedHighRes: [HighResProjection]?
     /// Position encodings [1, d, H_i, W_i] of the kept levels at `config.imageSize`, computed once
     /// (about 84 MB at 1024 px with d = 256; recomputing them costs more than the neck itself).
     private let cachedPositions: [Tensor]
@@ -78,6 +82,13 @@ public struct ImageEncoder: Sendable {
         } else {
             convS0 = nil
             convS1 = nil
+        }
+        if let convS0, let convS1, levels >= 3, neck.canSkip(0), neck.canSkip(1) {
+            let n = neck.convs.count - 1
+            foldedHighRes = [HighResProjection(lateral: neck.convs[n], projection: convS0),
+                             HighResProjection(lateral: neck.convs[n - 1], projection: convS1)]
+        } else {
+            foldedHighRes = nil
         }
         cachedPositions = ImageEncoder.levelExtents(config, levels: levels).map { extent in
             FpnNeck.positionEncoding(channels: d, batch: 1, height: extent, width: extent)
@@ -114,12 +125,17 @@ public struct ImageEncoder: Sendable {
     /// encodings of `trunkOutputs(_:)`'s result.
     public func features(of trunkOutputs: [Tensor], keepIntermediates: Bool = false) -> ImageEncoderOutput {
         let batch = trunkOutputs[0].shape[0]
-        let features = neck(trunkOutputs)
+        // With conv_s0 / conv_s1 folded in, levels 0 and 1 come from the trunk in one product each
+        // (the full neck still runs for the intermediates, which include those levels unprojected).
+        let features = neck(trunkOutputs, skipping: foldedHighRes == nil || keepIntermediates ? [] : [0, 1])
         let levels = features.count - config.neck.scalp
         var fpn = Array(features.prefix(levels))
-        let positions = fpn.enumerated().map { level, f in position(level: level, batch: batch, like: f) }
+        let positions = (0..<levels).map { level in position(level: level, batch: batch, height: trunkOutputs[level].shape[1], width: trunkOutputs[level].shape[2]) }
         let visionFeatures = fpn[levels - 1]
-        if let convS0, let convS1 {
+        if let foldedHighRes {
+            fpn[0] = foldedHighRes[0](trunkOutputs[0])
+            fpn[1] = foldedHighRes[1](trunkOutputs[1])
+        } else if let convS0, let convS1 {
             fpn[0] = convS0(fpn[0])
             fpn[1] = convS1(fpn[1])
         }
@@ -129,20 +145,55 @@ public struct ImageEncoder: Sendable {
             output.trunk = trunkOutputs.map { $0.permuted([0, 3, 1, 2]) }
             output.neckFeatures = features
             output.neckPositions = features.enumerated().map { level, f in
-                level < levels ? positions[level] : position(level: level, batch: batch, like: f)
+                level < levels ? positions[level] : position(level: level, batch: batch, height: f.shape[2], width: f.shape[3])
             }
         }
         return output
     }
 
-    /// The position encoding of neck level `level` for features f [B, d, H, W]: cached when the
-    /// size matches config.imageSize's, computed otherwise.
-    private func position(level: Int, batch: Int, like f: Tensor) -> Tensor {
-        let (d, h, w) = (f.shape[1], f.shape[2], f.shape[3])
+    /// The position encoding [B, d, height, width] of neck level `level`: cached when the size
+    /// matches config.imageSize's, computed otherwise.
+    private func position(level: Int, batch: Int, height h: Int, width w: Int) -> Tensor {
+        let d = config.neck.dModel
         if level < cachedPositions.count, cachedPositions[level].shape == [1, d, h, w] {
             let one = cachedPositions[level]
             return batch == 1 ? one : Tensor.concatenate(Array(repeating: one, count: batch), axis: 0)
         }
         return FpnNeck.positionEncoding(channels: d, batch: batch, height: h, width: w)
     }
+}
+
+/// A 1x1 projection of a high-resolution neck level (conv_s0 or conv_s1) folded into that level's
+/// lateral convolution: both are linear and the level takes no top-down term, so
+/// proj(lateral(x)) = (P L) x + (P b_L + b_P), one convolution from the trunk's C_i channels straight
+/// to d/8 or d/4 (weights folded in Double at load). At 256 px this skips two d-channel maps (64 x 64
+/// and 32 x 32) and ~85% of the two levels' multiply-adds; only the rounding differs from the two
+/// products (parity: `ImageEncoderParityTests`).
+struct HighResProjection: Sendable {
+    /// [out, C_i, 1, 1] and [out].
+    let weight: Tensor, bias: Tensor
+
+    init(lateral: Conv2d, projection: Conv2d) {
+        let (d, cin) = (lateral.weight.shape[0], lateral.weight.shape[1])
+        let out = projection.weight.shape[0]
+        precondition(projection.weight.shape == [out, d, 1, 1], "HighResProjection: \(projection.weight.shape) after [\(d), \(cin)]")
+        let l = lateral.weight.scalars, p = projection.weight.scalars
+        let lb = lateral.bias?.scalars ?? [Float](repeating: 0, count: d), pb = projection.bias?.scalars ?? [Float](repeating: 0, count: out)
+        var w = [Float](repeating: 0, count: out * cin), b = [Float](repeating: 0, count: out)
+        for o in 0..<out {
+            var sum = Double(pb[o])
+            for k in 0..<d { sum += Double(p[o * d + k]) * Double(lb[k]) }
+            b[o] = Float(sum)
+            for c in 0..<cin {
+                var sum = 0.0
+                for k in 0..<d { sum += Double(p[o * d + k]) * Double(l[k * cin + c]) }
+                w[o * cin + c] = Float(sum)
+            }
+        }
+        weight = Tensor(shape: [out, cin, 1, 1], values: w)
+        bias = Tensor(shape: [out], values: b)
+    }
+
+    /// Channels-last trunk level [B, H, W, C_i] -> [B, out, H, W].
+    func callAsFunction(_ x: Tensor) -> Tensor { x.pointwiseConv2dChannelsLast(weight: weight, bias: bias) }
 }
