@@ -45,9 +45,7 @@ struct F32AttentionOperands {
             v.withUnsafePointer { pv in
                 Parallel.forEach(pairs, grain: max(1, 8192 / max(1, lk * (d + dv)))) { range in
                     for pair in range {
-                        let packedKeys = key + pair * keyCount
-                        st_f32_pack_b(pk + pair * lk * d, 1, d, d, lk, 0, st_f32_panel_count(lk), packedKeys)
-                        for i in 0..<keyCount { packedKeys[i] *= alpha }
+                        packKeys(pk + pair * lk * d, keys: lk, width: d, scale: alpha, into: key + pair * keyCount)
                         packValues(pv + pair * lk * dv, keys: lk, width: dv, blockKeys: blockKeys, into: value + pair * valueCount)
                     }
                 }
@@ -76,6 +74,14 @@ struct F32AttentionOperands {
     func deallocate() {
         for buffer in packedHere { buffer.deallocate() }
     }
+}
+
+/// K [keys, width] (rows) packed as K^T in 16-key panels (the keys past the last whole panel zero),
+/// every element times `scale` (no pass when it is 1).
+private func packKeys(_ k: UnsafePointer<Float>, keys: Int, width: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
+    st_f32_pack_b(k, 1, width, width, keys, 0, st_f32_panel_count(keys), out)
+    guard scale != 1 else { return }
+    for i in 0..<st_f32_packed_count(width, keys) { out[i] *= scale }
 }
 
 /// V [keys, width] (rows) packed tile by tile of `blockKeys` keys: tile t's panels have its depth.
@@ -118,7 +124,7 @@ public final class AttentionKeyPanels: @unchecked Sendable {  // immutable once 
         precondition(rows.rank == 2, "AttentionKeyPanels: rows \(rows.shape)")
         self.init(keys: rows.shape[0], width: rows.shape[1], scale: 1)
         let (keys, width, values) = (self.keys, self.width, self.values)
-        rows.withUnsafePointer { st_f32_pack_b($0, 1, width, width, keys, 0, st_f32_panel_count(keys), values) }
+        rows.withUnsafePointer { packKeys($0, keys: keys, width: width, scale: 1, into: values) }
     }
 
     /// An attention operand: for each of `sums`, the keys a + b (packed parts of scale 1 with the same
@@ -140,9 +146,8 @@ public final class AttentionKeyPanels: @unchecked Sendable {  // immutable once 
             offset += a.count
         }
         if let tail, tail.shape[0] > 0 {
-            let n = tail.shape[0], out = values + offset, packedCount = st_f32_packed_count(width, n)
-            tail.withUnsafePointer { st_f32_pack_b($0, 1, width, width, n, 0, st_f32_panel_count(n), out) }
-            for i in 0..<packedCount { out[i] *= scale }
+            let out = values + offset
+            tail.withUnsafePointer { packKeys($0, keys: tail.shape[0], width: width, scale: scale, into: out) }
         }
     }
 
